@@ -1,0 +1,279 @@
+"""Model bundles: the contract between the lab and the runtime.
+
+A bundle is a zip (``*.rtadt``) or a plain directory holding ``manifest.json`` and ONNX
+graphs. Nothing in it is ever unpickled. Graph conventions (names are fixed, so the
+runtime needs no per-model code):
+
+``window.onnx``  input ``features`` [1, T, F] (T dynamic) -> output ``activations`` [1, T, C]
+``step.onnx``    inputs ``frame`` [1, F] and one tensor per state ->
+                 outputs ``activations`` [1, C] and ``<state>_out`` per state
+
+Activations are probabilities in [0, 1] (exporters append the sigmoid). F is
+``FeatureConfig.num_features``, C the number of classes. A causal model ships a step
+graph; a model that needs future context ships only a window graph, which the engine
+re-runs over the last ``context_frames`` every ``window_every`` frames.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtadt.drums import CLASS_TO_MIDI, CLASSES
+from rtadt.features import FeatureConfig
+from rtadt.peaks import PeakParams
+
+SCHEMA = "rtadt-bundle/1"
+MANIFEST = "manifest.json"
+DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.rtadt"
+
+_REQUIRED = ("schema", "name", "features", "classes", "thresholds", "peak_picking",
+             "lookahead_s", "context_frames")
+_KNOWN = set(_REQUIRED) | {"description", "midi_notes", "window", "step", "window_every",
+                           "architecture", "training", "evaluation", "created"}
+
+
+class BundleError(Exception):
+    """A bundle the runtime cannot host; the message says what is wrong and where."""
+
+
+def default_bundle_path() -> Path:
+    return DEFAULT_BUNDLE
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def output_name(self) -> str:
+        return f"{self.name}_out"
+
+
+@dataclass
+class Bundle:
+    source: str
+    manifest: dict[str, Any]
+    features: FeatureConfig
+    classes: tuple[str, ...]
+    midi_notes: tuple[int, ...]
+    thresholds: np.ndarray
+    peak: PeakParams
+    lookahead_s: float
+    context_frames: int
+    window_every: int
+    states: tuple[StateSpec, ...]
+    graphs: dict[str, bytes] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def has_step(self) -> bool:
+        return "step" in self.graphs
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def session(self, which: str, threads: int = 1):
+        """An onnxruntime session for 'window' or 'step' (single-threaded by default:
+        a live step is tiny and threads only add jitter)."""
+        import onnxruntime as ort
+
+        if which not in self.graphs:
+            raise BundleError(f"{self.source}: bundle has no {which}.onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            return ort.InferenceSession(self.graphs[which], opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"{self.source}: {which}.onnx does not load: {exc}") from None
+
+    def summary(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "name": m["name"],
+            "description": m.get("description", ""),
+            "source": self.source,
+            "graphs": sorted(self.graphs),
+            "mode": "step" if self.has_step else f"window every {self.window_every} frames",
+            "classes": dict(zip(self.classes, self.midi_notes)),
+            "thresholds": dict(zip(self.classes, [round(float(t), 4) for t in self.thresholds])),
+            "peak_picking": self.peak.to_dict(),
+            "lookahead_ms": round(self.lookahead_s * 1000, 2),
+            "context_frames": self.context_frames,
+            "features": self.features.to_dict(),
+            "architecture": m.get("architecture"),
+            "training": m.get("training"),
+            "evaluation": m.get("evaluation"),
+        }
+
+
+def _read_files(path: Path) -> tuple[str, dict[str, bytes]]:
+    if not path.exists():
+        raise BundleError(f"{path}: no such bundle")
+    if path.is_dir():
+        return str(path), {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return str(path), {Path(n).name: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
+    except zipfile.BadZipFile:
+        raise BundleError(f"{path}: not a bundle (neither a directory nor a zip file)") from None
+
+
+def load_bundle(path: str | Path | None = None) -> Bundle:
+    """Load and validate a bundle; None loads the embedded default."""
+    path = Path(path) if path is not None else DEFAULT_BUNDLE
+    source, files = _read_files(path)
+    if MANIFEST not in files:
+        raise BundleError(f"{source}: missing {MANIFEST}")
+    try:
+        manifest = json.loads(files[MANIFEST])
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{source}: {MANIFEST} is not valid JSON ({exc})") from None
+    bundle = _validate_manifest(source, manifest, files)
+    _check_graphs(bundle)
+    return bundle
+
+
+def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
+    def fail(msg: str):
+        raise BundleError(f"{source}: {msg}")
+
+    if not isinstance(m, dict):
+        fail("manifest must be a JSON object")
+    if m.get("schema") != SCHEMA:
+        fail(f"unsupported schema {m.get('schema')!r}; this runtime reads {SCHEMA!r}")
+    missing = [k for k in _REQUIRED if k not in m]
+    if missing:
+        fail(f"manifest lacks {', '.join(missing)}")
+    unknown = sorted(set(m) - _KNOWN)
+    if unknown:
+        fail(f"manifest has unknown keys {', '.join(unknown)}")
+    try:
+        features = FeatureConfig.from_dict(m["features"])
+    except (ValueError, TypeError) as exc:
+        fail(f"feature configuration the runtime cannot produce: {exc}")
+    classes = m["classes"]
+    if not isinstance(classes, list) or not classes:
+        fail("classes must be a non-empty list")
+    bad = [c for c in classes if c not in CLASSES]
+    if bad:
+        fail(f"unknown class {bad[0]!r}; known classes: {', '.join(CLASSES)}")
+    if len(set(classes)) != len(classes):
+        fail("classes repeat")
+    notes = m.get("midi_notes", [CLASS_TO_MIDI[c] for c in classes])
+    if (not isinstance(notes, list) or len(notes) != len(classes)
+            or not all(isinstance(n, int) and 0 <= n <= 127 for n in notes)):
+        fail(f"midi_notes must be {len(classes)} integers in 0..127")
+    th = m["thresholds"]
+    if (not isinstance(th, list) or len(th) != len(classes)
+            or not all(isinstance(t, (int, float)) and 0.0 <= t <= 1.0 for t in th)):
+        fail(f"thresholds must be {len(classes)} numbers in [0, 1], one per class")
+    try:
+        peak = PeakParams.from_dict(m["peak_picking"])
+    except (ValueError, TypeError) as exc:
+        fail(f"peak_picking: {exc}")
+    lookahead = m["lookahead_s"]
+    if not isinstance(lookahead, (int, float)) or not 0.0 <= lookahead <= 1.0:
+        fail("lookahead_s must be a number of seconds in [0, 1]")
+    ctx = m["context_frames"]
+    if not isinstance(ctx, int) or ctx <= 0:
+        fail("context_frames must be a positive integer")
+    every = m.get("window_every", 1)
+    if not isinstance(every, int) or not 1 <= every <= ctx:
+        fail("window_every must be an integer in 1..context_frames")
+    graphs: dict[str, bytes] = {}
+    states: list[StateSpec] = []
+    for which in ("window", "step"):
+        spec = m.get(which)
+        if spec is None:
+            continue
+        if not isinstance(spec, dict) or not isinstance(spec.get("file"), str):
+            fail(f"{which} must be an object with a 'file'")
+        if spec["file"] not in files:
+            fail(f"{which} graph {spec['file']!r} is missing from the bundle")
+        graphs[which] = files[spec["file"]]
+        if which == "step":
+            for s in spec.get("state", []):
+                if (not isinstance(s, dict) or not isinstance(s.get("name"), str)
+                        or not isinstance(s.get("shape"), list)
+                        or not all(isinstance(d, int) and d > 0 for d in s["shape"])):
+                    fail("step.state entries need a name and a shape of positive integers")
+                states.append(StateSpec(s["name"], tuple(s["shape"])))
+    if not graphs:
+        fail("manifest names no graph (window and/or step)")
+    if "window" not in graphs:
+        fail("every bundle needs window.onnx (offline scoring runs it)")
+    return Bundle(source=source, manifest=m, features=features, classes=tuple(classes),
+                  midi_notes=tuple(notes), thresholds=np.asarray(th, dtype=np.float32), peak=peak,
+                  lookahead_s=float(lookahead), context_frames=ctx, window_every=every,
+                  states=tuple(states), graphs=graphs)
+
+
+def _dims(value_info) -> list:
+    return [d if isinstance(d, int) else None for d in value_info.shape]
+
+
+def _check_graphs(b: Bundle) -> None:
+    """Load each graph once and check its inputs and outputs against the manifest."""
+    F, C = b.features.num_features, b.num_classes
+
+    def expect(graph: str, kind: str, infos, name: str, shape: list):
+        found = {i.name: i for i in infos}
+        if name not in found:
+            raise BundleError(f"{b.source}: {graph}.onnx has no {kind} {name!r} "
+                              f"(it has {', '.join(found) or 'none'})")
+        got = _dims(found[name])
+        ok = len(got) == len(shape) and all(g is None or s is None or g == s for g, s in zip(got, shape))
+        if not ok:
+            raise BundleError(f"{b.source}: {graph}.onnx {kind} {name!r} has shape {got}, "
+                              f"the manifest implies {shape}")
+
+    win = b.session("window")
+    expect("window", "input", win.get_inputs(), "features", [1, None, F])
+    expect("window", "output", win.get_outputs(), "activations", [1, None, C])
+    if b.has_step:
+        step = b.session("step")
+        expect("step", "input", step.get_inputs(), "frame", [1, F])
+        expect("step", "output", step.get_outputs(), "activations", [1, C])
+        for s in b.states:
+            expect("step", "input", step.get_inputs(), s.name, list(s.shape))
+            expect("step", "output", step.get_outputs(), s.output_name, list(s.shape))
+        declared = {s.name for s in b.states} | {"frame"}
+        extra = [i.name for i in step.get_inputs() if i.name not in declared]
+        if extra:
+            raise BundleError(f"{b.source}: step.onnx input {extra[0]!r} is not declared in the manifest")
+
+
+def write_bundle(path: str | Path, manifest: dict[str, Any], graphs: dict[str, bytes]) -> Path:
+    """Write a bundle zip atomically and check that it loads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = dict(manifest, schema=SCHEMA)
+    for which in graphs:
+        manifest[which] = dict(manifest.get(which, {}), file=f"{which}.onnx")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        for which, data in graphs.items():
+            zf.writestr(f"{which}.onnx", data)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    try:
+        load_bundle(tmp)  # never leave an invalid bundle under the final name
+    except BundleError:
+        tmp.unlink()
+        raise
+    tmp.replace(path)
+    return path

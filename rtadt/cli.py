@@ -1,0 +1,302 @@
+"""`rtadt`: live drum transcription to MIDI, file transcription, and tools."""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+import numpy as np
+
+from rtadt.drums import CLASSES
+
+# Errors a user can cause; each is reported as one line, without a traceback.
+def _user_errors():
+    from rtadt.bundle import BundleError
+    from rtadt.sinks import SinkError
+    from rtadt.sources import AudioError
+
+    return (AudioError, BundleError, SinkError)
+
+
+def _fail(msg: str, code: int = 1):
+    click.echo(f"rtadt: error: {msg}", err=True)
+    sys.exit(code)
+
+
+def resolve_model(model: str | None):
+    """A bundle path, a name registered under the `rtadt.models` entry point, or the default."""
+    from rtadt.bundle import load_bundle
+
+    if model is None:
+        return load_bundle(None)
+    if not Path(model).exists():
+        for ep in entry_points(group="rtadt.models"):
+            if ep.name == model:
+                return load_bundle(ep.load()())
+    return load_bundle(model)
+
+
+def parse_thresholds(values: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray | None:
+    """'0.3' sets all classes; 'HH=0.2' sets one. Later values win."""
+    if not values:
+        return None
+    out: dict[str, float] = {}
+    for item in ",".join(values).split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, val = item.rpartition("=")
+        try:
+            v = float(val)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: not a number") from None
+        if not 0.0 <= v <= 1.0:
+            raise click.BadParameter(f"{item!r}: thresholds lie in [0, 1]")
+        targets = classes if not name else [name.upper()]
+        for t in targets:
+            if t not in classes:
+                raise click.BadParameter(f"{item!r}: the model has no class {t} (it has {', '.join(classes)})")
+            out[t] = v
+    return np.array([out.get(c, np.nan) for c in classes], dtype=np.float32)
+
+
+def _merged_thresholds(bundle, values):
+    th = parse_thresholds(values, bundle.classes)
+    if th is None:
+        return None
+    return np.where(np.isnan(th), bundle.thresholds, th).astype(np.float32)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rtadt")
+def main():
+    """Drum transcription: audio in, drum MIDI notes out, live or from files."""
+
+
+MODEL_OPT = click.option("--model", "-m", metavar="BUNDLE",
+                         help="model bundle (.rtadt file or directory, or a registered name); "
+                              "default: the embedded model")
+THRESH_OPT = click.option("--threshold", "-t", "thresholds", multiple=True, metavar="[CLASS=]T",
+                          help="peak threshold for all classes (0.3) or one (HH=0.2); repeatable")
+
+
+@main.command()
+@click.option("--device", "-d", metavar="DEV", help="audio input device, by index or name (see `rtadt devices`)")
+@click.option("--input", "-i", "input_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="stream an audio file through the live path in real time instead of a device")
+@click.option("--example", is_flag=True, help="stream the example drum recording that ships with rtadt")
+@click.option("--midi-out", "midi_out", is_flag=False, flag_value="", default=None, metavar="[PORT]",
+              help="send notes to a MIDI port: an existing output port by name, or without a name a "
+                   "virtual port 'rtadt:drums'")
+@click.option("--midi-api", type=click.Choice(["auto", "alsa", "jack"]), default="auto", show_default=True)
+@click.option("--port-name", default="drums", show_default=True, help="name of the virtual MIDI port")
+@MODEL_OPT
+@THRESH_OPT
+@click.option("--rate", type=int, help="input sample rate (default: the device's)")
+@click.option("--channels", type=int, help="input channels to open and mix to mono")
+@click.option("--block-size", type=int, default=0, show_default=True,
+              help="audio block size in samples (0: the host's choice)")
+@click.option("--record-midi", type=click.Path(dir_okay=False), help="also write the notes to a MIDI file")
+@click.option("--record-text", type=click.Path(dir_okay=False),
+              help="also write the notes to a text file (.txt, .csv or .jsonl)")
+@click.option("--duration", type=float, help="stop after this many seconds of audio")
+@click.option("--quiet", "-q", is_flag=True, help="no live display")
+def listen(device, input_file, example, midi_out, midi_api, port_name, model, thresholds, rate, channels,
+           block_size, record_midi, record_text, duration, quiet):
+    """Transcribe live audio and play the drum notes out of a MIDI port."""
+    from rtadt.engine import Engine
+    from rtadt.live import run_stream
+    from rtadt.sinks import MidiFileSink, MidiPortSink, sink_for_path
+    from rtadt.sources import DeviceSource, FileSource, example_path
+
+    try:
+        bundle = resolve_model(model)
+        th = _merged_thresholds(bundle, thresholds)
+        if example:
+            input_file = str(example_path())
+        if input_file is not None:
+            source = FileSource(input_file, block_size=block_size or 512, realtime=True)
+        else:
+            source = DeviceSource(device, sample_rate=rate, channels=channels, block_size=block_size)
+        sinks = []
+        if midi_out is not None:
+            sinks.append(MidiPortSink(port=midi_out or None, virtual=not midi_out, api=midi_api,
+                                      port_name=port_name))
+        if record_midi:
+            sinks.append(MidiFileSink(record_midi))
+        if record_text:
+            sinks.append(sink_for_path(record_text))
+        engine = Engine(bundle, source.sample_rate, thresholds=th)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    display = None if quiet else LiveDisplay(bundle)
+    if not quiet:
+        click.echo(f"rtadt: {source.name} at {source.sample_rate} Hz -> "
+                   f"{', '.join(s.name for s in sinks) or 'display only'}; model {bundle.name}; "
+                   "Ctrl-C stops", err=True)
+    try:
+        summary = run_stream(source, engine, sinks, on_events=display, duration=duration)
+    except KeyboardInterrupt:
+        summary = engine.stats.as_dict()
+        summary["stopped"] = "interrupted"
+    except _user_errors() as exc:
+        _fail(str(exc))
+    if display is not None:
+        display.close()
+    click.echo(json.dumps(summary), err=True)
+
+
+class LiveDisplay:
+    """One status line on stderr: counts per class, the last notes, latency and health."""
+
+    def __init__(self, bundle):
+        self.classes = bundle.classes
+        self.counts: Counter = Counter()
+        self.recent: list[str] = []
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, events, engine, ring):
+        for e in events:
+            self.counts[e.drum] += 1
+            self.recent = (self.recent + [e.drum])[-8:]
+        lat = np.asarray(engine.stats.latencies[-50:]) * 1000
+        behind_ms = 1000 * ring.available / engine.input_rate
+        line = (f"{engine.audio_time:7.1f}s  " + " ".join(f"{c}:{self.counts[c]}" for c in self.classes)
+                + f"  last: {' '.join(self.recent):<24} latency {np.median(lat):5.1f} ms"
+                + f"  behind {behind_ms:5.1f} ms  dropped {ring.overflowed}")
+        if self.enabled:
+            click.echo("\r" + line, nl=False, err=True)
+        else:
+            for e in events:
+                click.echo(f"{e.time:9.3f}  {e.drum}  vel {e.velocity:3d}  "
+                           f"latency {1000 * (e.emitted - e.time):5.1f} ms", err=True)
+
+    def close(self):
+        if self.enabled:
+            click.echo("", err=True)
+
+
+FORMATS = {"mid": ".mid", "txt": ".txt", "csv": ".csv", "jsonl": ".jsonl"}
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="where to write (default: beside each file)")
+@click.option("--format", "-f", "formats", default="mid", show_default=True,
+              help="comma-separated output formats: mid, txt, csv, jsonl")
+@MODEL_OPT
+@THRESH_OPT
+@click.option("--block-size", type=int, default=4096, show_default=True)
+def transcribe(files, output_dir, formats, model, thresholds, block_size):
+    """Transcribe audio files to MIDI and/or text, through the streaming engine."""
+    from tqdm import tqdm
+
+    from rtadt.engine import Engine
+    from rtadt.sinks import write_events
+    from rtadt.sources import FileSource
+
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        _fail(f"unknown format {bad[0] if bad else formats!r}; choose from {', '.join(FORMATS)}", 2)
+    try:
+        bundle = resolve_model(model)
+        th = _merged_thresholds(bundle, thresholds)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    failed = 0
+    for name in files:
+        try:
+            source = FileSource(name, block_size=block_size)
+            engine = Engine(bundle, source.sample_rate, thresholds=th)
+            events = []
+            with tqdm(total=source.frames, unit="sample", unit_scale=True, desc=Path(name).name,
+                      leave=False, disable=None) as bar:
+                for block in source.blocks():
+                    events += engine.process(block)
+                    bar.update(len(block))
+            events += engine.finish()
+            out_dir = Path(output_dir) if output_dir else Path(name).parent
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                _fail(f"cannot create {out_dir}: {exc.strerror}")
+            written = []
+            for f in fmts:
+                out = out_dir / (Path(name).stem + FORMATS[f])
+                write_events(out, events)
+                written.append(str(out))
+            counts = Counter(e.drum for e in events)
+            click.echo(f"{name}: {len(events)} notes ("
+                       + ", ".join(f"{c} {counts[c]}" for c in bundle.classes) + ") -> " + ", ".join(written))
+        except _user_errors() as exc:
+            click.echo(f"rtadt: error: {exc}", err=True)
+            failed += 1
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+def devices():
+    """List audio inputs and MIDI outputs."""
+    from rtadt.sinks import list_midi_outputs
+    from rtadt.sources import list_input_devices
+
+    click.echo("audio inputs:")
+    try:
+        inputs = list_input_devices()
+        for d in inputs:
+            click.echo(f"  {d['index']:3d}  {d['name']}  [{d['api']}, {d['channels']} ch, {d['default_rate']} Hz]")
+        if not inputs:
+            click.echo("  (none)")
+    except _user_errors() as exc:
+        click.echo(f"  unavailable: {exc}")
+    for api in ("alsa", "jack"):
+        click.echo(f"MIDI outputs ({api}):")
+        try:
+            ports = list_midi_outputs(api)
+            for p in ports:
+                click.echo(f"  {p}")
+            if not ports:
+                click.echo("  (none)")
+        except _user_errors() as exc:
+            click.echo(f"  unavailable: {exc}")
+
+
+@main.command()
+@click.argument("bundle", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def info(bundle, as_json):
+    """Describe a model bundle (default: the embedded model)."""
+    try:
+        b = resolve_model(bundle)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    s = b.summary()
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    for k, v in s.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{a}={b_}" for a, b_ in v.items())
+        click.echo(f"{k:>15}: {v}")
+
+
+@main.command()
+def plugins():
+    """List installed sources, sinks and model bundles (entry points)."""
+    for group in ("rtadt.sources", "rtadt.sinks", "rtadt.models"):
+        click.echo(f"{group}:")
+        eps = sorted(entry_points(group=group), key=lambda e: e.name)
+        for ep in eps:
+            dist = ep.dist.name if ep.dist else "?"
+            click.echo(f"  {ep.name:<12} {ep.value}  ({dist})")
+        if not eps:
+            click.echo("  (none)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The streaming engine: audio blocks in, drum events out.
+
+One code path for everything: `rtadt transcribe` feeds a file through `Engine.process`
+as fast as it can, `rtadt listen` feeds it from the audio callback's ring buffer. Per
+completed hop the engine computes one feature frame, runs the model (one stateful step,
+or a window over the last `context_frames` every `window_every` frames for models that
+need future context) and the online peak picker. Everything is scheduled by frame
+count, never by block, so the events do not depend on how the audio was cut into blocks.
+
+Times: an event's `time` is the onset estimate and `emitted` the audio time of the newest
+input sample the engine had consumed when it reported the event, both in seconds of the
+input stream. Training places a label at the first frame stamped at or after
+onset + lookahead, so an onset lies on average half a hop before that frame's time
+minus the lookahead; resampling delays the signal by the resampler's group delay.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtadt.bundle import Bundle
+from rtadt.drums import Event
+from rtadt.features import StreamingFeatures
+from rtadt.peaks import OnlinePeakPicker
+
+
+class StepModel:
+    """A causal model run one frame at a time with its state carried between calls."""
+
+    def __init__(self, bundle: Bundle):
+        self.session = bundle.session("step")
+        self._zero_states = {s.name: np.zeros(s.shape, dtype=np.float32) for s in bundle.states}
+        self._state_names = [s.name for s in bundle.states]
+        self._outputs = ["activations"] + [s.output_name for s in bundle.states]
+        self._feed: dict[str, np.ndarray] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self._feed = {k: v.copy() for k, v in self._zero_states.items()}
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Advance one frame; returns [(offset, activations)] with offset 0 = this frame."""
+        self._feed["frame"] = frame[None, :]
+        acts, *states = self.session.run(self._outputs, self._feed)
+        for name, value in zip(self._state_names, states):
+            self._feed[name] = value
+        return [(0, acts[0])]
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        return []
+
+
+class WindowModel:
+    """A model with future context, re-run over the last `context_frames` frames every
+    `window_every` frames. A frame's activations are taken from the first run in which
+    the frame lies at least `lookahead` frames before the window's end."""
+
+    def __init__(self, bundle: Bundle):
+        self.session = bundle.session("window")
+        self.context = bundle.context_frames
+        self.every = bundle.window_every
+        self.lookahead_frames = int(np.ceil(bundle.lookahead_s * bundle.features.fps - 1e-9))
+        if self.every + self.lookahead_frames > self.context:
+            raise ValueError(f"context of {self.context} frames cannot cover window_every "
+                             f"{self.every} plus lookahead {self.lookahead_frames} frames")
+        self._history = np.zeros((self.context, bundle.features.num_features), dtype=np.float32)
+        self.reset()
+
+    def reset(self) -> None:
+        self._history[:] = 0.0  # zero features are silence: log10(1 + 0)
+        self._seen = 0  # frames pushed
+        self._emitted = 0  # frames whose activations were handed out
+
+    def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        self._history[:-1] = self._history[1:]
+        self._history[-1] = frame
+        self._seen += 1
+        if self._seen % self.every:
+            return []
+        return self._run(upto=self._seen - self.lookahead_frames)
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        return self._run(upto=self._seen)
+
+    def _run(self, upto: int) -> list[tuple[int, np.ndarray]]:
+        if upto <= self._emitted:
+            return []
+        acts = self.session.run(["activations"], {"features": self._history[None]})[0][0]
+        first = self._seen - self.context  # absolute frame index of the window's first row
+        out = [(n - (self._seen - 1), acts[n - first]) for n in range(self._emitted, upto)]
+        self._emitted = upto
+        return out
+
+
+@dataclass
+class EngineStats:
+    samples: int = 0
+    blocks: int = 0
+    frames: int = 0
+    events: int = 0
+    busy_s: float = 0.0  # wall-clock time spent inside process()
+    max_block_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        lat = np.asarray(self.latencies) * 1000
+        d = {k: getattr(self, k) for k in ("samples", "blocks", "frames", "events")}
+        d["busy_s"] = round(self.busy_s, 4)
+        d["max_block_ms"] = round(self.max_block_s * 1000, 3)
+        if lat.size:
+            d["latency_ms"] = {"p50": round(float(np.median(lat)), 2),
+                               "p95": round(float(np.percentile(lat, 95)), 2),
+                               "max": round(float(lat.max()), 2)}
+        return d
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, input_rate: int, thresholds: np.ndarray | None = None):
+        self.bundle = bundle
+        self.input_rate = int(input_rate)
+        self.features = StreamingFeatures(bundle.features, input_rate=self.input_rate)
+        self.model = StepModel(bundle) if bundle.has_step else WindowModel(bundle)
+        th = bundle.thresholds if thresholds is None else np.broadcast_to(
+            np.asarray(thresholds, dtype=np.float32), (bundle.num_classes,))
+        self.thresholds = np.array(th, dtype=np.float32)
+        self.picker = OnlinePeakPicker(bundle.num_classes, self.thresholds, bundle.peak)
+        cfg = bundle.features
+        self._hop_s = cfg.hop_size / cfg.sample_rate
+        # onset = frame time - lookahead - half a hop - resampling delay (see module docstring)
+        self._onset_offset = bundle.lookahead_s + self._hop_s / 2 + self.features.resampler_delay_s
+        self.stats = EngineStats()
+
+    def warm_up(self) -> None:
+        """Compile and load everything on a second of silence, then start afresh, so the
+        first live block does not pay for JIT compilation and graph initialisation."""
+        self.process(np.zeros(self.input_rate, dtype=np.float32))
+        self.finish()
+        self.reset()
+
+    def reset(self) -> None:
+        self.features.reset()
+        self.model.reset()
+        self.picker.reset()
+        self.stats = EngineStats()
+
+    @property
+    def audio_time(self) -> float:
+        """Seconds of input audio consumed so far."""
+        return self.stats.samples / self.input_rate
+
+    def process(self, block: np.ndarray) -> list[Event]:
+        t0 = time.perf_counter()
+        block = np.asarray(block, dtype=np.float32)
+        frames = self.features.process(block)
+        self.stats.samples += len(block)
+        self.stats.blocks += 1
+        events: list[Event] = []
+        first = self.stats.frames
+        for i in range(len(frames)):
+            self._emit(self.model.push(frames[i]), first + i, events)
+        self.stats.frames += len(frames)
+        dt = time.perf_counter() - t0
+        self.stats.busy_s += dt
+        self.stats.max_block_s = max(self.stats.max_block_s, dt)
+        return events
+
+    def finish(self) -> list[Event]:
+        """End of stream: hand out what a windowed model still holds back."""
+        events: list[Event] = []
+        self._emit(self.model.finish(), self.stats.frames - 1, events)
+        return events
+
+    def _emit(self, results, current: int, events: list[Event]) -> None:
+        # Frame n ends with the sample at n * hop: the audio time at which it could be
+        # computed, whatever the block size the audio came in.
+        emitted = max(current, 0) * self._hop_s
+        for offset, acts in results:
+            n = current + offset
+            for c in self.picker.process_frame(acts):
+                t = max(n * self._hop_s - self._onset_offset, 0.0)
+                vel = int(np.clip(np.rint(acts[c] * 127), 1, 127))
+                ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
+                events.append(ev)
+                self.stats.events += 1
+                self.stats.latencies.append(emitted - t)
+
+
+def transcribe_array(bundle: Bundle, audio: np.ndarray, sample_rate: int,
+                     block_size: int = 4096) -> list[Event]:
+    """Run a whole mono signal through the engine (as fast as possible)."""
+    engine = Engine(bundle, sample_rate)
+    events: list[Event] = []
+    for start in range(0, len(audio), block_size):
+        events += engine.process(audio[start:start + block_size])
+    events += engine.finish()
+    return events

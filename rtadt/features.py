@@ -1,0 +1,427 @@
+"""The one feature definition: log-magnitude spectrogram through a logarithmic filterbank.
+
+Two implementations, one answer (they agree to about 1e-5, for any signal and any block sizes):
+
+* :func:`log_filtered_spectrogram`: batch reference in plain numpy (whole signal at once),
+  used by training;
+* :class:`StreamingFeatures`: incremental numba kernel over a circular buffer, one frame per
+  completed hop, no allocation per frame, used live.
+
+Framing convention (the project's only one): frame n covers the samples
+``[n * hop - frame_size + 1, n * hop]`` (zeros before the signal), i.e. it *ends* with
+sample ``n * hop``, and it is stamped with the time ``n * hop / sample_rate``. A signal of
+N > 0 samples has ``(N - 1) // hop + 1`` frames; a stream that has received T samples has
+produced exactly the frames with ``n * hop <= T - 1``.
+
+Per frame: window (symmetric, ``np.hanning``), real FFT, magnitude of the first
+``frame_size // 2`` bins (the Nyquist bin is dropped, as in madmom), filterbank
+(:mod:`rtadt.filterbank`), ``log10(log_mul * x + log_add)``; with ``positive_diff`` the
+half-wave rectified difference to the previous frame is appended (previous of frame 0 = 0).
+
+Other sample rates: :func:`features_for_audio` and ``StreamingFeatures(cfg, input_rate=...)``
+resample to ``cfg.sample_rate`` first (:mod:`rtadt.resample`, causal filter, delay
+``resampler_delay_s``), and agree with each other as well.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from numba import njit
+from rocket_fft import r2c
+
+from . import filterbank as _fb
+from .resample import StreamingResampler, resample
+
+__all__ = [
+    "FeatureConfig",
+    "WINDOWS",
+    "num_frames",
+    "frame_times",
+    "log_filtered_spectrogram",
+    "features_for_audio",
+    "StreamingFeatures",
+]
+
+#: Window names and their (symmetric) window functions.
+WINDOWS = {
+    "hann": np.hanning,
+    "hamming": np.hamming,
+    "blackman": np.blackman,
+}
+
+_INT_FIELDS = ("sample_rate", "frame_size", "hop_size", "bands_per_octave")
+_FLOAT_FIELDS = ("fmin", "fmax", "fref", "log_mul", "log_add")
+_BOOL_FIELDS = ("norm_filters", "unique_filters", "positive_diff")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every parameter of the features; written into every model bundle.
+
+    Invalid values raise ValueError at construction (one line saying what is wrong).
+    """
+
+    sample_rate: int = 44100
+    frame_size: int = 2048
+    hop_size: int = 441          # 100 frames/s
+    window: str = "hann"         # np.hanning(frame_size): symmetric Hann, as madmom uses
+    bands_per_octave: int = 12
+    fmin: float = 20.0
+    fmax: float = 20000.0
+    fref: float = 440.0
+    norm_filters: bool = True    # each triangular filter sums to 1
+    unique_filters: bool = True  # duplicate FFT bins merged (madmom's unique_filters)
+    log_mul: float = 1.0
+    log_add: float = 1.0         # features = log10(log_mul * x + log_add)
+    positive_diff: bool = False  # append the half-wave rectified difference to the previous frame
+
+    def __post_init__(self) -> None:
+        # types first (coercing ints to float where a float is expected, numpy scalars to Python)
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"FeatureConfig.{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"FeatureConfig.{name} must be a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"FeatureConfig.{name} must be finite, got {value!r}")
+            object.__setattr__(self, name, value)
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"FeatureConfig.{name} must be true or false, got {value!r}")
+            object.__setattr__(self, name, bool(value))
+        if not isinstance(self.window, str):
+            raise ValueError(f"FeatureConfig.window must be a string, got {self.window!r}")
+        # values
+        if self.window not in WINDOWS:
+            raise ValueError(f"FeatureConfig.window {self.window!r} is unknown; choose one of {sorted(WINDOWS)}")
+        for name in ("sample_rate", "frame_size", "hop_size", "bands_per_octave"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FeatureConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.frame_size < 4:
+            raise ValueError(f"FeatureConfig.frame_size must be at least 4, got {self.frame_size}")
+        if self.hop_size > self.frame_size:
+            raise ValueError(
+                f"FeatureConfig.hop_size ({self.hop_size}) must not exceed frame_size ({self.frame_size}): "
+                "samples between frames would be skipped")
+        for name in ("fmin", "fmax", "fref", "log_mul", "log_add"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"FeatureConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.fmin >= self.fmax:
+            raise ValueError(f"FeatureConfig.fmin ({self.fmin}) must be below fmax ({self.fmax})")
+        nyquist = self.sample_rate / 2.0
+        if self.fmax > nyquist:
+            raise ValueError(
+                f"FeatureConfig.fmax ({self.fmax} Hz) is above the Nyquist frequency ({nyquist} Hz) "
+                f"of sample_rate {self.sample_rate}")
+        # the filterbank must exist: at least 3 bins (one band) and well-formed filters
+        try:
+            bins = _fb.log_filterbank_bins(self)
+            _fb.triangular_band_bins(bins)
+        except ValueError as err:
+            raise ValueError(f"FeatureConfig gives no usable filterbank: {err}") from None
+
+    # derived quantities ---------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        """Frames per second (``sample_rate / hop_size``)."""
+        return self.sample_rate / self.hop_size
+
+    @property
+    def num_bins(self) -> int:
+        """Magnitude bins per frame (``frame_size // 2``; Nyquist dropped)."""
+        return self.frame_size // 2
+
+    @property
+    def num_bands(self) -> int:
+        """Filterbank bands."""
+        return _plan(self).num_bands
+
+    @property
+    def num_features(self) -> int:
+        """Values per frame: num_bands, doubled with positive_diff."""
+        return self.num_bands * (2 if self.positive_diff else 1)
+
+    def frame_time(self, n):
+        """Time stamp [s] of frame n (the time of its last sample): ``n * hop / sample_rate``."""
+        return n * self.hop_size / self.sample_rate
+
+    # serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of all fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FeatureConfig":
+        """Inverse of :meth:`to_dict`. Missing keys take their defaults; unknown keys,
+        wrong types and impossible values raise ValueError."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"FeatureConfig.from_dict expects a mapping, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in d if k not in known)
+        if unknown:
+            raise ValueError(f"FeatureConfig has no field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+        return cls(**dict(d))
+
+
+# ---------------------------------------------------------------------------------------
+# precomputed per-config data (window, filterbank, sparse layout)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    window: np.ndarray          # [frame_size] float64
+    weights: np.ndarray         # [num_bins, num_bands] float64
+    centres: np.ndarray         # [num_bands] Hz
+    starts: np.ndarray          # sparse layout for the kernel
+    offsets: np.ndarray
+    values: np.ndarray
+    max_bin: int                # bins >= max_bin are never used
+    num_bands: int
+
+
+@functools.lru_cache(maxsize=32)
+def _plan(cfg: FeatureConfig) -> _Plan:
+    window = np.ascontiguousarray(WINDOWS[cfg.window](cfg.frame_size), dtype=np.float64)
+    weights, centres = _fb.log_filterbank(cfg)
+    starts, offsets, values = _fb.sparse_layout(weights)
+    lengths = np.diff(offsets)
+    max_bin = int(np.max(starts + lengths)) if len(starts) else 0
+    for arr in (window, weights, centres, starts, offsets, values):
+        arr.setflags(write=False)
+    return _Plan(window, weights, centres, starts, offsets, values, max_bin, weights.shape[1])
+
+
+def band_centre_frequencies(cfg: FeatureConfig) -> np.ndarray:
+    """Centre frequency [Hz] of each band (a copy)."""
+    return _plan(cfg).centres.copy()
+
+
+def filterbank_weights(cfg: FeatureConfig) -> np.ndarray:
+    """The dense filterbank matrix ``[frame_size // 2, num_bands]`` of ``cfg`` (a copy)."""
+    return _plan(cfg).weights.copy()
+
+
+# ---------------------------------------------------------------------------------------
+# framing
+
+
+def num_frames(num_samples: int, cfg: FeatureConfig) -> int:
+    """Frames of a signal of ``num_samples``: ``(N - 1) // hop + 1``, 0 for N = 0."""
+    num_samples = int(num_samples)
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+    return 0 if num_samples == 0 else (num_samples - 1) // cfg.hop_size + 1
+
+
+def frame_times(n_frames: int, cfg: FeatureConfig) -> np.ndarray:
+    """Time stamps [s] of frames ``0 .. n_frames - 1`` (float64)."""
+    return np.arange(int(n_frames), dtype=np.float64) * cfg.hop_size / cfg.sample_rate
+
+
+def _check_signal(signal) -> np.ndarray:
+    x = np.asarray(signal)
+    if x.ndim != 1:
+        raise ValueError(f"expected a mono signal (1-D float array), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"expected a float signal (scaled to [-1, 1]), got dtype {x.dtype}")
+    return x
+
+
+# ---------------------------------------------------------------------------------------
+# batch reference
+
+_BATCH_CHUNK = 512  # frames per FFT batch (bounds memory for long files)
+
+
+def log_filtered_spectrogram(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Features of a whole mono float signal: float32 ``[num_frames, cfg.num_features]``.
+
+    The reference implementation (numpy, float64 math); see the module docstring for the
+    framing convention.
+    """
+    x = _check_signal(signal).astype(np.float64, copy=False)
+    plan = _plan(cfg)
+    frame, hop = cfg.frame_size, cfg.hop_size
+    n_frames = num_frames(len(x), cfg)
+    out = np.zeros((n_frames, cfg.num_features), dtype=np.float32)
+    if n_frames == 0:
+        return out
+    padded = np.concatenate([np.zeros(frame - 1), x])
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
+    assert frames.shape[0] == n_frames
+    nb = plan.num_bands
+    prev = np.zeros(nb)
+    for lo in range(0, n_frames, _BATCH_CHUNK):
+        chunk = frames[lo:lo + _BATCH_CHUNK] * plan.window
+        mag = np.abs(np.fft.rfft(chunk, axis=1)[:, :cfg.num_bins])
+        bands = np.log10(cfg.log_mul * (mag @ plan.weights) + cfg.log_add)
+        out[lo:lo + len(bands), :nb] = bands
+        if cfg.positive_diff:
+            diff = np.diff(bands, axis=0, prepend=prev[None, :])
+            out[lo:lo + len(bands), nb:] = np.maximum(diff, 0.0)
+            prev = bands[-1]
+    return out
+
+
+def features_for_audio(signal: np.ndarray, sample_rate, cfg: FeatureConfig) -> np.ndarray:
+    """Batch features of audio at any rate: resampled to ``cfg.sample_rate`` first if needed.
+
+    Equal to what ``StreamingFeatures(cfg, input_rate=sample_rate)`` produces.
+    """
+    x = _check_signal(signal)
+    if sample_rate != cfg.sample_rate:
+        x = resample(x, sample_rate, cfg.sample_rate)
+    return log_filtered_spectrogram(x, cfg)
+
+
+# ---------------------------------------------------------------------------------------
+# streaming
+
+
+@njit(cache=True, nogil=True)
+def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, offsets, values,
+                   prev, out, hop, log_mul, log_add, positive_diff):  # pragma: no cover - compiled
+    """Push samples ``x`` through the ring buffer; write each completed frame to ``out``.
+
+    ``state = [write position in ring, (samples seen) % hop, frames done]``.
+    Returns the number of frames written.
+    """
+    frame = ring.shape[0]
+    n_bands = starts.shape[0]
+    n_mag = mag.shape[0]
+    pos = state[0]
+    phase = state[1]
+    k = 0
+    for s in range(x.shape[0]):
+        ring[pos] = x[s]
+        pos += 1
+        if pos == frame:
+            pos = 0
+        is_frame_end = phase == 0
+        phase += 1
+        if phase == hop:
+            phase = 0
+        if not is_frame_end:
+            continue
+        # oldest sample is at ring[pos]: unroll the circle while windowing
+        head = frame - pos
+        for i in range(head):
+            fft_in[i] = ring[pos + i] * window[i]
+        for i in range(pos):
+            fft_in[head + i] = ring[i] * window[head + i]
+        r2c(fft_in, fft_out, axes, True, 1.0, 1)
+        for b in range(n_mag):
+            mag[b] = abs(fft_out[b])
+        for band in range(n_bands):
+            acc = 0.0
+            first = starts[band]
+            for j in range(offsets[band], offsets[band + 1]):
+                acc += values[j] * mag[first + j - offsets[band]]
+            v = math.log10(log_mul * acc + log_add)
+            out[k, band] = v
+            if positive_diff:
+                d = v - prev[band]
+                out[k, n_bands + band] = d if d > 0.0 else 0.0
+                prev[band] = v
+        k += 1
+    state[0] = pos
+    state[1] = phase
+    state[2] += k
+    return k
+
+
+class StreamingFeatures:
+    """Incremental features: feed audio blocks of any size, get the frames they complete.
+
+    ``process(block)`` returns float32 ``[k, num_features]`` (k may be 0). **The returned
+    array is a view into an internal buffer, valid only until the next call to
+    ``process`` or ``reset``**: copy it if you keep it.
+
+    With ``input_rate`` (e.g. 48000) different from ``cfg.sample_rate`` the blocks are
+    resampled first by a :class:`~rtadt.resample.StreamingResampler`; the frames then equal
+    ``features_for_audio(signal, input_rate, cfg)``. The resampler delays the audio by
+    ``resampler_delay_s`` seconds (0 without resampling); frame n is still stamped
+    ``cfg.frame_time(n)`` on the resampled time line.
+
+    Per frame: no allocation; one windowing pass, one rocket-fft ``r2c`` into preallocated
+    arrays, magnitude of the used bins, sparse filterbank, log, difference.
+    """
+
+    def __init__(self, cfg: FeatureConfig, input_rate=None):
+        if not isinstance(cfg, FeatureConfig):
+            raise ValueError(f"StreamingFeatures needs a FeatureConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        plan = _plan(cfg)
+        self._plan = plan
+        self.input_rate = cfg.sample_rate if input_rate is None else int(input_rate)
+        if input_rate is not None and float(input_rate) != self.input_rate:
+            raise ValueError(f"input_rate must be a whole number of samples per second, got {input_rate!r}")
+        self._resampler = (StreamingResampler(self.input_rate, cfg.sample_rate)
+                           if self.input_rate != cfg.sample_rate else None)
+        frame = cfg.frame_size
+        self._ring = np.zeros(frame, dtype=np.float64)
+        self._state = np.zeros(3, dtype=np.int64)
+        self._fft_in = np.zeros(frame, dtype=np.float64)
+        self._fft_out = np.zeros(frame // 2 + 1, dtype=np.complex128)
+        self._axes = np.zeros(1, dtype=np.int64)
+        self._mag = np.zeros(plan.max_bin, dtype=np.float64)
+        self._prev = np.zeros(plan.num_bands, dtype=np.float64)
+        self._in = np.zeros(0, dtype=np.float64)
+        self._out = np.zeros((0, cfg.num_features), dtype=np.float32)
+        self._ensure_capacity(4 * cfg.hop_size)
+
+    @property
+    def frames_done(self) -> int:
+        """Frames produced so far."""
+        return int(self._state[2])
+
+    @property
+    def resampler_delay_s(self) -> float:
+        """Delay [s] added by the input resampler (0 when no resampling)."""
+        return 0.0 if self._resampler is None else self._resampler.delay_s
+
+    def reset(self) -> None:
+        """Back to the state after construction (silence before the next sample)."""
+        self._ring[:] = 0.0
+        self._state[:] = 0
+        self._prev[:] = 0.0
+        if self._resampler is not None:
+            self._resampler.reset()
+
+    def _ensure_capacity(self, n: int) -> None:
+        if len(self._in) < n:
+            self._in = np.zeros(max(n, 2 * len(self._in)), dtype=np.float64)
+        frames = n // self.cfg.hop_size + 1
+        if self._out.shape[0] < frames:
+            self._out = np.zeros((max(frames, 2 * self._out.shape[0]), self.cfg.num_features), dtype=np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Consume a mono float block (any length); return the frames it completed.
+
+        Returns a float32 view ``[k, num_features]`` into an internal buffer, valid until
+        the next call.
+        """
+        x = _check_signal(block)
+        if self._resampler is not None:
+            x = self._resampler._process_view(x)
+        n = len(x)
+        self._ensure_capacity(n)
+        xin = self._in[:n]
+        xin[:] = x
+        p = self._plan
+        k = _stream_kernel(xin, self._ring, self._state, p.window, self._fft_in, self._fft_out, self._axes,
+                           self._mag, p.starts, p.offsets, p.values, self._prev, self._out,
+                           self.cfg.hop_size, self.cfg.log_mul, self.cfg.log_add, self.cfg.positive_diff)
+        return self._out[:k]

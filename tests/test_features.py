@@ -1,0 +1,414 @@
+"""Features: config, batch reference vs streaming kernel, framing convention, madmom agreement."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rtadt import filterbank as fb
+from rtadt.features import (
+    FeatureConfig,
+    StreamingFeatures,
+    band_centre_frequencies,
+    features_for_audio,
+    frame_times,
+    log_filtered_spectrogram,
+    num_frames,
+)
+
+SR = 44100
+TOL = 1e-5
+
+
+# --------------------------------------------------------------------------------------
+# signals
+
+
+def white_noise(seconds: float = 1.0, seed: int = 0, sr: int = SR) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(seconds * sr)) * 0.3).astype(np.float32)
+
+
+# (time s, kind) of the events in drum_like(); the first one starts the sound
+DRUM_EVENTS = [(0.052, "kick"), (0.23, "hihat"), (0.31, "snare"), (0.52, "tom"), (0.61, "hihat"), (0.77, "kick")]
+
+
+def drum_like(seconds: float = 1.0, seed: int = 1, sr: int = SR) -> np.ndarray:
+    """Decaying noise bursts (snare, hi-hat) and pitched thumps (kick, tom) at DRUM_EVENTS."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = np.zeros(n)
+    for onset, kind in DRUM_EVENTS:
+        start = int(round(onset * sr))
+        t = np.arange(n - start) / sr
+        if kind in ("kick", "tom"):
+            f0, f1, decay = (90.0, 45.0, 0.12) if kind == "kick" else (180.0, 140.0, 0.2)
+            freq = f1 + (f0 - f1) * np.exp(-t / 0.03)             # pitch glide down
+            phase = 2 * np.pi * np.cumsum(freq) / sr
+            burst = 0.9 * np.sin(phase) * np.exp(-t / decay)
+        elif kind == "snare":
+            burst = 0.5 * rng.standard_normal(len(t)) * np.exp(-t / 0.07)
+            burst += 0.3 * np.sin(2 * np.pi * 190 * t) * np.exp(-t / 0.05)
+        else:  # hihat: high-passed noise, short
+            noise = rng.standard_normal(len(t) + 1)
+            burst = 0.3 * np.diff(noise) * np.exp(-t / 0.025)
+        x[start:] += burst
+    return x.astype(np.float32)
+
+
+def stream(sf: StreamingFeatures, x: np.ndarray, sizes) -> np.ndarray:
+    """Feed x in blocks (an int size, or an iterator of sizes); concatenate the frames."""
+    parts = []
+    i = 0
+    if isinstance(sizes, int):
+        size = sizes
+        sizes = iter(lambda: size, None)
+    for n in sizes:
+        if i >= len(x):
+            break
+        parts.append(sf.process(x[i:i + n]).copy())  # copy: process() returns a view
+        i += n
+    return np.concatenate(parts) if parts else np.zeros((0, sf.cfg.num_features), np.float32)
+
+
+def random_sizes(seed: int = 7, high: int = 3000):
+    rng = np.random.default_rng(seed)
+    while True:
+        yield int(rng.integers(0, high))  # 0-size blocks included
+
+
+# --------------------------------------------------------------------------------------
+# config
+
+
+def test_defaults_give_84_bands():
+    cfg = FeatureConfig()
+    assert cfg.num_bands == 84
+    assert cfg.num_features == 84
+    assert cfg.fps == 100.0
+    assert cfg.frame_time(100) == pytest.approx(1.0)
+    assert FeatureConfig(positive_diff=True).num_features == 168
+    assert len(band_centre_frequencies(cfg)) == 84
+    w, centres = fb.log_filterbank(cfg)
+    assert w.shape == (1024, 84) and len(centres) == 84
+
+
+def test_config_json_round_trip():
+    cfg = FeatureConfig(frame_size=1024, hop_size=220, positive_diff=True, fmax=16000.0, window="hamming")
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert FeatureConfig.from_dict(d) == cfg
+    assert FeatureConfig.from_dict({}) == FeatureConfig()
+    # ints given for float fields are accepted and stored as floats (stable JSON)
+    assert FeatureConfig(fmin=20).to_dict()["fmin"] == 20.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hop_size": 4096}, "hop_size"),
+    ({"fmax": 23000.0}, "Nyquist"),
+    ({"sample_rate": 32000}, "Nyquist"),          # default fmax 20 kHz > 16 kHz
+    ({"frame_size": 0}, "frame_size"),
+    ({"hop_size": 0}, "hop_size"),
+    ({"sample_rate": -44100}, "sample_rate"),
+    ({"bands_per_octave": 0}, "bands_per_octave"),
+    ({"window": "kaiser"}, "window"),
+    ({"window": None}, "window"),
+    ({"sample_rate": 44100.0}, "integer"),
+    ({"frame_size": "2048"}, "integer"),
+    ({"hop_size": True}, "integer"),
+    ({"fmin": "20"}, "number"),
+    ({"fmin": float("nan")}, "finite"),
+    ({"positive_diff": 1}, "true or false"),
+    ({"fmin": 500.0, "fmax": 400.0}, "below fmax"),
+    ({"log_add": 0.0}, "log_add"),
+    ({"log_mul": -1.0}, "log_mul"),
+    ({"frame_size": 64, "hop_size": 32, "fmin": 20.0, "fmax": 100.0}, "filterbank"),  # too coarse for a band
+])
+def test_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match) as info:
+        FeatureConfig(**kwargs)
+    assert "\n" not in str(info.value)
+    # from_dict says the same
+    with pytest.raises(ValueError, match=match):
+        FeatureConfig.from_dict(kwargs)
+
+
+def test_from_dict_rejects_unknown_keys_and_non_mappings():
+    with pytest.raises(ValueError, match="hop_length") as info:
+        FeatureConfig.from_dict({"hop_length": 441, "sample_rate": 44100})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="mapping"):
+        FeatureConfig.from_dict([("sample_rate", 44100)])
+
+
+# --------------------------------------------------------------------------------------
+# framing convention
+
+
+def test_frame_counts_and_times():
+    cfg = FeatureConfig()
+    assert [num_frames(n, cfg) for n in (0, 1, 441, 442, 882, 883, 44100)] == [0, 1, 1, 2, 2, 3, 100]
+    for n in (0, 1, 441, 442, 5000):
+        assert log_filtered_spectrogram(np.zeros(n, np.float32), cfg).shape == (num_frames(n, cfg), 84)
+    np.testing.assert_allclose(frame_times(3, cfg), [0.0, 0.01, 0.02])
+    assert cfg.frame_time(np.arange(3)).tolist() == pytest.approx([0.0, 0.01, 0.02])
+
+
+@pytest.mark.parametrize("click", [1000, 4410, 4411, 30000])
+def test_click_shows_in_predicted_frames(click):
+    """Frame n covers samples [n*hop - frame + 1, n*hop]: a click at sample s is in frames
+    ceil(s / hop) .. floor((s + frame - 1) / hop), and in no other."""
+    cfg = FeatureConfig()
+    x = np.zeros(44100, np.float32)
+    x[click] = 1.0
+    feats = log_filtered_spectrogram(x, cfg)
+    hop, frame = cfg.hop_size, cfg.frame_size
+    first = -(-click // hop)
+    last = (click + frame - 1) // hop
+    has_click = feats.max(axis=1) > 0
+    # the symmetric Hann window is 0 at both ends: a click on a window's first or last
+    # sample is invisible in that frame
+    visible = [n for n in range(first, last + 1) if click not in (n * hop - frame + 1, n * hop)]
+    expected = np.zeros(len(feats), bool)
+    expected[visible] = True
+    np.testing.assert_array_equal(has_click, expected)
+    shown = visible[0]
+    assert shown == (first if click % hop else first + 1)
+    assert cfg.frame_time(first) >= click / cfg.sample_rate
+    assert cfg.frame_time(first - 1) < click / cfg.sample_rate
+
+    # the stream: after samples 0..click-1 the click is in no frame yet; the frame that
+    # first shows it is produced by the sample with index shown * hop
+    sf = StreamingFeatures(cfg)
+    before = sf.process(x[:click]).copy()
+    assert sf.frames_done == num_frames(click, cfg) == first
+    assert not (before > 0).any()
+    upto = sf.process(x[click:shown * hop]).copy()
+    assert sf.frames_done == shown
+    assert not (upto > 0).any()
+    last_frame = sf.process(x[shown * hop:shown * hop + 1]).copy()
+    assert sf.frames_done == shown + 1
+    assert last_frame.shape == (1, cfg.num_features) and last_frame.max() > 0
+
+
+def test_first_drum_event_in_predicted_frame():
+    cfg = FeatureConfig()
+    x = drum_like()
+    onset = int(round(DRUM_EVENTS[0][0] * SR))
+    first_sample = int(np.flatnonzero(x)[0])       # the kick starts at sin(0) = 0
+    assert onset <= first_sample <= onset + 1 and first_sample % cfg.hop_size != 0
+    feats = log_filtered_spectrogram(x, cfg)
+    first_frame = int(np.flatnonzero(feats.max(axis=1) > 0)[0])
+    assert first_frame == -(-first_sample // cfg.hop_size)
+    assert cfg.frame_time(first_frame) - onset / SR < cfg.hop_size / SR
+
+
+# --------------------------------------------------------------------------------------
+# batch reference == streaming kernel
+
+
+BLOCKS = [1, 7, 64, 441, 4096, "random"]
+
+
+@pytest.mark.parametrize("positive_diff", [False, True])
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("kind", ["noise", "drums"])
+def test_streaming_equals_batch(kind, block, positive_diff):
+    cfg = FeatureConfig(positive_diff=positive_diff)
+    x = white_noise() if kind == "noise" else drum_like()
+    ref = log_filtered_spectrogram(x, cfg)
+    sf = StreamingFeatures(cfg)
+    got = stream(sf, x, random_sizes() if block == "random" else block)
+    assert got.dtype == np.float32
+    assert got.shape == ref.shape == (num_frames(len(x), cfg), cfg.num_features)
+    assert sf.frames_done == len(ref)
+    assert np.abs(got - ref).max() < TOL
+    assert ref.max() > 0.1  # not trivially equal
+
+
+@pytest.mark.parametrize("positive_diff", [False, True])
+@pytest.mark.parametrize("block", [1, 220, "random"])
+def test_streaming_equals_batch_other_config(block, positive_diff):
+    cfg = FeatureConfig(frame_size=1024, hop_size=220, positive_diff=positive_diff)
+    x = drum_like(0.6) + white_noise(0.6) * 0.1
+    ref = log_filtered_spectrogram(x, cfg)
+    got = stream(StreamingFeatures(cfg), x, random_sizes(3, 800) if block == "random" else block)
+    assert got.shape == ref.shape == (num_frames(len(x), cfg), cfg.num_bands * (2 if positive_diff else 1))
+    assert np.abs(got - ref).max() < TOL
+
+
+def test_streaming_reset_and_float64_input():
+    cfg = FeatureConfig(positive_diff=True)
+    x = drum_like(0.5).astype(np.float64)
+    sf = StreamingFeatures(cfg)
+    first = stream(sf, x, 1000)
+    sf.reset()
+    assert sf.frames_done == 0
+    again = stream(sf, x, 333)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(again - log_filtered_spectrogram(x, cfg)).max() < TOL
+
+
+def test_streaming_empty_blocks_and_view():
+    cfg = FeatureConfig()
+    sf = StreamingFeatures(cfg)
+    assert sf.process(np.zeros(0, np.float32)).shape == (0, 84)
+    assert sf.frames_done == 0
+    out = sf.process(np.zeros(441, np.float32))     # samples 0..440: only frame 0 (ends at sample 0)
+    assert out.shape == (1, 84)
+    assert sf.process(np.zeros(1, np.float32)).shape == (1, 84)  # sample 441 ends frame 1
+
+
+def test_bad_input_shapes():
+    cfg = FeatureConfig()
+    with pytest.raises(ValueError, match="mono"):
+        log_filtered_spectrogram(np.zeros((2, 1000), np.float32), cfg)
+    with pytest.raises(ValueError, match="float"):
+        log_filtered_spectrogram(np.zeros(1000, np.int16), cfg)
+    with pytest.raises(ValueError, match="mono"):
+        StreamingFeatures(cfg).process(np.zeros((100, 2), np.float32))
+
+
+# --------------------------------------------------------------------------------------
+# filterbank and madmom
+
+
+def test_filterbank_shape_and_sparse_layout():
+    for cfg in (FeatureConfig(), FeatureConfig(frame_size=1024, hop_size=220),
+                FeatureConfig(norm_filters=False, unique_filters=False, fmax=16000.0)):
+        w, centres = fb.log_filterbank(cfg)
+        assert w.shape == (cfg.frame_size // 2, cfg.num_bands)
+        assert np.all(np.diff(centres) >= 0)
+        if cfg.norm_filters:
+            np.testing.assert_allclose(w.sum(axis=0), 1.0, rtol=1e-12)
+        else:
+            assert w.max() == 1.0
+        starts, offsets, values = fb.sparse_layout(w)
+        dense = np.zeros_like(w)
+        for b in range(w.shape[1]):
+            dense[starts[b]:starts[b] + offsets[b + 1] - offsets[b], b] = values[offsets[b]:offsets[b + 1]]
+        np.testing.assert_array_equal(dense, w)
+
+
+def test_log_frequencies_are_semitones_around_a4():
+    f = fb.log_frequencies(12, 20.0, 20000.0, 440.0)
+    assert f[0] >= 20.0 and f[-1] <= 20000.0
+    assert 440.0 in f
+    np.testing.assert_allclose(f[1:] / f[:-1], 2 ** (1 / 12))
+    assert len(f) == 120  # MIDI notes 16 (20.6 Hz) .. 135 (19.9 kHz)
+
+
+madmom = pytest.importorskip("madmom")
+
+
+def madmom_features(x: np.ndarray, cfg: FeatureConfig, origin="online"):
+    """madmom's LogarithmicFilteredSpectrogram with cfg's parameters.
+
+    madmom puts frame n at [n*hop - frame//2 - origin, ...): our framing (window ending at
+    sample n*hop) is origin = frame - 1 - frame//2, which is madmom's 'online' origin
+    int((frame - 1) / 2) for every frame size.
+    """
+    from madmom.audio.signal import FramedSignal, Signal
+    from madmom.audio.spectrogram import LogarithmicFilteredSpectrogram
+
+    if origin == "online":
+        assert int((cfg.frame_size - 1) / 2) == cfg.frame_size - 1 - cfg.frame_size // 2
+    frames = FramedSignal(Signal(x, sample_rate=cfg.sample_rate), frame_size=cfg.frame_size,
+                          hop_size=cfg.hop_size, fps=None, origin=origin)
+    spec = LogarithmicFilteredSpectrogram(
+        frames, num_bands=cfg.bands_per_octave, fmin=cfg.fmin, fmax=cfg.fmax, fref=cfg.fref,
+        norm_filters=cfg.norm_filters, unique_filters=cfg.unique_filters, mul=cfg.log_mul, add=cfg.log_add)
+    return np.asarray(spec), spec.filterbank
+
+
+MADMOM_CONFIGS = [
+    FeatureConfig(),
+    FeatureConfig(frame_size=1024, hop_size=220),
+    FeatureConfig(frame_size=512, hop_size=220, fmin=30.0, fmax=17000.0, unique_filters=False, norm_filters=False,
+                  log_mul=5.0, log_add=0.5),
+]
+
+
+@pytest.mark.parametrize("cfg", MADMOM_CONFIGS, ids=["2048-441", "1024-220", "512-220-raw"])
+def test_matches_madmom(cfg):
+    x = drum_like(0.8) + white_noise(0.8, seed=5) * 0.05
+    ours = log_filtered_spectrogram(x, cfg)
+    theirs, their_fb = madmom_features(x, cfg)
+    # filterbank matrices (madmom stores float32)
+    w, centres = fb.log_filterbank(cfg)
+    assert their_fb.shape == w.shape
+    np.testing.assert_allclose(w, np.asarray(their_fb), atol=1e-6)
+    # centre = peak bin of each filter (madmom's own center_frequencies property skips the last
+    # non-zero bin when it searches for the peak, so compare against the matrix instead)
+    their_fb = np.asarray(their_fb)
+    np.testing.assert_allclose(centres, fb.fft_bin_frequencies(cfg.frame_size, cfg.sample_rate)[their_fb.argmax(axis=0)])
+    # same frame count, same values band for band; interior frames and the zero-padded edges
+    assert theirs.shape == ours.shape
+    edge = cfg.frame_size // cfg.hop_size + 1
+    assert np.abs(ours[edge:-edge] - theirs[edge:-edge]).max() < 1e-5
+    assert np.abs(ours - theirs).max() < 1e-5
+    # and the framing matters: madmom's centred frames do not match
+    centred, _ = madmom_features(x, cfg, origin="offline")
+    assert np.abs(ours[edge:-edge] - centred[edge:-edge]).max() > 0.1
+
+
+def test_bins_match_madmom_helpers():
+    from madmom.audio.filters import frequencies2bins, log_frequencies
+    from madmom.audio.stft import fft_frequencies
+
+    for bpo, fmin, fmax in [(12, 20.0, 20000.0), (6, 27.5, 16000.0), (24, 30.0, 17000.0)]:
+        ours = fb.log_frequencies(bpo, fmin, fmax, 440.0)
+        np.testing.assert_allclose(ours, log_frequencies(bpo, fmin, fmax, 440.0))
+        for frame in (512, 2048):
+            bf = fb.fft_bin_frequencies(frame, SR)
+            np.testing.assert_allclose(bf, fft_frequencies(frame // 2, SR))
+            for unique in (False, True):
+                np.testing.assert_array_equal(fb.frequencies_to_bins(ours, bf, unique),
+                                              frequencies2bins(ours, bf, unique))
+
+
+# --------------------------------------------------------------------------------------
+# a sine, at 44.1 kHz and through 48 kHz
+
+
+def sine_band(feats: np.ndarray, cfg: FeatureConfig) -> int:
+    interior = feats[cfg.frame_size // cfg.hop_size + 2:-2, :cfg.num_bands]
+    return int(np.argmax(interior.mean(axis=0)))
+
+
+def test_1khz_sine_peaks_in_nearest_band():
+    cfg = FeatureConfig()
+    centres = band_centre_frequencies(cfg)
+    nearest = int(np.argmin(np.abs(centres - 1000.0)))
+    x44 = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(SR // 2) / SR)).astype(np.float32)
+    assert sine_band(log_filtered_spectrogram(x44, cfg), cfg) == nearest
+
+    x48 = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(24000) / 48000)).astype(np.float32)
+    batch = features_for_audio(x48, 48000, cfg)
+    assert batch.shape[0] == num_frames(-(-len(x48) * 147 // 160), cfg)
+    assert sine_band(batch, cfg) == nearest
+    sf = StreamingFeatures(cfg, input_rate=48000)
+    assert 0 < sf.resampler_delay_s < 1e-3
+    streamed = stream(sf, x48, random_sizes(11, 2000))
+    assert streamed.shape == batch.shape
+    assert np.abs(streamed - batch).max() < TOL
+    # same level as the 44.1 kHz sine (passband gain 1)
+    assert abs(batch[20:-2, nearest].mean() - log_filtered_spectrogram(x44, cfg)[20:-2, nearest].mean()) < 0.01
+
+
+def test_48k_streaming_equals_batch_drums():
+    cfg = FeatureConfig(frame_size=1024, hop_size=220, positive_diff=True)
+    x48 = drum_like(0.5, sr=48000)
+    batch = features_for_audio(x48, 48000, cfg)
+    streamed = stream(StreamingFeatures(cfg, input_rate=48000), x48, 480)
+    assert streamed.shape == batch.shape
+    assert np.abs(streamed - batch).max() < TOL
+    x44 = drum_like(0.5)
+    np.testing.assert_array_equal(features_for_audio(x44, 44100, cfg), log_filtered_spectrogram(x44, cfg))
+
+
+def test_runtime_does_not_import_torch():
+    code = ("import sys, rtadt.features, rtadt.resample, rtadt.filterbank; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
