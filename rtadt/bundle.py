@@ -11,7 +11,12 @@ runtime needs no per-model code):
 Activations are probabilities in [0, 1] (exporters append the sigmoid). F is
 ``FeatureConfig.num_features``, C the number of classes. A causal model ships a step
 graph; a model that needs future context ships only a window graph, which the engine
-re-runs over the last ``context_frames`` every ``window_every`` frames.
+re-runs over the last ``context_frames`` every ``window_every`` frames, reporting a
+frame once ``future_frames`` newer frames have been seen.
+
+``lookahead_s`` is the label offset the model was trained with (labels sit at the first
+frame stamped at or after onset + lookahead); ``future_frames`` is how much audio after a
+frame a non-causal model must see before that frame's output is trusted.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.rtadt"
 
 _REQUIRED = ("schema", "name", "features", "classes", "thresholds", "peak_picking",
              "lookahead_s", "context_frames")
-_KNOWN = set(_REQUIRED) | {"description", "midi_notes", "window", "step", "window_every",
+_KNOWN = set(_REQUIRED) | {"description", "midi_notes", "window", "step", "window_every", "future_frames",
                            "architecture", "training", "evaluation", "created"}
 
 
@@ -68,6 +73,7 @@ class Bundle:
     lookahead_s: float
     context_frames: int
     window_every: int
+    future_frames: int
     states: tuple[StateSpec, ...]
     graphs: dict[str, bytes] = field(repr=False)
 
@@ -78,6 +84,16 @@ class Bundle:
     @property
     def has_step(self) -> bool:
         return "step" in self.graphs
+
+    @property
+    def latency_s(self) -> float:
+        """Algorithmic latency from an onset to its report: the label offset, up to one hop
+        until the frame that carries the label is complete, and the future frames a
+        windowed model waits for (plus up to window_every - 1 frames between its runs)."""
+        cfg = self.features
+        hop = cfg.hop_size / cfg.sample_rate
+        extra = 0 if self.has_step else self.future_frames + self.window_every - 1
+        return self.lookahead_s + hop * (1 + extra)
 
     @property
     def num_classes(self) -> int:
@@ -111,6 +127,8 @@ class Bundle:
             "thresholds": dict(zip(self.classes, [round(float(t), 4) for t in self.thresholds])),
             "peak_picking": self.peak.to_dict(),
             "lookahead_ms": round(self.lookahead_s * 1000, 2),
+            "future_frames": self.future_frames,
+            "latency_ms": round(self.latency_s * 1000, 2),
             "context_frames": self.context_frames,
             "features": self.features.to_dict(),
             "architecture": m.get("architecture"),
@@ -193,6 +211,9 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
     every = m.get("window_every", 1)
     if not isinstance(every, int) or not 1 <= every <= ctx:
         fail("window_every must be an integer in 1..context_frames")
+    future = m.get("future_frames", 0)
+    if not isinstance(future, int) or future < 0 or every + future > ctx:
+        fail("future_frames must be an integer >= 0 with window_every + future_frames <= context_frames")
     graphs: dict[str, bytes] = {}
     states: list[StateSpec] = []
     for which in ("window", "step"):
@@ -217,7 +238,7 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
         fail("every bundle needs window.onnx (offline scoring runs it)")
     return Bundle(source=source, manifest=m, features=features, classes=tuple(classes),
                   midi_notes=tuple(notes), thresholds=np.asarray(th, dtype=np.float32), peak=peak,
-                  lookahead_s=float(lookahead), context_frames=ctx, window_every=every,
+                  lookahead_s=float(lookahead), context_frames=ctx, window_every=every, future_frames=future,
                   states=tuple(states), graphs=graphs)
 
 

@@ -55,16 +55,13 @@ class StepModel:
 class WindowModel:
     """A model with future context, re-run over the last `context_frames` frames every
     `window_every` frames. A frame's activations are taken from the first run in which
-    the frame lies at least `lookahead` frames before the window's end."""
+    the frame lies at least `future_frames` frames before the window's end."""
 
     def __init__(self, bundle: Bundle):
         self.session = bundle.session("window")
         self.context = bundle.context_frames
         self.every = bundle.window_every
-        self.lookahead_frames = int(np.ceil(bundle.lookahead_s * bundle.features.fps - 1e-9))
-        if self.every + self.lookahead_frames > self.context:
-            raise ValueError(f"context of {self.context} frames cannot cover window_every "
-                             f"{self.every} plus lookahead {self.lookahead_frames} frames")
+        self.future = bundle.future_frames  # bundle validation guarantees every + future <= context
         self._history = np.zeros((self.context, bundle.features.num_features), dtype=np.float32)
         self.reset()
 
@@ -79,7 +76,7 @@ class WindowModel:
         self._seen += 1
         if self._seen % self.every:
             return []
-        return self._run(upto=self._seen - self.lookahead_frames)
+        return self._run(upto=self._seen - self.future)
 
     def finish(self) -> list[tuple[int, np.ndarray]]:
         return self._run(upto=self._seen)

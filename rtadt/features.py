@@ -46,6 +46,8 @@ __all__ = [
     "log_filtered_spectrogram",
     "features_for_audio",
     "StreamingFeatures",
+    "band_centre_frequencies",
+    "filterbank_weights",
 ]
 
 #: Window names and their (symmetric) window functions.
@@ -365,11 +367,11 @@ class StreamingFeatures:
         self.cfg = cfg
         plan = _plan(cfg)
         self._plan = plan
-        self.input_rate = cfg.sample_rate if input_rate is None else int(input_rate)
-        if input_rate is not None and float(input_rate) != self.input_rate:
-            raise ValueError(f"input_rate must be a whole number of samples per second, got {input_rate!r}")
-        self._resampler = (StreamingResampler(self.input_rate, cfg.sample_rate)
-                           if self.input_rate != cfg.sample_rate else None)
+        self._resampler = None
+        self.input_rate = cfg.sample_rate
+        if input_rate is not None and input_rate != cfg.sample_rate:
+            self._resampler = StreamingResampler(input_rate, cfg.sample_rate)  # validates the rate
+            self.input_rate = self._resampler.rate_in
         frame = cfg.frame_size
         self._ring = np.zeros(frame, dtype=np.float64)
         self._state = np.zeros(3, dtype=np.int64)

@@ -268,6 +268,11 @@ def test_bad_input_shapes():
         log_filtered_spectrogram(np.zeros(1000, np.int16), cfg)
     with pytest.raises(ValueError, match="mono"):
         StreamingFeatures(cfg).process(np.zeros((100, 2), np.float32))
+    with pytest.raises(ValueError, match="outside"):
+        StreamingFeatures(cfg, input_rate=7999)
+    with pytest.raises(ValueError, match="whole number"):
+        StreamingFeatures(cfg, input_rate=48000.5)
+    assert StreamingFeatures(cfg, input_rate=44100.0).resampler_delay_s == 0.0
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Bundles: the default loads, and every kind of broken bundle gives one clear BundleError."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from rtadt import baseline
+from rtadt.bundle import DEFAULT_BUNDLE, SCHEMA, BundleError, load_bundle, write_bundle
+from rtadt.features import FeatureConfig
+
+
+def default_files() -> dict[str, bytes]:
+    with zipfile.ZipFile(DEFAULT_BUNDLE) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def write_dir(tmp_path, files, manifest_edit=None):
+    d = tmp_path / "b.rtadt"
+    d.mkdir()
+    m = json.loads(files["manifest.json"])
+    if manifest_edit:
+        manifest_edit(m)
+    for name, data in files.items():
+        if name != "manifest.json":
+            (d / name).write_bytes(data)
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_default_bundle_loads_and_is_causal():
+    b = load_bundle()
+    assert b.classes == ("KD", "SD", "TT", "HH", "CY")
+    assert b.midi_notes == (36, 38, 47, 42, 49)
+    assert b.has_step and b.features == FeatureConfig()
+    assert [s.name for s in b.states] == ["prev"]
+
+
+def test_directory_form_loads(tmp_path):
+    b = load_bundle(write_dir(tmp_path, default_files()))
+    assert b.name == "flux-baseline"
+
+
+def test_default_bundle_is_reproducible(tmp_path):
+    """The committed default is what `python -m rtadt.baseline` builds (nothing hand-edited)."""
+    built = load_bundle(baseline.build(tmp_path / "x.rtadt"))
+    shipped = load_bundle()
+    assert built.manifest == shipped.manifest
+    assert built.graphs == shipped.graphs
+
+
+def test_step_graph_equals_window_graph():
+    b = load_bundle()
+    x = np.random.default_rng(1).random((50, b.features.num_features)).astype(np.float32)
+    win = b.session("window").run(["activations"], {"features": x[None]})[0][0]
+    step, prev = b.session("step"), np.zeros((1, b.features.num_features), np.float32)
+    rows = []
+    for f in x:
+        a, prev = step.run(["activations", "prev_out"], {"frame": f[None], "prev": prev})
+        rows.append(a[0])
+    np.testing.assert_allclose(np.array(rows), win, atol=1e-6)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(schema="rtadt-bundle/99"), "unsupported schema"),
+    (lambda m: m.pop("thresholds"), "lacks thresholds"),
+    (lambda m: m.update(extra=1), "unknown keys extra"),
+    (lambda m: m.update(classes=["KD", "SD", "TT", "HH", "XX"]), "unknown class 'XX'"),
+    (lambda m: m.update(thresholds=[0.3, 0.3]), "thresholds must be 5 numbers"),
+    (lambda m: m.update(thresholds=[0.3, 0.3, 0.3, 0.3, 7]), "thresholds must be 5 numbers"),
+    (lambda m: m["features"].update(hop_size=4096), "feature configuration the runtime cannot produce"),
+    (lambda m: m["features"].update(window="kaiser"), "feature configuration the runtime cannot produce"),
+    (lambda m: m["features"].update(bands_per_octave=6), "has shape"),
+    (lambda m: m.update(classes=["KD", "SD", "TT", "HH"], thresholds=[.3] * 4, midi_notes=[36, 38, 47, 42]),
+     "has shape"),
+    (lambda m: m["step"].update(state=[]), "not declared in the manifest"),
+    (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 12]}]), "has shape"),
+    (lambda m: m["step"].update(file="nope.onnx"), "missing from the bundle"),
+    (lambda m: m.update(peak_picking={"m": -1}), "peak_picking"),
+    (lambda m: m.update(midi_notes=[36, 38, 47, 42, 200]), "midi_notes"),
+    (lambda m: m.update(lookahead_s=-0.1), "lookahead_s"),
+    (lambda m: m.update(window_every=1000), "window_every"),
+])
+def test_invalid_manifests(tmp_path, edit, message):
+    with pytest.raises(BundleError, match=message):
+        load_bundle(write_dir(tmp_path, default_files(), edit))
+
+
+def test_missing_graph_file(tmp_path):
+    files = default_files()
+    del files["window.onnx"]
+    with pytest.raises(BundleError, match="window graph 'window.onnx' is missing"):
+        load_bundle(write_dir(tmp_path, files))
+
+
+def test_corrupt_graph(tmp_path):
+    files = default_files()
+    files["step.onnx"] = b"not onnx"
+    with pytest.raises(BundleError, match="step.onnx does not load"):
+        load_bundle(write_dir(tmp_path, files))
+
+
+def test_not_a_bundle(tmp_path):
+    p = tmp_path / "x.rtadt"
+    p.write_bytes(b"hello")
+    with pytest.raises(BundleError, match="not a bundle"):
+        load_bundle(p)
+    with pytest.raises(BundleError, match="no such bundle"):
+        load_bundle(tmp_path / "missing.rtadt")
+    d = tmp_path / "empty"
+    d.mkdir()
+    with pytest.raises(BundleError, match="missing manifest.json"):
+        load_bundle(d)
+    (d / "manifest.json").write_text("{broken")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(d)
+
+
+def test_write_bundle_refuses_invalid_and_leaves_nothing(tmp_path):
+    cfg = FeatureConfig()
+    m = baseline.manifest(cfg)
+    m["classes"] = ["KD", "SD", "TT", "HH", "ZZ"]
+    with pytest.raises(BundleError, match="unknown class"):
+        write_bundle(tmp_path / "bad.rtadt", m, baseline.build_graphs(cfg))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_schema_constant_written(tmp_path):
+    p = baseline.build(tmp_path / "x.rtadt")
+    with zipfile.ZipFile(p) as zf:
+        assert json.loads(zf.read("manifest.json"))["schema"] == SCHEMA
