@@ -1,0 +1,151 @@
+"""The command line: outputs, and one clear line with a non-zero exit for every bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from rtadt.cli import main
+from rtadt.sources import example_path
+
+RTADT = [sys.executable, "-m", "rtadt.cli"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code != 0
+    err = result.output.strip()
+    assert err.startswith("rtadt: error:") or "Error:" in err, err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, err
+
+
+def test_transcribe_writes_every_format(tmp_path):
+    r = run("transcribe", str(example_path()), "-o", str(tmp_path / "out"), "-f", "mid,txt,csv,jsonl")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out"
+    mid = mido.MidiFile(out / "example.mid")
+    ons = [m for m in mid.tracks[0] if m.type == "note_on" and m.velocity > 0]
+    lines = (out / "example.txt").read_text().splitlines()
+    assert len(ons) == len(lines) > 20
+    assert all(m.channel == 9 for m in ons)
+    rows = [json.loads(x) for x in (out / "example.jsonl").read_text().splitlines()]
+    assert [r["note"] for r in rows] == [int(x.split("\t")[1]) for x in lines]
+    assert (out / "example.csv").read_text().startswith("time,drum,note,velocity,emitted")
+
+
+def test_transcribe_bad_inputs(tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF\x00\x00garbage" * 10)
+    silent = tmp_path / "zero.wav"
+    sf.write(silent, np.zeros(0, np.float32), 44100)
+    odd = tmp_path / "odd.wav"
+    sf.write(odd, np.zeros(1000, np.float32), 11025)
+    assert_one_line_error(run("transcribe", str(tmp_path / "missing.wav")), "no such file")
+    assert_one_line_error(run("transcribe", str(empty)), "empty file")
+    assert_one_line_error(run("transcribe", str(garbage)), "unreadable or corrupt")
+    assert_one_line_error(run("transcribe", str(silent)), "contains no audio")
+    assert_one_line_error(run("transcribe", str(odd)), "11025 Hz is not supported")
+    assert_one_line_error(run("transcribe", str(example_path()), "-f", "wav"), "unknown format")
+
+
+def test_transcribe_goes_on_after_a_bad_file(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    r = run("transcribe", str(bad), str(example_path()), "-o", str(tmp_path), "-f", "txt")
+    assert r.exit_code == 1
+    assert (tmp_path / "example.txt").exists()
+
+
+def test_stereo_48k_file_is_mixed_and_resampled(tmp_path):
+    from rtadt.resample import resample
+    from rtadt.sources import read_audio
+
+    x, sr = read_audio(example_path())
+    x = resample(x[: sr * 4], sr, 48000).astype(np.float32)
+    path = tmp_path / "stereo48.wav"
+    sf.write(path, np.stack([x, x], axis=1), 48000)
+    r = run("transcribe", str(path), "-f", "txt")
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "stereo48.txt").read_text().splitlines()) > 5
+
+
+def test_info_and_bad_bundle(tmp_path):
+    r = run("info", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.output)["name"] == "flux-baseline"
+    bad = tmp_path / "bad.rtadt"
+    bad.write_text("x")
+    assert_one_line_error(run("info", str(bad)), "not a bundle")
+    assert_one_line_error(run("transcribe", str(example_path()), "--model", str(bad)), "not a bundle")
+
+
+def test_thresholds_option():
+    assert run("transcribe", "--help").exit_code == 0
+    r = run("transcribe", str(example_path()), "-t", "XX=0.3")
+    assert r.exit_code == 2 and "no class XX" in r.output
+    r = run("transcribe", str(example_path()), "-t", "1.5")
+    assert r.exit_code == 2 and "[0, 1]" in r.output
+
+
+def test_plugins_lists_entry_points():
+    r = run("plugins")
+    assert r.exit_code == 0
+    for name in ("rtadt.sources", "device", "file", "midi-port", "midi-file", "jsonl", "default"):
+        assert name in r.output
+
+
+@pytest.mark.jack
+def test_listen_errors_with_jack(jack_server, tmp_path):
+    assert_one_line_error(run("listen", "--device", "no-such-device", "-q"), "no audio input device named")
+    assert_one_line_error(run("listen", "--example", "--midi-out", "no-such-port", "--midi-api", "jack", "-q"),
+                          "no MIDI output port matches")
+    assert_one_line_error(run("listen", "--input", str(tmp_path / "x.wav"), "-q"), "no such file")
+
+
+def test_listen_without_jack_server_says_so(tmp_path):
+    env = dict(os.environ, JACK_DEFAULT_SERVER="rtadt-no-such-server", JACK_NO_START_SERVER="1")
+    r = subprocess.run(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("rtadt: error:") and "no JACK server running" in last
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.jack
+def test_listen_ctrl_c_leaves_a_complete_midi_file(jack_server, tmp_path):
+    rec = tmp_path / "live.mid"
+    txt = tmp_path / "live.jsonl"
+    p = subprocess.Popen(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q",
+                                  "--port-name", "ctrlc", "--record-midi", str(rec), "--record-text", str(txt)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not txt.exists() or len(txt.read_text().splitlines()) < 5):
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert "interrupted" in err and "Traceback" not in err
+    written = [json.loads(x) for x in txt.read_text().splitlines()]
+    mid = mido.MidiFile(rec)
+    ons = [m for m in mid.tracks[0] if m.type == "note_on" and m.velocity > 0]
+    offs = [m for m in mid.tracks[0] if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0)]
+    assert len(ons) == len(written) >= 5  # every note shown was recorded
+    assert len(offs) == len(ons)
