@@ -325,7 +325,8 @@ def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, o
             fft_in[head + i] = ring[i] * window[head + i]
         r2c(fft_in, fft_out, axes, True, 1.0, 1)
         for b in range(n_mag):
-            mag[b] = abs(fft_out[b])
+            c = fft_out[b]  # sqrt of the squares: numba's abs(complex) goes through slow hypot
+            mag[b] = math.sqrt(c.real * c.real + c.imag * c.imag)
         for band in range(n_bands):
             acc = 0.0
             first = starts[band]
