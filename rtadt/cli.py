@@ -162,7 +162,7 @@ class LiveDisplay:
         for e in events:
             self.counts[e.drum] += 1
             self.recent = (self.recent + [e.drum])[-8:]
-        lat = np.asarray(engine.stats.latencies[-50:]) * 1000
+        lat = np.asarray(engine.stats.delivery[-50:]) * 1000
         behind_ms = 1000 * ring.available / engine.input_rate
         line = (f"{engine.audio_time:7.1f}s  " + " ".join(f"{c}:{self.counts[c]}" for c in self.classes)
                 + f"  last: {' '.join(self.recent):<24} latency {np.median(lat):5.1f} ms"
@@ -172,7 +172,7 @@ class LiveDisplay:
         else:
             for e in events:
                 click.echo(f"{e.time:9.3f}  {e.drum}  vel {e.velocity:3d}  "
-                           f"latency {1000 * (e.emitted - e.time):5.1f} ms", err=True)
+                           f"latency {1000 * (engine.audio_time - e.time):5.1f} ms", err=True)
 
     def close(self):
         if self.enabled:

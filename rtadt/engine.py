@@ -7,11 +7,14 @@ or a window over the last `context_frames` every `window_every` frames for model
 need future context) and the online peak picker. Everything is scheduled by frame
 count, never by block, so the events do not depend on how the audio was cut into blocks.
 
-Times: an event's `time` is the onset estimate and `emitted` the audio time of the newest
-input sample the engine had consumed when it reported the event, both in seconds of the
-input stream. Training places a label at the first frame stamped at or after
-onset + lookahead, so an onset lies on average half a hop before that frame's time
-minus the lookahead; resampling delays the signal by the resampler's group delay.
+Times: an event's `time` is the onset estimate and `emitted` the end time of the frame
+that reported it, both in seconds of the input stream. `emitted` is when the event could
+be known at the earliest, whatever the block sizes (so it is block-invariant too); the
+engine also measures the *delivery* latency, from the onset estimate to the end of the
+block in which the event was actually produced, which adds the wait for the block.
+Training places a label at the first frame stamped at or after onset + lookahead, so an
+onset lies on average half a hop before that frame's time minus the lookahead;
+resampling delays the signal by the resampler's group delay.
 """
 from __future__ import annotations
 
@@ -99,17 +102,18 @@ class EngineStats:
     events: int = 0
     busy_s: float = 0.0  # wall-clock time spent inside process()
     max_block_s: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # emitted - time (algorithmic)
+    delivery: list[float] = field(default_factory=list)  # end of producing block - time
 
     def as_dict(self) -> dict:
-        lat = np.asarray(self.latencies) * 1000
         d = {k: getattr(self, k) for k in ("samples", "blocks", "frames", "events")}
         d["busy_s"] = round(self.busy_s, 4)
         d["max_block_ms"] = round(self.max_block_s * 1000, 3)
-        if lat.size:
-            d["latency_ms"] = {"p50": round(float(np.median(lat)), 2),
-                               "p95": round(float(np.percentile(lat, 95)), 2),
-                               "max": round(float(lat.max()), 2)}
+        for key, values in (("latency_ms", self.latencies), ("delivery_latency_ms", self.delivery)):
+            ms = np.asarray(values) * 1000
+            if ms.size:
+                d[key] = {"p50": round(float(np.median(ms)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
+                          "max": round(float(ms.max()), 2)}
         return d
 
 
@@ -124,9 +128,9 @@ class Engine:
         self.thresholds = np.array(th, dtype=np.float32)
         self.picker = OnlinePeakPicker(bundle.num_classes, self.thresholds, bundle.peak)
         cfg = bundle.features
-        self._hop_s = cfg.hop_size / cfg.sample_rate
+        self._frame_time = cfg.frame_time
         # onset = frame time - lookahead - half a hop - resampling delay (see module docstring)
-        self._onset_offset = bundle.lookahead_s + self._hop_s / 2 + self.features.resampler_delay_s
+        self._onset_offset = bundle.lookahead_s + cfg.hop_size / cfg.sample_rate / 2 + self.features.resampler_delay_s
         self.stats = EngineStats()
 
     def warm_up(self) -> None:
@@ -158,6 +162,8 @@ class Engine:
         for i in range(len(frames)):
             self._emit(self.model.push(frames[i]), first + i, events)
         self.stats.frames += len(frames)
+        now = self.audio_time
+        self.stats.delivery.extend(now - e.time for e in events)
         dt = time.perf_counter() - t0
         self.stats.busy_s += dt
         self.stats.max_block_s = max(self.stats.max_block_s, dt)
@@ -167,16 +173,16 @@ class Engine:
         """End of stream: hand out what a windowed model still holds back."""
         events: list[Event] = []
         self._emit(self.model.finish(), self.stats.frames - 1, events)
+        now = self.audio_time
+        self.stats.delivery.extend(now - e.time for e in events)
         return events
 
     def _emit(self, results, current: int, events: list[Event]) -> None:
-        # Frame n ends with the sample at n * hop: the audio time at which it could be
-        # computed, whatever the block size the audio came in.
-        emitted = max(current, 0) * self._hop_s
+        emitted = self._frame_time(max(current, 0))  # when the current frame was complete
         for offset, acts in results:
             n = current + offset
             for c in self.picker.process_frame(acts):
-                t = max(n * self._hop_s - self._onset_offset, 0.0)
+                t = max(self._frame_time(n) - self._onset_offset, 0.0)
                 vel = int(np.clip(np.rint(acts[c] * 127), 1, 127))
                 ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
                 events.append(ev)

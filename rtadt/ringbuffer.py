@@ -32,6 +32,10 @@ class RingBuffer:
     def available(self) -> int:
         return self._written - self._read
 
+    @property
+    def free(self) -> int:
+        return self.capacity - (self._written - self._read)
+
     def write(self, block: np.ndarray) -> int:
         """Copy as much of a 1-D block as fits; return the number of samples written."""
         n = len(block)

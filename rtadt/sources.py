@@ -148,6 +148,9 @@ class FileSource:
                         time.sleep(delay)
                     elif delay < -self.block_size / self.sample_rate:
                         self.late_blocks += 1
+                else:  # unpaced: not a real-time producer, so wait for room instead of dropping
+                    while ring.free < len(block) and not self._stop.is_set():
+                        time.sleep(0.0005)
                 ring.write(block)
                 sent += len(block)
         except BaseException as exc:  # handed to the consumer thread
@@ -228,7 +231,9 @@ class DeviceSource:
         self.name = f"{info['api']}: {info['name']}"
         self.finished = threading.Event()  # never set: a device runs until stopped
         self.error: BaseException | None = None
-        self.late_blocks = 0  # PortAudio input overflows reported to the callback
+        # PortAudio's input-overflow flags. On JACK the flag is raised in every stream after
+        # any server xrun, whoever caused it; lost samples show as ring overflows instead.
+        self.late_blocks = 0
         self._stream = None
 
     def start(self, ring: RingBuffer) -> None:

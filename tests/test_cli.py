@@ -114,6 +114,8 @@ def test_listen_errors_with_jack(jack_server, tmp_path):
     assert_one_line_error(run("listen", "--example", "--midi-out", "no-such-port", "--midi-api", "jack", "-q"),
                           "no MIDI output port matches")
     assert_one_line_error(run("listen", "--input", str(tmp_path / "x.wav"), "-q"), "no such file")
+    assert_one_line_error(run("listen", "--device", "system", "--channels", "5", "-q"), "5 requested")
+    assert_one_line_error(run("listen", "--device", "system", "--rate", "11025", "-q"), "11025 Hz is not supported")
 
 
 def test_listen_without_jack_server_says_so(tmp_path):
