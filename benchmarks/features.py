@@ -14,7 +14,7 @@ bursts for snares, hi-hats and cymbals plus pitch-dropping low thumps for kicks)
     this process, which may load numba's on-disk cache, and a cold compile in a subprocess
     with an empty cache);
   - librosa: ``librosa.stft`` magnitude (n_fft 2048, hop 441, ``center=False`` on the signal
-    with frame-1 zeros in front, so its frames are rtadt's frames) with the same window,
+    with frame-hop zeros in front, so its frames are rtadt's frames) with the same window,
     then a matmul with rtadt's filterbank and the same log: like for like, and checked
     against the reference; once in float64 (rtadt's precision), once in float32;
   - madmom's ``LogarithmicFilteredSpectrogram`` offline (its filterbank built once and
@@ -305,8 +305,8 @@ class Librosa:
     def run(self):
         cfg = self.cfg
         t0 = perf()
-        # frame-1 zeros in front: librosa's frame j (center=False) is then rtadt's frame j
-        padded = np.concatenate([np.zeros(cfg.frame_size - 1, self.dtype), self.x])
+        # frame-hop zeros in front: librosa's frame j (center=False) is then rtadt's frame j
+        padded = np.concatenate([np.zeros(cfg.frame_size - cfg.hop_size, self.dtype), self.x])
         spec = np.abs(self.librosa.stft(padded, n_fft=cfg.frame_size, hop_length=cfg.hop_size,
                                         window=self.window, center=False))
         out = np.log10(cfg.log_mul * (spec[:cfg.num_bins].T @ self.weights) + cfg.log_add)
@@ -338,7 +338,8 @@ class MadmomOffline:
         cfg = self.cfg
         t0 = perf()
         frames = FramedSignal(Signal(self.x, sample_rate=cfg.sample_rate), frame_size=cfg.frame_size,
-                              hop_size=cfg.hop_size, fps=None, origin="online")  # rtadt's framing
+                              hop_size=cfg.hop_size, fps=None,
+                              origin=cfg.frame_size - cfg.hop_size - cfg.frame_size // 2)  # rtadt's framing
         spec = LogarithmicFilteredSpectrogram(frames, filterbank=self.fb, mul=cfg.log_mul, add=cfg.log_add)
         dt = perf() - t0
         return dt, spec.shape[0], np.asarray(spec)
@@ -355,9 +356,8 @@ class MadmomOnline:
 
         self.cfg = cfg
         hop = cfg.hop_size
-        # hop-1 zeros in front: the buffer then ends with sample n * hop after block n,
-        # which is rtadt's frame n
-        padded = np.concatenate([np.zeros(hop - 1, np.float32), x])
+        # block n of the raw signal ends with sample (n+1) * hop - 1: rtadt's frame n
+        padded = x
         self.blocks = [padded[i:i + hop] for i in range(0, len(padded) - hop + 1, hop)]
         self.chain = SequentialProcessor([
             FramedSignalProcessor(frame_size=cfg.frame_size, hop_size=hop, fps=None,
@@ -630,7 +630,7 @@ def markdown(r: dict) -> str:
     lines += [
         "",
         f"A frame is due every {_f(hop_us, 0)} µs (hop {fc['hop_size']} at {fc['sample_rate']} Hz). "
-        "librosa runs on the signal with frame-1 zeros in front and `center=False`, with rtadt's "
+        "librosa runs on the signal with frame-hop zeros in front and `center=False`, with rtadt's "
         "window and filterbank, so its frames are rtadt's frames; madmom's filterbank is built once "
         "and reused (as its processors cache it); madmom online is madmom's `Stream` path (a "
         "`BufferProcessor` fed hop-sized blocks, one frame per call), which only takes blocks of "

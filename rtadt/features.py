@@ -7,11 +7,14 @@ Two implementations, one answer (they agree to about 1e-5, for any signal and an
 * :class:`StreamingFeatures`: incremental numba kernel over a circular buffer, one frame per
   completed hop, no allocation per frame, used live.
 
-Framing convention (the project's only one): frame n covers the samples
-``[n * hop - frame_size + 1, n * hop]`` (zeros before the signal), i.e. it *ends* with
-sample ``n * hop``, and it is stamped with the time ``n * hop / sample_rate``. A signal of
-N > 0 samples has ``(N - 1) // hop + 1`` frames; a stream that has received T samples has
-produced exactly the frames with ``n * hop <= T - 1``.
+Framing convention (the project's only one): frame n (n = 0, 1, ...) covers the
+``frame_size`` samples ``[(n + 1) * hop - frame_size, (n + 1) * hop - 1]`` (zeros before the
+signal), i.e. it *ends* with the last sample of hop n, and it is stamped with the instant that
+sample ends: ``frame_time(n) = (n + 1) * hop / sample_rate``. The window ends on the last
+sample of a hop so that a frame is ready the moment a hop-aligned audio block ends (with
+blocks of exactly one hop, each block completes exactly one frame, at its end). A signal of
+N samples has ``N // hop`` frames; a stream that has received T samples has produced exactly
+the frames with ``(n + 1) * hop <= T``, i.e. ``T // hop`` of them.
 
 Per frame: window (symmetric, ``np.hanning``), real FFT, magnitude of the first
 ``frame_size // 2`` bins (the Nyquist bin is dropped, as in madmom), filterbank
@@ -156,8 +159,11 @@ class FeatureConfig:
         return self.num_bands * (2 if self.positive_diff else 1)
 
     def frame_time(self, n):
-        """Time stamp [s] of frame n (the time of its last sample): ``n * hop / sample_rate``."""
-        return n * self.hop_size / self.sample_rate
+        """Time stamp [s] of frame n: the instant its last sample ends, ``(n + 1) * hop / sample_rate``.
+
+        Frame n is complete (and can be computed) exactly at that time.
+        """
+        return (n + 1) * self.hop_size / self.sample_rate
 
     # serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -220,16 +226,16 @@ def filterbank_weights(cfg: FeatureConfig) -> np.ndarray:
 
 
 def num_frames(num_samples: int, cfg: FeatureConfig) -> int:
-    """Frames of a signal of ``num_samples``: ``(N - 1) // hop + 1``, 0 for N = 0."""
+    """Frames of a signal of ``num_samples``: ``N // hop`` (only complete hops make a frame)."""
     num_samples = int(num_samples)
     if num_samples < 0:
         raise ValueError(f"num_samples must be >= 0, got {num_samples}")
-    return 0 if num_samples == 0 else (num_samples - 1) // cfg.hop_size + 1
+    return num_samples // cfg.hop_size
 
 
 def frame_times(n_frames: int, cfg: FeatureConfig) -> np.ndarray:
-    """Time stamps [s] of frames ``0 .. n_frames - 1`` (float64)."""
-    return np.arange(int(n_frames), dtype=np.float64) * cfg.hop_size / cfg.sample_rate
+    """Time stamps [s] of frames ``0 .. n_frames - 1`` (float64): ``(n + 1) * hop / sample_rate``."""
+    return np.arange(1, int(n_frames) + 1, dtype=np.float64) * cfg.hop_size / cfg.sample_rate
 
 
 def _check_signal(signal) -> np.ndarray:
@@ -260,7 +266,8 @@ def log_filtered_spectrogram(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarr
     out = np.zeros((n_frames, cfg.num_features), dtype=np.float32)
     if n_frames == 0:
         return out
-    padded = np.concatenate([np.zeros(frame - 1), x])
+    # frame n starts at sample (n + 1) * hop - frame, i.e. at index n * hop of the padded signal
+    padded = np.concatenate([np.zeros(frame - hop), x])
     frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
     assert frames.shape[0] == n_frames
     nb = plan.num_bands
@@ -297,8 +304,9 @@ def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, o
                    prev, out, hop, log_mul, log_add, positive_diff):  # pragma: no cover - compiled
     """Push samples ``x`` through the ring buffer; write each completed frame to ``out``.
 
-    ``state = [write position in ring, (samples seen) % hop, frames done]``.
-    Returns the number of frames written.
+    ``state = [write position in ring, (samples seen) % hop, frames done]``. A frame is
+    completed by every sample whose index s has ``(s + 1) % hop == 0`` (the last sample of
+    a hop). Returns the number of frames written.
     """
     frame = ring.shape[0]
     n_bands = starts.shape[0]
@@ -311,12 +319,10 @@ def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, o
         pos += 1
         if pos == frame:
             pos = 0
-        is_frame_end = phase == 0
         phase += 1
-        if phase == hop:
-            phase = 0
-        if not is_frame_end:
+        if phase < hop:
             continue
+        phase = 0  # this sample is the last one of a hop: the frame ending here is complete
         # oldest sample is at ring[pos]: unroll the circle while windowing
         head = frame - pos
         for i in range(head):
@@ -347,6 +353,11 @@ def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, o
 
 class StreamingFeatures:
     """Incremental features: feed audio blocks of any size, get the frames they complete.
+
+    After T samples (at ``cfg.sample_rate``) exactly ``T // hop`` frames have been returned:
+    a block completes frame n when it contains sample ``(n + 1) * hop - 1``, so blocks of
+    exactly ``hop`` samples (e.g. 480-sample periods at 48 kHz, resampled to 441) each
+    return exactly one frame, at the end of the block.
 
     ``process(block)`` returns float32 ``[k, num_features]`` (k may be 0). **The returned
     array is a view into an internal buffer, valid only until the next call to

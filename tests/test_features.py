@@ -88,7 +88,7 @@ def test_defaults_give_84_bands():
     assert cfg.num_bands == 84
     assert cfg.num_features == 84
     assert cfg.fps == 100.0
-    assert cfg.frame_time(100) == pytest.approx(1.0)
+    assert cfg.frame_time(99) == pytest.approx(1.0)   # frame 99 ends with sample 44099
     assert FeatureConfig(positive_diff=True).num_features == 168
     assert len(band_centre_frequencies(cfg)) == 84
     w, centres = fb.log_filterbank(cfg)
@@ -148,48 +148,115 @@ def test_from_dict_rejects_unknown_keys_and_non_mappings():
 
 def test_frame_counts_and_times():
     cfg = FeatureConfig()
-    assert [num_frames(n, cfg) for n in (0, 1, 441, 442, 882, 883, 44100)] == [0, 1, 1, 2, 2, 3, 100]
-    for n in (0, 1, 441, 442, 5000):
-        assert log_filtered_spectrogram(np.zeros(n, np.float32), cfg).shape == (num_frames(n, cfg), 84)
-    np.testing.assert_allclose(frame_times(3, cfg), [0.0, 0.01, 0.02])
-    assert cfg.frame_time(np.arange(3)).tolist() == pytest.approx([0.0, 0.01, 0.02])
+    # N // hop frames: only complete hops make a frame
+    counts = [num_frames(n, cfg) for n in (0, 1, 440, 441, 442, 881, 882, 883, 44099, 44100)]
+    assert counts == [0, 0, 0, 1, 1, 1, 2, 2, 99, 100]
+    for n in (0, 1, 440, 441, 442, 881, 882, 5000, 44100):
+        assert num_frames(n, cfg) == n // cfg.hop_size
+        assert log_filtered_spectrogram(np.zeros(n, np.float32), cfg).shape == (n // cfg.hop_size, 84)
+    # frame n is stamped when its last sample, (n + 1) * hop - 1, ends
+    np.testing.assert_allclose(frame_times(3, cfg), [0.01, 0.02, 0.03])
+    assert cfg.frame_time(np.arange(3)).tolist() == pytest.approx([0.01, 0.02, 0.03])
+    assert frame_times(0, cfg).shape == (0,)
+    other = FeatureConfig(frame_size=1024, hop_size=220)
+    np.testing.assert_allclose(frame_times(4, other), other.frame_time(np.arange(4)))
+    np.testing.assert_allclose(frame_times(4, other), np.arange(1, 5) * 220 / 44100)
 
 
-@pytest.mark.parametrize("click", [1000, 4410, 4411, 30000])
+@pytest.mark.parametrize("click", [0, 440, 441, 1000, 2362, 4409, 4410, 4411, 30000])
 def test_click_shows_in_predicted_frames(click):
-    """Frame n covers samples [n*hop - frame + 1, n*hop]: a click at sample s is in frames
-    ceil(s / hop) .. floor((s + frame - 1) / hop), and in no other."""
+    """Frame n covers samples [(n+1)*hop - frame, (n+1)*hop - 1]: a click at sample s is in
+    frames floor(s / hop) .. floor((s + frame) / hop) - 1, and in no other."""
     cfg = FeatureConfig()
     x = np.zeros(44100, np.float32)
     x[click] = 1.0
     feats = log_filtered_spectrogram(x, cfg)
+    assert len(feats) == len(x) // cfg.hop_size
     hop, frame = cfg.hop_size, cfg.frame_size
-    first = -(-click // hop)
-    last = (click + frame - 1) // hop
+    first = click // hop
+    last = (click + frame) // hop - 1
     has_click = feats.max(axis=1) > 0
     # the symmetric Hann window is 0 at both ends: a click on a window's first or last
     # sample is invisible in that frame
-    visible = [n for n in range(first, last + 1) if click not in (n * hop - frame + 1, n * hop)]
+    visible = [n for n in range(first, last + 1) if click not in ((n + 1) * hop - frame, (n + 1) * hop - 1)]
     expected = np.zeros(len(feats), bool)
     expected[visible] = True
     np.testing.assert_array_equal(has_click, expected)
     shown = visible[0]
-    assert shown == (first if click % hop else first + 1)
-    assert cfg.frame_time(first) >= click / cfg.sample_rate
-    assert cfg.frame_time(first - 1) < click / cfg.sample_rate
+    # the click is on the last (zero-weight) sample of frame `first` only when it ends a hop
+    assert shown == (first + 1 if click % hop == hop - 1 else first)
+    # frame `first` is the first one stamped after the click's sample has ended
+    assert cfg.frame_time(first) >= (click + 1) / cfg.sample_rate
+    assert cfg.frame_time(first - 1) <= click / cfg.sample_rate
 
     # the stream: after samples 0..click-1 the click is in no frame yet; the frame that
-    # first shows it is produced by the sample with index shown * hop
+    # first shows it is produced by the sample with index (shown + 1) * hop - 1
     sf = StreamingFeatures(cfg)
     before = sf.process(x[:click]).copy()
     assert sf.frames_done == num_frames(click, cfg) == first
     assert not (before > 0).any()
-    upto = sf.process(x[click:shown * hop]).copy()
+    end = (shown + 1) * hop - 1
+    upto = sf.process(x[click:end]).copy()
     assert sf.frames_done == shown
     assert not (upto > 0).any()
-    last_frame = sf.process(x[shown * hop:shown * hop + 1]).copy()
+    last_frame = sf.process(x[end:end + 1]).copy()
     assert sf.frames_done == shown + 1
     assert last_frame.shape == (1, cfg.num_features) and last_frame.max() > 0
+    np.testing.assert_allclose(last_frame[0], feats[shown], atol=TOL)
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(), FeatureConfig(frame_size=1024, hop_size=220),
+                                 FeatureConfig(frame_size=512, hop_size=512)], ids=["2048-441", "1024-220", "512-512"])
+def test_stream_has_produced_t_over_hop_frames(cfg):
+    """After any T samples, in any blocks, the stream has produced exactly T // hop frames."""
+    sf = StreamingFeatures(cfg)
+    x = white_noise(0.5, seed=3)
+    rng = np.random.default_rng(11)
+    total, got = 0, 0
+    checked = set()
+    while total < len(x):
+        n = int(rng.integers(0, 3 * cfg.hop_size))
+        k = len(sf.process(x[total:total + n]))
+        total = min(total + n, len(x))
+        got += k
+        assert sf.frames_done == got == total // cfg.hop_size == num_frames(total, cfg)
+        checked.add(total % cfg.hop_size)
+    assert len(checked) > 20  # many phases of T relative to the hop
+    # one sample at a time, through the first hops: a frame exactly when T reaches a multiple of hop
+    sf.reset()
+    for t in range(1, 3 * cfg.hop_size + 2):
+        k = len(sf.process(x[t - 1:t]))
+        assert k == (1 if t % cfg.hop_size == 0 else 0)
+        assert sf.frames_done == t // cfg.hop_size
+
+
+@pytest.mark.parametrize("positive_diff", [False, True])
+def test_hop_sized_blocks_give_one_frame_each(positive_diff):
+    """Blocks of exactly hop samples: every call returns exactly one frame (the one that
+    ends with the block's last sample), also through the 48 kHz resampler with 480-sample blocks."""
+    cfg = FeatureConfig(positive_diff=positive_diff)
+    hop = cfg.hop_size
+    x = drum_like(0.5)
+    ref = log_filtered_spectrogram(x, cfg)
+    sf = StreamingFeatures(cfg)
+    for n in range(len(x) // hop):
+        out = sf.process(x[n * hop:(n + 1) * hop])
+        assert out.shape == (1, cfg.num_features)
+        assert sf.frames_done == n + 1
+        assert np.abs(out[0] - ref[n]).max() < TOL
+
+    x48 = drum_like(0.5, sr=48000)
+    ref48 = features_for_audio(x48, 48000, cfg)
+    sf48 = StreamingFeatures(cfg, input_rate=48000)
+    for n in range(len(x48) // 480):
+        out = sf48.process(x48[n * 480:(n + 1) * 480])
+        assert out.shape == (1, cfg.num_features)
+        assert np.abs(out[0] - ref48[n]).max() < TOL
+    assert sf48.frames_done == len(ref48) == len(x48) // 480
+
+    other = FeatureConfig(frame_size=1024, hop_size=220)
+    sf = StreamingFeatures(other)
+    assert all(len(sf.process(x[i:i + 220])) == 1 for i in range(0, len(x) - 219, 220))
 
 
 def test_first_drum_event_in_predicted_frame():
@@ -197,11 +264,12 @@ def test_first_drum_event_in_predicted_frame():
     x = drum_like()
     onset = int(round(DRUM_EVENTS[0][0] * SR))
     first_sample = int(np.flatnonzero(x)[0])       # the kick starts at sin(0) = 0
-    assert onset <= first_sample <= onset + 1 and first_sample % cfg.hop_size != 0
+    # not on the last (zero-weight) sample of a hop, so frame first_sample // hop shows it
+    assert onset <= first_sample <= onset + 1 and first_sample % cfg.hop_size != cfg.hop_size - 1
     feats = log_filtered_spectrogram(x, cfg)
     first_frame = int(np.flatnonzero(feats.max(axis=1) > 0)[0])
-    assert first_frame == -(-first_sample // cfg.hop_size)
-    assert cfg.frame_time(first_frame) - onset / SR < cfg.hop_size / SR
+    assert first_frame == first_sample // cfg.hop_size
+    assert 0 < cfg.frame_time(first_frame) - first_sample / SR <= cfg.hop_size / SR
 
 
 # --------------------------------------------------------------------------------------
@@ -255,9 +323,11 @@ def test_streaming_empty_blocks_and_view():
     sf = StreamingFeatures(cfg)
     assert sf.process(np.zeros(0, np.float32)).shape == (0, 84)
     assert sf.frames_done == 0
-    out = sf.process(np.zeros(441, np.float32))     # samples 0..440: only frame 0 (ends at sample 0)
-    assert out.shape == (1, 84)
-    assert sf.process(np.zeros(1, np.float32)).shape == (1, 84)  # sample 441 ends frame 1
+    assert sf.process(np.zeros(440, np.float32)).shape == (0, 84)   # samples 0..439: no frame yet
+    assert sf.process(np.zeros(1, np.float32)).shape == (1, 84)     # sample 440 ends frame 0
+    assert sf.process(np.zeros(1, np.float32)).shape == (0, 84)     # sample 441 starts hop 1
+    assert sf.process(np.zeros(440, np.float32)).shape == (1, 84)   # sample 881 ends frame 1
+    assert sf.frames_done == 2
 
 
 def test_bad_input_shapes():
@@ -307,18 +377,22 @@ def test_log_frequencies_are_semitones_around_a4():
 madmom = pytest.importorskip("madmom")
 
 
-def madmom_features(x: np.ndarray, cfg: FeatureConfig, origin="online"):
+def madmom_features(x: np.ndarray, cfg: FeatureConfig, origin="ours"):
     """madmom's LogarithmicFilteredSpectrogram with cfg's parameters.
 
-    madmom puts frame n at [n*hop - frame//2 - origin, ...): our framing (window ending at
-    sample n*hop) is origin = frame - 1 - frame//2, which is madmom's 'online' origin
-    int((frame - 1) / 2) for every frame size.
+    madmom puts frame n at [n*hop - frame//2 - origin, ...). Our framing (frame n starts at
+    sample (n+1)*hop - frame and ends with sample (n+1)*hop - 1) is the integer origin
+    frame - hop - frame//2 ("ours"): madmom's 'online' origin int((frame - 1) / 2), which
+    ends frame n with sample n*hop, minus hop - 1 samples. madmom has ceil(N / hop) frames,
+    the last one zero-padded past the signal end when hop does not divide N; ours are the
+    first N // hop of them.
     """
     from madmom.audio.signal import FramedSignal, Signal
     from madmom.audio.spectrogram import LogarithmicFilteredSpectrogram
 
-    if origin == "online":
-        assert int((cfg.frame_size - 1) / 2) == cfg.frame_size - 1 - cfg.frame_size // 2
+    if origin == "ours":
+        origin = cfg.frame_size - cfg.hop_size - cfg.frame_size // 2
+        assert origin == int((cfg.frame_size - 1) / 2) - (cfg.hop_size - 1)
     frames = FramedSignal(Signal(x, sample_rate=cfg.sample_rate), frame_size=cfg.frame_size,
                           hop_size=cfg.hop_size, fps=None, origin=origin)
     spec = LogarithmicFilteredSpectrogram(
@@ -348,14 +422,19 @@ def test_matches_madmom(cfg):
     # non-zero bin when it searches for the peak, so compare against the matrix instead)
     their_fb = np.asarray(their_fb)
     np.testing.assert_allclose(centres, fb.fft_bin_frequencies(cfg.frame_size, cfg.sample_rate)[their_fb.argmax(axis=0)])
-    # same frame count, same values band for band; interior frames and the zero-padded edges
-    assert theirs.shape == ours.shape
+    # frame counts: ours N // hop, madmom ceil(N / hop) (its extra frame runs past the end)
+    assert len(ours) == len(x) // cfg.hop_size
+    assert theirs.shape == (-(-len(x) // cfg.hop_size), ours.shape[1])
+    theirs = theirs[:len(ours)]
+    # same values band for band; interior frames and the zero-padded start
     edge = cfg.frame_size // cfg.hop_size + 1
     assert np.abs(ours[edge:-edge] - theirs[edge:-edge]).max() < 1e-5
     assert np.abs(ours - theirs).max() < 1e-5
-    # and the framing matters: madmom's centred frames do not match
-    centred, _ = madmom_features(x, cfg, origin="offline")
-    assert np.abs(ours[edge:-edge] - centred[edge:-edge]).max() > 0.1
+    # and the framing matters: madmom's centred frames do not match, nor does its 'online'
+    # origin (the previous convention: windows ending hop - 1 samples earlier)
+    for other in ("offline", "online"):
+        shifted, _ = madmom_features(x, cfg, origin=other)
+        assert np.abs(ours[edge:-edge] - shifted[edge:len(ours) - edge]).max() > 0.1, other
 
 
 def test_bins_match_madmom_helpers():
