@@ -59,7 +59,7 @@ class DrumModel(nn.Module):
             raise RuntimeError(f"{type(self).__name__} ({self.flavour}) has no step form; use flavour='causal'")
 
     def describe(self) -> dict:
-        return {"name": type(self).__name__, "flavour": self.flavour, "hyperparameters": asdict(self.config),
+        return {"class": type(self).__name__, "flavour": self.flavour, "hyperparameters": asdict(self.config),
                 "parameters": sum(p.numel() for p in self.parameters())}
 
 

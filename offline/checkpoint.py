@@ -1,0 +1,59 @@
+"""Checkpoints: our own files, written atomically, read back without unpickling code.
+
+A checkpoint is a dict of plain values and tensors saved with torch.save and loaded with
+`weights_only=True`, so loading never executes anything from the file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from offline.architectures import DrumModel, build
+from rtadt.drums import CLASSES
+from rtadt.features import FeatureConfig
+
+FORMAT = "rtadt-checkpoint/1"
+
+
+def checkpoint_dict(model: DrumModel, arch: str, features: FeatureConfig, lookahead_s: float,
+                    classes: tuple[str, ...] = CLASSES, **extra: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"format": FORMAT, "architecture": arch, "flavour": model.flavour,
+            "hyperparameters": asdict(model.config), "features": features.to_dict(),
+            "classes": list(classes), "lookahead_s": float(lookahead_s),
+            "state_dict": model.state_dict(), **extra}
+
+
+def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
+    """Write atomically: a checkpoint is either the old one or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(ckpt, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable rtadt checkpoint ({exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an rtadt checkpoint (format {FORMAT})")
+    features = FeatureConfig.from_dict(ckpt["features"])
+    model = build(ckpt["architecture"], flavour=ckpt["flavour"], num_features=features.num_features,
+                  num_classes=len(ckpt["classes"]), **ckpt["hyperparameters"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    return model, ckpt

@@ -1,0 +1,103 @@
+"""`rtadt-train`: the lab's command line."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _fail(msg: str, code: int = 1):
+    click.echo(f"rtadt-train: error: {msg}", err=True)
+    sys.exit(code)
+
+
+def _parse_sets(items: tuple[str, ...]) -> dict:
+    """'L=3' 'cell=lstm' -> {'L': 3, 'cell': 'lstm'} (numbers parsed as JSON)."""
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE")
+        try:
+            out[key] = json.loads(val)
+        except json.JSONDecodeError:
+            out[key] = val
+    return out
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """The rtadt lab: architectures, training, evaluation, export to model bundles."""
+
+
+@main.command("architectures")
+def architectures_cmd():
+    """List the architectures, their default hyperparameters and search spaces."""
+    from dataclasses import asdict
+
+    from offline.architectures import NAMES, get
+
+    for name in NAMES:
+        cfg_cls, _ = get(name)
+        click.echo(f"{name}: defaults {asdict(cfg_cls())}; space {cfg_cls.SPACE}")
+
+
+@main.command()
+@click.argument("architecture")
+@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
+@click.option("--lookahead", type=float, default=0.0, show_default=True, help="label offset in seconds")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+def init(architecture, flavour, sets, lookahead, seed, output):
+    """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
+    import torch
+
+    from offline.architectures import build
+    from offline.checkpoint import checkpoint_dict, save_checkpoint
+    from rtadt.features import FeatureConfig
+
+    torch.manual_seed(seed)
+    features = FeatureConfig()
+    try:
+        model = build(architecture, flavour=flavour, num_features=features.num_features, **_parse_sets(sets))
+    except (ValueError, TypeError) as exc:
+        _fail(str(exc), 2)
+    save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead, training=None))
+    click.echo(f"{output}: untrained {architecture} ({flavour}), {model.describe()['parameters']:,} parameters")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="bundle to write (.rtadt)")
+@click.option("--name", help="bundle name (default: the checkpoint's file name)")
+@click.option("--description", default="")
+def export(checkpoint, output, name, description):
+    """Write a model bundle (window.onnx, step.onnx for causal models, manifest) from a checkpoint."""
+    from pathlib import Path
+
+    from offline.checkpoint import load_checkpoint
+    from offline.export import check_bundle_matches, export_bundle
+    from rtadt.bundle import BundleError
+    from rtadt.features import FeatureConfig
+
+    try:
+        model, ckpt = load_checkpoint(checkpoint)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        path = export_bundle(model, output, FeatureConfig.from_dict(ckpt["features"]),
+                             name=name or Path(checkpoint).stem, lookahead_s=ckpt["lookahead_s"],
+                             architecture=ckpt["architecture"], classes=tuple(ckpt["classes"]),
+                             thresholds=ckpt.get("thresholds"), description=description,
+                             training=ckpt.get("training"), evaluation=ckpt.get("evaluation"))
+        dev = check_bundle_matches(model, path)
+    except (BundleError, RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"{path}: {ckpt['architecture']} ({ckpt['flavour']}); onnxruntime vs torch max deviation "
+               + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
+
+
+if __name__ == "__main__":
+    main()

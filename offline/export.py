@@ -1,0 +1,139 @@
+"""torch model -> model bundle (ONNX graphs + manifest) that the runtime hosts.
+
+`window.onnx` runs any model on a whole window ([1, T, F], T dynamic); `step.onnx` runs a
+causal model one frame at a time with its state as explicit inputs and outputs. Both end
+in a sigmoid: bundles carry activations in [0, 1] (see rtadt.bundle). After writing, the
+exported graphs are run with onnxruntime against torch and the export fails if they differ.
+
+Graphs are written with torch's TorchScript exporter (`dynamo=False`): it needs no extra
+package and handles the models' fixed-shape step forms.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from offline.architectures import DrumModel
+from rtadt.bundle import load_bundle, write_bundle
+from rtadt.drums import CLASS_TO_MIDI, CLASSES
+from rtadt.features import FeatureConfig
+from rtadt.peaks import PeakParams
+
+OPSET = 17
+TOLERANCE = 1e-4
+CONTEXT_FRAMES = 400  # the 4 s window of the design
+# A non-causal model is re-run every WINDOW_EVERY frames and reports a frame once it has
+# seen FUTURE_FRAMES after it: 0.25 s of extra latency for bidirectional context.
+WINDOW_EVERY = 10
+FUTURE_FRAMES = 25
+
+
+class WindowGraph(nn.Module):
+    def __init__(self, model: DrumModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: Tensor) -> Tensor:
+        return torch.sigmoid(self.model(features))
+
+
+class StepGraph(nn.Module):
+    def __init__(self, model: DrumModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame: Tensor, *state: Tensor):
+        logits, new_state = self.model.step(frame, list(state))
+        return (torch.sigmoid(logits), *new_state)
+
+
+def _export(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
+            dynamic: dict | None = None) -> bytes:
+    # The exporter restores the module's training flag afterwards: a wrapper left in its
+    # default training mode would switch the model back to training (dropout, batch stats).
+    module.eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is chatty about constant folding
+        torch.onnx.export(module, args, buf, input_names=inputs, output_names=outputs,
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    return buf.getvalue()
+
+
+def export_graphs(model: DrumModel, trace_frames: int = 32) -> tuple[dict[str, bytes], list[tuple[str, tuple]]]:
+    model = model.eval()
+    F = model.num_features
+    graphs = {"window": _export(WindowGraph(model), (torch.zeros(1, trace_frames, F),), ["features"],
+                                ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})}
+    states: list[tuple[str, tuple]] = []
+    if model.causal:
+        states = [(name, tuple(shape)) for name, shape in model.state_shapes(1)]
+        names = [n for n, _ in states]
+        graphs["step"] = _export(StepGraph(model), (torch.zeros(1, F), *model.initial_state(1)),
+                                 ["frame", *names], ["activations", *[f"{n}_out" for n in names]])
+    return graphs, states
+
+
+def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *, name: str,
+                  lookahead_s: float, architecture: str, classes: tuple[str, ...] = CLASSES,
+                  thresholds: list[float] | None = None, peak: PeakParams | None = None,
+                  description: str = "", training: Any = None, evaluation: Any = None,
+                  check_frames: int = 450) -> Path:
+    if features.num_features != model.num_features:
+        raise ValueError(f"model takes {model.num_features} features, the feature config gives "
+                         f"{features.num_features}")
+    graphs, states = export_graphs(model)
+    manifest = {
+        "name": name,
+        "description": description,
+        "features": features.to_dict(),
+        "classes": list(classes),
+        "midi_notes": [CLASS_TO_MIDI[c] for c in classes],
+        "thresholds": list(thresholds) if thresholds is not None else [0.5] * len(classes),
+        "peak_picking": (peak or PeakParams()).to_dict(),
+        "lookahead_s": float(lookahead_s),
+        "context_frames": CONTEXT_FRAMES,
+        "window_every": 1 if model.causal else WINDOW_EVERY,
+        "future_frames": 0 if model.causal else FUTURE_FRAMES,
+        "architecture": {"name": architecture, **model.describe()},
+        "training": training,
+        "evaluation": evaluation,
+    }
+    if states:
+        manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
+    path = write_bundle(path, manifest, graphs)
+    check_bundle_matches(model, path, frames=check_frames)
+    return path
+
+
+@torch.no_grad()
+def check_bundle_matches(model: DrumModel, path: str | Path, frames: int = 450, seed: int = 0) -> dict[str, float]:
+    """Run the bundle's graphs with onnxruntime and torch on the same random features;
+    raise if any activation differs by more than TOLERANCE. Returns the max deviations."""
+    model = model.eval()
+    bundle = load_bundle(path)
+    x = torch.from_numpy(np.random.default_rng(seed).random((1, frames, model.num_features), dtype=np.float32) * 3)
+    want = torch.sigmoid(model(x))[0].numpy()
+    got = bundle.session("window").run(["activations"], {"features": x.numpy()})[0][0]
+    dev = {"window": float(np.abs(got - want).max())}
+    if model.causal:
+        sess = bundle.session("step")
+        feed = {s.name: np.zeros(s.shape, np.float32) for s in bundle.states}
+        outs = ["activations"] + [s.output_name for s in bundle.states]
+        rows = []
+        for t in range(frames):
+            feed["frame"] = x[:, t].numpy()
+            act, *new = sess.run(outs, feed)
+            feed.update({s.name: v for s, v in zip(bundle.states, new)})
+            rows.append(act[0])
+        dev["step"] = float(np.abs(np.array(rows) - want).max())
+    bad = {k: v for k, v in dev.items() if not v <= TOLERANCE}
+    if bad:
+        raise RuntimeError(f"{path}: exported graphs differ from torch: {bad} (tolerance {TOLERANCE})")
+    return dev

@@ -1,0 +1,127 @@
+"""Every architecture, both flavours: shapes, causality, and the step form == full sequence."""
+import itertools
+from dataclasses import fields
+
+import pytest
+import torch
+
+from offline.architectures import NAMES, build, get, make_config, search_space
+
+# Small configurations keep the suite fast; the attention models get a 16-frame window so
+# that a 120-frame sequence is much longer than the window.
+SMALL = {
+    "rnn": dict(L=2, H=72),
+    "cnn": dict(I=2, L=2, H=72),
+    "crnn": dict(L=2, H=72),
+    "convtransformer": dict(L=2, H=2, D_e=72, window=16),
+    "vit": dict(L=2, H=2, D_e=72, P=14, window=16),
+}
+F = 84
+
+
+def stream(model, x):
+    """Run the step form over x [B, T, F] frame by frame; returns [B, T, C]."""
+    state = model.initial_state(x.shape[0])
+    rows = []
+    for t in range(x.shape[1]):
+        y, state = model.step(x[:, t], state)
+        rows.append(y)
+        assert [tuple(s.shape) for s in state] == [shape for _, shape in model.state_shapes(x.shape[0])]
+    return torch.stack(rows, 1)
+
+
+def small(name, flavour, seed=0):
+    torch.manual_seed(seed)
+    return build(name, flavour=flavour, num_features=F, **SMALL[name]).eval()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("flavour", ["offline", "causal"])
+def test_shapes(name, flavour):
+    model = small(name, flavour)
+    for b, t in ((1, 1), (3, 7), (2, 50)):
+        with torch.no_grad():
+            y = model(torch.randn(b, t, F))
+        assert y.shape == (b, t, 5)
+        assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_causal_flavour_ignores_the_future(name):
+    model = small(name, "causal")
+    x = torch.randn(2, 80, F)
+    with torch.no_grad():
+        y = model(x)
+        for k in (0, 1, 37, 79):
+            x2 = x.clone()
+            x2[:, k:] = torch.randn_like(x2[:, k:]) * 3
+            assert torch.allclose(model(x2)[:, :k], y[:, :k], atol=1e-5), k
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_offline_flavour_uses_the_future(name):
+    """The control for the test above: a non-causal model does react to later frames."""
+    model = small(name, "offline")
+    x = torch.randn(1, 40, F)
+    x2 = x.clone()
+    x2[:, 20:] += 3
+    with torch.no_grad():
+        assert not torch.allclose(model(x2)[:, :20], model(x)[:, :20], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_step_equals_full_sequence(name):
+    model = small(name, "causal")
+    x = torch.randn(2, 120, F)
+    with torch.no_grad():
+        torch.testing.assert_close(stream(model, x), model(x), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["convtransformer", "vit"])
+def test_attention_forgets_beyond_the_window(name):
+    model = small(name, "causal")
+    x = torch.randn(1, 40, F)
+    x2 = x.clone()
+    x2[:, 0] += 5
+    with torch.no_grad():
+        a, b = model(x), model(x2)
+    # the front end's receptive field reaches a few frames back; beyond window + that, nothing moves
+    assert torch.allclose(a[:, 16 + 6:], b[:, 16 + 6:], atol=1e-5)
+    assert not torch.allclose(a[:, 1:4], b[:, 1:4], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_offline_flavour_has_no_step(name):
+    with pytest.raises(RuntimeError, match="causal"):
+        small(name, "offline").step(torch.zeros(1, F), [])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_search_space_configs_are_valid(name):
+    space = search_space(name)
+    assert space and all(isinstance(v, tuple) and v for v in space.values())
+    cfg_cls, _ = get(name)
+    names = {f.name for f in fields(cfg_cls)}
+    assert set(space) <= names
+    for combo in itertools.product(*space.values()):
+        make_config(name, **dict(zip(space, combo)))  # raises if the dataclass refuses it
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("lstm-of-doom")
+    with pytest.raises(ValueError, match="no hyperparameter"):
+        build("rnn", Q=3)
+    with pytest.raises(ValueError):
+        build("rnn", flavour="sideways")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_step_equals_full_sequence_at_default_size(name):
+    """At the default configuration and the 4 s (400-frame) window, over 450 frames."""
+    torch.manual_seed(0)
+    model = build(name, flavour="causal", num_features=F).eval()
+    x = torch.randn(1, 450, F)
+    with torch.no_grad():
+        torch.testing.assert_close(stream(model, x), model(x), atol=1e-4, rtol=0)

@@ -1,0 +1,74 @@
+"""Export: every architecture and flavour becomes a bundle that onnxruntime runs like torch,
+and that the runtime engine hosts."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from offline.architectures import NAMES
+from offline.checkpoint import checkpoint_dict, load_checkpoint, save_checkpoint
+from offline.cli import main as train_main
+from offline.export import check_bundle_matches, export_bundle
+from rtadt.bundle import load_bundle
+from rtadt.engine import transcribe_array
+from rtadt.features import FeatureConfig
+from rtadt.sources import example_path, read_audio
+from tests.test_architectures import SMALL, small
+
+
+@pytest.fixture(scope="module")
+def audio():
+    x, sr = read_audio(example_path())
+    return x[: sr * 2], sr
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("flavour", ["offline", "causal"])
+def test_export_matches_torch_and_runs_in_the_engine(tmp_path, audio, name, flavour):
+    model = small(name, flavour)
+    path = export_bundle(model, tmp_path / f"{name}.rtadt", FeatureConfig(), name=name, lookahead_s=0.01,
+                         architecture=name, check_frames=120)
+    dev = check_bundle_matches(model, path, frames=130, seed=1)  # another length and input than the trace
+    assert all(v <= 1e-4 for v in dev.values()), dev
+    bundle = load_bundle(path)
+    assert bundle.has_step == (flavour == "causal")
+    assert bundle.manifest["architecture"]["hyperparameters"]["L"] == SMALL[name]["L"]
+    x, sr = audio
+    events = transcribe_array(bundle, x, sr)  # untrained: any number of events, but it must run
+    assert isinstance(events, list)
+    assert bundle.latency_s >= 0.01
+
+
+def test_export_refuses_a_mismatched_feature_config(tmp_path):
+    with pytest.raises(ValueError, match="features"):
+        export_bundle(small("rnn", "causal"), tmp_path / "x.rtadt", FeatureConfig(bands_per_octave=6),
+                      name="x", lookahead_s=0.0, architecture="rnn")
+
+
+def test_checkpoint_round_trip_and_cli(tmp_path):
+    model = small("crnn", "causal")
+    ckpt = save_checkpoint(tmp_path / "c.pt", checkpoint_dict(model, "crnn", FeatureConfig(), 0.02))
+    loaded, meta = load_checkpoint(ckpt)
+    x = torch.randn(1, 30, 84)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    r = CliRunner().invoke(train_main, ["export", str(ckpt), "-o", str(tmp_path / "b.rtadt")])
+    assert r.exit_code == 0, r.output
+    with zipfile.ZipFile(tmp_path / "b.rtadt") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert {"window.onnx", "step.onnx"} <= set(zf.namelist())
+    assert manifest["lookahead_s"] == 0.02 and manifest["architecture"]["name"] == "crnn"
+
+
+def test_cli_init_and_errors(tmp_path):
+    r = CliRunner().invoke(train_main, ["init", "rnn", "--set", "L=2", "--set", "H=72", "-o", str(tmp_path / "r.pt")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(train_main, ["init", "rnn", "--set", "Q=2", "-o", str(tmp_path / "q.pt")])
+    assert r.exit_code == 2 and "no hyperparameter Q" in r.output
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"nonsense")
+    r = CliRunner().invoke(train_main, ["export", str(bad), "-o", str(tmp_path / "x.rtadt")])
+    assert r.exit_code == 1 and "not a readable rtadt checkpoint" in r.output
