@@ -20,11 +20,20 @@ causal: frame n attends to frames n-W+1..n only (a sliding window of W frames, 4
     The full-sequence form rotates q and k by their absolute frame positions 0..T-1 (angles
     computed in float64, so T of a few thousand frames stays exact to float32). The step
     form works relative to the current frame instead: the new query and key sit at offset
-    0 (no rotation), the cache holds *unrotated* keys, and before each step the cached keys
-    are rotated by their offsets -(W-1)..-1 from a table precomputed at construction. Since
-    R(n)^T R(m) = R(m - n), both give the same scores; the step graph has no notion of
-    absolute time, so a stream may run forever. Rotating the cache costs O(W * D) per
-    block and step, the same order as the attention itself.
+    0 (its rotation is the identity), the cache holds *unrotated* keys, and at each step the
+    cached keys are rotated by their offsets -(W-1)..-1 from a table precomputed at
+    construction. Since R(n)^T R(m) = R(m - n), both give the same scores; the step graph
+    has no notion of absolute time, so a stream may run forever. Rotating the cache costs
+    O(W * D) per block and step, the same order as the attention itself.
+
+How far back a causal stack reaches
+-----------------------------------
+Each block sees W frames, but stacked blocks compound, as in any sliding-window transformer
+(Longformer, Mistral): block 2's key at frame n - W + 1 already summarises frames back to
+n - 2(W - 1). An output of L blocks thus depends on the last L(W-1) + 1 frames (plus what a
+front end adds), not only the last W; the step form reproduces exactly this, since its
+cached keys and values are those the full form computes. `context_frames` on the models
+gives the exact figure.
 
 Tokens per frame
 ----------------
@@ -36,9 +45,10 @@ The step cache (per block)
 --------------------------
 keys and values of the last W-1 frames, [B, heads, (W-1)*N, head_dim], oldest first, and
 a validity mask [B, W-1] (or [1, W-1]), float, 1 where a slot holds a real frame (at
-stream start none does, so an all-zero initial state is correct). Each step shifts by one
-frame with torch.cat of cache[:, :, N:] and the new entries: shapes never change, so the
-step traces to a static ONNX graph.
+stream start none does, so an all-zero initial state is correct). Each step concatenates the
+cache and the new frame's entries (the W frames it attends to) and returns all but the oldest
+frame as the next cache: a shift by one frame, shapes never change, and the step traces to a
+static ONNX graph.
 """
 from __future__ import annotations
 
@@ -98,9 +108,10 @@ def sequence_rope_tables(x: Tensor, head_dim: int, tokens_per_frame: int = 1) ->
 
 
 def cache_rope_tables(window: int, head_dim: int, tokens_per_frame: int) -> tuple[Tensor, Tensor]:
-    """The step form's rotation of the cached keys: offsets -(W-1)..-1 (oldest slot first),
-    each repeated for the frame's N tokens: cos, sin [(W-1)*N, head_dim // 2]."""
-    offsets = torch.arange(-(window - 1), 0).repeat_interleave(tokens_per_frame)
+    """The step form's rotation of the keys it attends to: offsets -(W-1)..0 (the cached frames,
+    oldest first, then the current frame, whose rotation is the identity), each repeated for the
+    frame's N tokens: cos, sin [W*N, head_dim // 2]."""
+    offsets = torch.arange(-(window - 1), 1).repeat_interleave(tokens_per_frame)
     return rope_tables(offsets, head_dim)
 
 
@@ -145,21 +156,22 @@ class Block(nn.Module):
     def step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, valid: Tensor,
              rope: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One frame: x [B, N, D] (its N tokens); k_cache, v_cache [B, heads, (W-1)*N, head_dim]
-        (keys unrotated); valid [B or 1, W-1]; rope: the cached keys' rotation tables
-        (cache_rope_tables) or None. Returns y [B, N, D] and the shifted k, v, valid."""
+        (keys unrotated); valid [B or 1, W-1]; rope: the rotation tables of cache_rope_tables, or
+        None. Returns y [B, N, D] and the shifted k, v, valid."""
         n = x.shape[1]
         h = self.ln1(x)
         q, k_new, v_new = self._heads(self.q(h)), self._heads(self.k(h)), self._heads(self.v(h))
-        # the current frame is at offset 0: its query and key need no rotation
-        k_past = apply_rope(k_cache, *rope) if rope is not None else k_cache
-        keys, values = torch.cat([k_past, k_new], dim=2), torch.cat([v_cache, v_new], dim=2)
+        # the W frames attended to, unrotated; dropping the oldest frame gives the next cache, so
+        # one concatenation per tensor both attends and shifts
+        k_all, v_all = torch.cat([k_cache, k_new], dim=2), torch.cat([v_cache, v_new], dim=2)
+        keys = apply_rope(k_all, *rope) if rope is not None else k_all  # the query sits at offset 0: no rotation
         rows = valid.shape[0]
         past_ok = valid[:, :, None].expand(-1, -1, n).reshape(rows, -1) > 0  # one flag per cached token
         mask = torch.cat([past_ok, torch.ones(rows, n, dtype=torch.bool, device=x.device)], dim=1)
-        x = x + self._attend(q, keys, values, mask[:, None, None, :])
+        x = x + self._attend(q, keys, v_all, mask[:, None, None, :])
         y = x + self._feed_forward(x)
         new_valid = torch.cat([valid[:, 1:], torch.ones_like(valid[:, :1])], dim=1)
-        return y, torch.cat([k_cache[:, :, n:], k_new], dim=2), torch.cat([v_cache[:, :, n:], v_new], dim=2), new_valid
+        return y, k_all[:, :, n:], v_all[:, :, n:], new_valid
 
 
 def check_attention(L: int, H: int, D_e: int, dropout: float, window: int) -> None:

@@ -4,8 +4,9 @@ L pre-LN attention blocks, a final layer norm and a frame-wise linear layer.
 The conv blocks (base.ConvFrontEnd) learn local spectral patterns; the attention blocks
 (attention.Block) relate frames across the sequence. Offline flavour (as in the thesis):
 'same' convolutions, additive sinusoidal positions, full attention. Causal flavour:
-convolutions padded on the past only, rotary positions and attention over a sliding window
-of `window` frames (4 s at 100 fps); see attention.py for why. The step state is the front
+convolutions padded on the past only, rotary positions and attention over sliding windows
+sized so that the whole stack (front end plus L blocks) reaches exactly `window` frames
+(4 s at 100 fps), the context the model is trained on; see attention.py for why. The step state is the front
 end's input histories, then per block its key cache, value cache and validity mask.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ConvTransformerConfig:
     H: int = 4  # heads
     D_e: int = 144  # model width
     dropout: float = 0.1  # attention weights, residual branches and the embedding
-    window: int = 400  # causal flavour: frames a frame may see, itself included (offline: unused)
+    window: int = 400  # causal flavour: frames an output depends on, itself included (offline: unused)
     SPACE: ClassVar[dict[str, tuple]] = {"L": (2, 4, 6, 8), "H": (2, 4, 6, 8), "D_e": (72, 144, 288)}
 
     def __post_init__(self):
@@ -45,15 +46,17 @@ class ConvTransformer(DrumModel):
         self.blocks = nn.ModuleList(Block(c.D_e, c.H, c.dropout) for _ in range(c.L))
         self.ln_f = nn.LayerNorm(c.D_e)
         self.out = nn.Linear(c.D_e, num_classes)
-        if self.causal:  # rotation of the cached keys by offsets -(W-1)..-1; derived, so not saved
-            cos, sin = cache_rope_tables(c.window, c.D_e // c.H, 1)
+        if self.causal and self._front_reach + c.L > c.window - 1:
+            raise ValueError(f"window of {c.window} frames is too short for {c.L} causal blocks")
+        if self.causal:  # the step's key rotation, offsets -(W-1)..0; derived, so not saved
+            cos, sin = cache_rope_tables(self.block_window, c.D_e // c.H, 1)
             self.register_buffer("cache_cos", cos, persistent=False)
             self.register_buffer("cache_sin", sin, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:  # [B, T, F] -> [B, T, C]
         h = self.proj(self.front(x))
         if self.causal:
-            mask = frame_causal_mask(h, 1, self.config.window)
+            mask = frame_causal_mask(h, 1, self.block_window)
             rope = sequence_rope_tables(h, self.config.D_e // self.config.H)
         else:
             h = h + sinusoidal_encoding(h.shape[1], self.config.D_e, h.device)
@@ -63,13 +66,31 @@ class ConvTransformer(DrumModel):
             h = block(h, mask, rope)
         return self.out(self.ln_f(h))
 
+    @property
+    def _front_reach(self) -> int:
+        return sum(block.conv1.past + block.conv2.past for block in self.front.blocks)
+
+    @property
+    def block_window(self) -> int:
+        """Frames each block attends to, itself included. Stacked blocks compound their reach
+        (block 2 sees what block 1 saw), so each gets an equal share of the model's window:
+        front-end reach + L * (block_window - 1) <= window - 1."""
+        return max(1, (self.config.window - 1 - self._front_reach) // self.config.L + 1)
+
+    @property
+    def context_frames(self) -> int:
+        """Past frames an output of the causal flavour depends on (itself excluded)."""
+        self._require_causal()
+        return self._front_reach + self.config.L * (self.block_window - 1)
+
     def state_shapes(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
         self._require_causal()
         c = self.config
-        cache = (batch, c.H, c.window - 1, c.D_e // c.H)
+        w = self.block_window
+        cache = (batch, c.H, w - 1, c.D_e // c.H)
         shapes = self.front.state_shapes(batch)
         for i in range(c.L):
-            shapes += [(f"block{i}_k", cache), (f"block{i}_v", cache), (f"block{i}_mask", (batch, c.window - 1))]
+            shapes += [(f"block{i}_k", cache), (f"block{i}_v", cache), (f"block{i}_mask", (batch, w - 1))]
         return shapes
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:

@@ -7,8 +7,9 @@ activation, kernel and stride (1, P), to D_e channels. Every patch gets a learne
 of its frequency position; time is encoded as in attention.py: additive sinusoidal frame
 positions (offline flavour, as in the thesis) or rotary positions on q and k (causal).
 Attention runs over the T*N patch tokens: within a frame all patches see each other; across
-time the offline flavour sees every frame, the causal flavour the current and the previous
-window-1 frames only (frame-causal). After the final layer norm, each frame's N patch
+time the offline flavour sees every frame, the causal flavour a sliding window of past
+frames (frame-causal) whose size each block shares so that the stack reaches exactly
+`window` frames (see transformer.py). After the final layer norm, each frame's N patch
 embeddings are flattened and a linear layer gives its logits, one row per input frame.
 
 What it costs: the full forward attends over T*N tokens, so each block and head scores
@@ -62,8 +63,10 @@ class ViT(DrumModel):
         self.blocks = nn.ModuleList(Block(c.D_e, c.H, c.dropout) for _ in range(c.L))
         self.ln_f = nn.LayerNorm(c.D_e)
         self.out = nn.Linear(self.patches * c.D_e, num_classes)
-        if self.causal:  # rotation of the cached keys by offsets -(W-1)..-1; derived, so not saved
-            cos, sin = cache_rope_tables(c.window, c.D_e // c.H, self.patches)
+        if self.causal and 0 + c.L > c.window - 1:
+            raise ValueError(f"window of {c.window} frames is too short for {c.L} causal blocks")
+        if self.causal:  # the step's key rotation, offsets -(W-1)..0; derived, so not saved
+            cos, sin = cache_rope_tables(self.block_window, c.D_e // c.H, self.patches)
             self.register_buffer("cache_cos", cos, persistent=False)
             self.register_buffer("cache_sin", sin, persistent=False)
 
@@ -75,7 +78,7 @@ class ViT(DrumModel):
         c, n = self.config, self.patches
         e = self._patches(x)
         if self.causal:
-            mask = frame_causal_mask(x, n, c.window)
+            mask = frame_causal_mask(x, n, self.block_window)
             rope = sequence_rope_tables(x, c.D_e // c.H, n)
         else:  # one sinusoid per frame, shared by its patches
             e = e + sinusoidal_encoding(x.shape[1], c.D_e, x.device)[:, None, :]
@@ -85,13 +88,26 @@ class ViT(DrumModel):
             h = block(h, mask, rope)
         return self.out(self.ln_f(h).reshape(x.shape[0], -1, n * c.D_e))  # regroup patches per frame
 
+    @property
+    def block_window(self) -> int:
+        """Frames each block attends to, itself included: stacked blocks compound their
+        reach, so each gets an equal share, L * (block_window - 1) <= window - 1."""
+        return max(1, (self.config.window - 1) // self.config.L + 1)
+
+    @property
+    def context_frames(self) -> int:
+        """Past frames an output of the causal flavour depends on (itself excluded)."""
+        self._require_causal()
+        return self.config.L * (self.block_window - 1)
+
     def state_shapes(self, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
         self._require_causal()
         c = self.config
-        cache = (batch, c.H, (c.window - 1) * self.patches, c.D_e // c.H)
+        w = self.block_window
+        cache = (batch, c.H, (w - 1) * self.patches, c.D_e // c.H)
         shapes = []
         for i in range(c.L):
-            shapes += [(f"block{i}_k", cache), (f"block{i}_v", cache), (f"block{i}_mask", (batch, c.window - 1))]
+            shapes += [(f"block{i}_k", cache), (f"block{i}_v", cache), (f"block{i}_mask", (batch, w - 1))]
         return shapes
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
