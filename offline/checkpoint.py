@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from offline.architectures import DrumModel, build
+from offline.architectures import DrumModel, build_for
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
 
@@ -52,8 +52,8 @@ def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not an rtadt checkpoint (format {FORMAT})")
     features = FeatureConfig.from_dict(ckpt["features"])
-    model = build(ckpt["architecture"], flavour=ckpt["flavour"], num_features=features.num_features,
-                  num_classes=len(ckpt["classes"]), **ckpt["hyperparameters"])
+    model = build_for(ckpt["architecture"], features, flavour=ckpt["flavour"],
+                      num_classes=len(ckpt["classes"]), **ckpt["hyperparameters"])
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt

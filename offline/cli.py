@@ -49,19 +49,20 @@ def architectures_cmd():
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
 @click.option("--lookahead", type=float, default=0.0, show_default=True, help="label offset in seconds")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead, seed, output):
+def init(architecture, flavour, sets, lookahead, seed, diff, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
-    from offline.architectures import build
+    from offline.architectures import build_for
     from offline.checkpoint import checkpoint_dict, save_checkpoint
     from rtadt.features import FeatureConfig
 
     torch.manual_seed(seed)
-    features = FeatureConfig()
+    features = FeatureConfig(positive_diff=diff)
     try:
-        model = build(architecture, flavour=flavour, num_features=features.num_features, **_parse_sets(sets))
+        model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
         _fail(str(exc), 2)
     save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead, training=None))

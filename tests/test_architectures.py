@@ -5,7 +5,8 @@ from dataclasses import fields
 import pytest
 import torch
 
-from offline.architectures import NAMES, build, get, make_config, search_space
+from offline.architectures import NAMES, build, build_for, get, make_config, search_space
+from rtadt.features import FeatureConfig
 
 # Small configurations keep the suite fast; the attention models get a 16-frame window so
 # that a 120-frame sequence is much longer than the window.
@@ -90,6 +91,24 @@ def test_attention_context_is_the_window(name):
     with torch.no_grad():
         moved = (model(x) - model(x2)).abs().amax(dim=(0, 2)) > 1e-6
     assert moved[model.context_frames] and not moved[model.context_frames + 1:].any()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_difference_features_are_a_second_channel(name):
+    """With FeatureConfig(positive_diff=True) every model takes 168 features: 84 bands and
+    their positive differences, stacked as two input channels for the convolutional ones."""
+    torch.manual_seed(0)
+    features = FeatureConfig(positive_diff=True)
+    model = build_for(name, features, flavour="causal", **SMALL[name]).eval()
+    assert model.num_features == 168 and model.channels == 2
+    x = torch.randn(2, 60, 168)
+    with torch.no_grad():
+        y = model(x)
+        assert y.shape == (2, 60, 5)
+        torch.testing.assert_close(stream(model, x), y, atol=1e-4, rtol=0)
+        x2 = x.clone()
+        x2[:, :, 84:] += 1  # the difference channel matters
+        assert not torch.allclose(model(x2), y, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NAMES)

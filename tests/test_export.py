@@ -72,3 +72,17 @@ def test_cli_init_and_errors(tmp_path):
     bad.write_bytes(b"nonsense")
     r = CliRunner().invoke(train_main, ["export", str(bad), "-o", str(tmp_path / "x.rtadt")])
     assert r.exit_code == 1 and "not a readable rtadt checkpoint" in r.output
+
+
+def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
+    from offline.architectures import build_for
+
+    features = FeatureConfig(positive_diff=True)
+    torch.manual_seed(0)
+    model = build_for("crnn", features, flavour="causal", L=2, H=72).eval()
+    path = export_bundle(model, tmp_path / "diff.rtadt", features, name="diff", lookahead_s=0.0,
+                         architecture="crnn", check_frames=60)
+    bundle = load_bundle(path)
+    assert bundle.features.num_features == 168
+    x, sr = audio
+    assert isinstance(transcribe_array(bundle, x, sr), list)

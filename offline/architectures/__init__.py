@@ -47,10 +47,17 @@ def make_config(name: str, **hparams):
 
 
 def build(name: str, flavour: str = "causal", num_features: int = 84, num_classes: int = 5,
-          **hparams) -> DrumModel:
+          channels: int = 1, **hparams) -> DrumModel:
     _, model_cls = get(name)
     return model_cls(make_config(name, **hparams), num_features=num_features, num_classes=num_classes,
-                     flavour=flavour)
+                     flavour=flavour, channels=channels)
 
 
-__all__ = ["FLAVOURS", "NAMES", "DrumModel", "build", "get", "make_config", "search_space"]
+def build_for(name: str, features, flavour: str = "causal", num_classes: int = 5, **hparams) -> DrumModel:
+    """A model for the frames a FeatureConfig produces: its bands, and with positive_diff
+    the difference bands as a second input channel."""
+    return build(name, flavour, num_features=features.num_features, num_classes=num_classes,
+                 channels=2 if features.positive_diff else 1, **hparams)
+
+
+__all__ = ["FLAVOURS", "NAMES", "DrumModel", "build", "build_for", "get", "make_config", "search_space"]

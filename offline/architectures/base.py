@@ -27,14 +27,20 @@ class DrumModel(nn.Module):
     config: object
     causal: bool
 
-    def __init__(self, config, num_features: int, num_classes: int, flavour: str):
+    def __init__(self, config, num_features: int, num_classes: int, flavour: str, channels: int = 1):
         super().__init__()
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
         if num_features <= 0 or num_classes <= 0:
             raise ValueError("num_features and num_classes must be positive")
+        if channels <= 0 or num_features % channels:
+            raise ValueError(f"{num_features} features do not split into {channels} channels")
         self.config = config
         self.num_features = num_features
+        # Feature rows are channel-major: [bands of channel 0, bands of channel 1, ...]
+        # (FeatureConfig.positive_diff appends the difference bands as a second channel).
+        self.channels = channels
+        self.bands = num_features // channels
         self.num_classes = num_classes
         self.flavour = flavour
         self.causal = flavour == "causal"
@@ -117,25 +123,32 @@ class ConvBlock(nn.Module):
         return self.drop(self.pool(y)), h1, h2
 
 
-class ConvFrontEnd(nn.Module):
-    """A stack of ConvBlocks: features [B, T, F] -> [B, T, channels * pooled bands]."""
+def as_image(x: Tensor, channels: int) -> Tensor:
+    """Features [B, T, channels * bands] -> [B, channels, T, bands]."""
+    b, t, f = x.shape
+    return x.reshape(b, t, channels, f // channels).permute(0, 2, 1, 3)
 
-    def __init__(self, num_features: int, specs: tuple[ConvSpec, ...], causal: bool):
+
+class ConvFrontEnd(nn.Module):
+    """A stack of ConvBlocks: features [B, T, in_channels * bands] -> [B, T, channels * pooled bands]."""
+
+    def __init__(self, bands: int, specs: tuple[ConvSpec, ...], causal: bool, in_channels: int = 1):
         super().__init__()
-        blocks, c, f = [], 1, num_features
+        self.in_channels = in_channels
+        blocks, c, f = [], in_channels, bands
         self.shapes = []  # (channels in, bands in) of each convolution, for the step state
         for spec in specs:
             blocks.append(ConvBlock(c, spec, causal))
             self.shapes += [(c, f), (spec.channels, f)]
             c, f = spec.channels, f // spec.pool if spec.pool > 1 else f
             if f < 1:
-                raise ValueError(f"{num_features} features are too few for {len(specs)} pooling blocks")
+                raise ValueError(f"{bands} bands are too few for {len(specs)} pooling blocks")
         self.blocks = nn.ModuleList(blocks)
         self.out_channels, self.out_bands = c, f
         self.out_features = c * f
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x.unsqueeze(1)  # [B, 1, T, F]
+        y = as_image(x, self.in_channels)
         for block in self.blocks:
             y = block(y)
         b, c, t, f = y.shape
@@ -146,7 +159,7 @@ class ConvFrontEnd(nn.Module):
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """frame [B, F] -> [B, out_features]; state: one history per convolution."""
-        y = frame[:, None, None, :]
+        y = as_image(frame[:, None, :], self.in_channels)  # [B, C, 1, bands]
         new = []
         for i, block in enumerate(self.blocks):
             y, h1, h2 = block.step(y, state[2 * i], state[2 * i + 1])

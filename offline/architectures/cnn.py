@@ -55,11 +55,11 @@ class CNNConfig:
 
 class CNN(DrumModel):
     def __init__(self, config: CNNConfig = CNNConfig(), num_features: int = 84, num_classes: int = 5,
-                 flavour: str = "causal"):
-        super().__init__(config, num_features, num_classes, flavour)
+                 flavour: str = "causal", channels: int = 1):
+        super().__init__(config, num_features, num_classes, flavour, channels)
         c = config
         specs = tuple(ConvSpec(ch, dropout=c.dropout) for ch in CHANNELS[:c.I])
-        self.front = ConvFrontEnd(num_features, specs, self.causal)
+        self.front = ConvFrontEnd(self.bands, specs, self.causal, self.channels)
         # the unfolded first dense layer: a dense layer over `context` frames of front-end output
         self.context = nn.Conv1d(self.front.out_features, c.H, c.context)
         self.past = c.context - 1 if self.causal else c.context // 2

@@ -30,10 +30,10 @@ class CRNNConfig:
 
 
 class CRNN(DrumModel):
-    def __init__(self, config: CRNNConfig, num_features: int, num_classes: int = 5, flavour: str = "offline"):
-        super().__init__(config, num_features, num_classes, flavour)
+    def __init__(self, config: CRNNConfig, num_features: int, num_classes: int = 5, flavour: str = "offline", channels: int = 1):
+        super().__init__(config, num_features, num_classes, flavour, channels)
         c = config
-        self.front = ConvFrontEnd(num_features, (ConvSpec(32, c.dropout), ConvSpec(64, c.dropout)), self.causal)
+        self.front = ConvFrontEnd(self.bands, (ConvSpec(32, c.dropout), ConvSpec(64, c.dropout)), self.causal, self.channels)
         self.rnn = Recurrent(self.front.out_features, c.L, c.H, c.cell, 0.0, self.causal)
         self.out = nn.Linear(self.rnn.out_features, num_classes)
 

@@ -69,8 +69,9 @@ class Recurrent(nn.Module):
 
 
 class RNN(DrumModel):
-    def __init__(self, config: RNNConfig, num_features: int, num_classes: int = 5, flavour: str = "offline"):
-        super().__init__(config, num_features, num_classes, flavour)
+    def __init__(self, config: RNNConfig, num_features: int, num_classes: int = 5, flavour: str = "offline",
+                 channels: int = 1):
+        super().__init__(config, num_features, num_classes, flavour, channels)
         c = config
         self.rnn = Recurrent(num_features, c.L, c.H, c.cell, c.dropout, self.causal)
         self.out = nn.Linear(self.rnn.out_features, num_classes)

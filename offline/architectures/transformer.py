@@ -37,10 +37,10 @@ class ConvTransformerConfig:
 
 class ConvTransformer(DrumModel):
     def __init__(self, config: ConvTransformerConfig, num_features: int, num_classes: int = 5,
-                 flavour: str = "offline"):
-        super().__init__(config, num_features, num_classes, flavour)
+                 flavour: str = "offline", channels: int = 1):
+        super().__init__(config, num_features, num_classes, flavour, channels)
         c = config
-        self.front = ConvFrontEnd(num_features, (ConvSpec(32), ConvSpec(64)), self.causal)
+        self.front = ConvFrontEnd(self.bands, (ConvSpec(32), ConvSpec(64)), self.causal, self.channels)
         self.proj = nn.Linear(self.front.out_features, c.D_e)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.D_e, c.H, c.dropout) for _ in range(c.L))

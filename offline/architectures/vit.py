@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from offline.architectures.attention import (Block, cache_rope_tables, check_attention, frame_causal_mask,
                                              sequence_rope_tables, sinusoidal_encoding)
-from offline.architectures.base import DrumModel
+from offline.architectures.base import as_image, DrumModel
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,13 @@ class ViTConfig:
 
 
 class ViT(DrumModel):
-    def __init__(self, config: ViTConfig, num_features: int, num_classes: int = 5, flavour: str = "offline"):
-        super().__init__(config, num_features, num_classes, flavour)
+    def __init__(self, config: ViTConfig, num_features: int, num_classes: int = 5, flavour: str = "offline",
+                 channels: int = 1):
+        super().__init__(config, num_features, num_classes, flavour, channels)
         c = config
-        self.patches = -(-num_features // c.P)  # N, the last patch zero-padded if P does not divide the bands
-        self.pad = self.patches * c.P - num_features
-        self.embed = nn.Conv2d(1, c.D_e, kernel_size=(1, c.P), stride=(1, c.P))  # linear, as in ViT
+        self.patches = -(-self.bands // c.P)  # N, the last patch zero-padded if P does not divide the bands
+        self.pad = self.patches * c.P - self.bands
+        self.embed = nn.Conv2d(self.channels, c.D_e, kernel_size=(1, c.P), stride=(1, c.P))  # linear, as in ViT
         self.patch_pos = nn.Parameter(0.02 * torch.randn(self.patches, c.D_e))  # frequency position
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c.D_e, c.H, c.dropout) for _ in range(c.L))
@@ -71,7 +72,7 @@ class ViT(DrumModel):
             self.register_buffer("cache_sin", sin, persistent=False)
 
     def _patches(self, x: Tensor) -> Tensor:  # [B, T, F] -> [B, T, N, D_e]
-        e = self.embed(F.pad(x, (0, self.pad))[:, None])  # [B, D_e, T, N]
+        e = self.embed(F.pad(as_image(x, self.channels), (0, self.pad)))  # [B, D_e, T, N]
         return e.permute(0, 2, 3, 1) + self.patch_pos
 
     def forward(self, x: Tensor) -> Tensor:  # [B, T, F] -> [B, T, C]
