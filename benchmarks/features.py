@@ -196,7 +196,7 @@ def machine_info() -> dict:
             ("scipy", "scipy"))},
         "threads": {v: os.environ.get(v) for v in _THREAD_VARS},
         "git_commit": _git("rev-parse", "HEAD"),
-        "rtadt_modified_files": None if dirty is None else [ln[3:] for ln in dirty.splitlines()],
+        "rtadt_modified_files": None if dirty is None else [ln[2:].strip() for ln in dirty.splitlines()],
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
