@@ -37,6 +37,10 @@ GM_NOTE_TO_CLASS: dict[int, str | None] = {
     54: None, 56: None, 60: None, 61: None, 62: None, 63: None, 64: None, 65: None,
     66: None, 67: None, 68: None, 69: None, 70: None, 71: None, 72: None, 73: None,
     74: None, 75: None, 76: None, 77: None, 78: None, 79: None, 80: None, 81: None,
+    # GM2 / GS extensions found in Lakh MIDI: high Q, slap, scratches, sticks, clicks,
+    # metronome (27-34); shaker, jingle bell, bell tree, castanets, surdos (82-87)
+    27: None, 28: None, 29: None, 30: None, 31: None, 32: None, 33: None, 34: None,
+    82: None, 83: None, 84: None, 85: None, 86: None, 87: None,
 }
 
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from rtadt.ringbuffer import RingBuffer
 
-SUPPORTED_RATES = (22050, 32000, 44100, 48000, 88200, 96000)
+# Rates the resampler converts with short filters (up/down at most 1000 for 44.1 kHz models).
+SUPPORTED_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 MAX_CHANNELS = 64
 
 

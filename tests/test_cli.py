@@ -53,12 +53,12 @@ def test_transcribe_bad_inputs(tmp_path):
     silent = tmp_path / "zero.wav"
     sf.write(silent, np.zeros(0, np.float32), 44100)
     odd = tmp_path / "odd.wav"
-    sf.write(odd, np.zeros(1000, np.float32), 11025)
+    sf.write(odd, np.zeros(1000, np.float32), 12345)
     assert_one_line_error(run("transcribe", str(tmp_path / "missing.wav")), "no such file")
     assert_one_line_error(run("transcribe", str(empty)), "empty file")
     assert_one_line_error(run("transcribe", str(garbage)), "unreadable or corrupt")
     assert_one_line_error(run("transcribe", str(silent)), "contains no audio")
-    assert_one_line_error(run("transcribe", str(odd)), "11025 Hz is not supported")
+    assert_one_line_error(run("transcribe", str(odd)), "12345 Hz is not supported")
     assert_one_line_error(run("transcribe", str(example_path()), "-f", "wav"), "unknown format")
 
 
@@ -115,7 +115,7 @@ def test_listen_errors_with_jack(jack_server, tmp_path):
                           "no MIDI output port matches")
     assert_one_line_error(run("listen", "--input", str(tmp_path / "x.wav"), "-q"), "no such file")
     assert_one_line_error(run("listen", "--device", "system", "--channels", "5", "-q"), "5 requested")
-    assert_one_line_error(run("listen", "--device", "system", "--rate", "11025", "-q"), "11025 Hz is not supported")
+    assert_one_line_error(run("listen", "--device", "system", "--rate", "12345", "-q"), "12345 Hz is not supported")
 
 
 def test_listen_without_jack_server_says_so(tmp_path):
