@@ -100,5 +100,44 @@ def export(checkpoint, output, name, description):
                + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
 
 
+@main.group()
+def datasets():
+    """Check dataset copies on disk."""
+
+
+@datasets.command("check")
+@click.argument("name")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--audio/--no-audio", default=False, show_default=True,
+              help="also decode every audio file (slow) instead of reading headers only")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def datasets_check(name, root, audio, as_json):
+    """Validate a copy of dataset NAME at ROOT and print its statistics per split."""
+    from tqdm import tqdm
+
+    from offline.datasets import LOADERS, DatasetError, load, statistics
+    from rtadt.drums import CLASSES, UnknownLabelError
+
+    if name not in LOADERS:
+        _fail(f"unknown dataset {name!r}; known: {', '.join(LOADERS)}", 2)
+    try:
+        tracks = load(name, root)
+        if not tracks:
+            _fail(f"{name}: {root}: no tracks found")
+        if audio:
+            for t in tqdm(tracks, desc="decoding", unit="track", disable=None):
+                t.load_audio()
+        stats = statistics(tracks)
+    except (DatasetError, UnknownLabelError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    click.echo(f"{name} at {root}: {len(tracks)} tracks")
+    click.echo(f"{'split':<11}{'tracks':>7}{'hours':>9}" + "".join(f"{c:>8}" for c in CLASSES))
+    for split, s in stats.items():
+        click.echo(f"{split:<11}{s['tracks']:>7}{s['hours']:>9.3f}" + "".join(f"{s['onsets'][c]:>8}" for c in CLASSES))
+
+
 if __name__ == "__main__":
     main()

@@ -94,17 +94,17 @@ def test_enst_minus_one_tracks_and_splits(enst_root):
         "drummer_1/137_MIDI-minus-one_rock'n'roll-188_sticks": "train",
         "drummer_2/115_minus-one_salsa_sticks": "train",
         "drummer_2/130_MIDI-minus-one_bigband_sticks": "train",
-        # drummer 3 in sorted order: first half (rounded down) validation, the rest test
+        # drummer 3 in sorted order: alternately validation and test
         "drummer_3/126_minus-one_salsa_sticks": "validation",
         "drummer_3/140_MIDI-minus-one_bigband_sticks": "test",
-        "drummer_3/162_MIDI-minus-one_fusion-125_sticks": "test",
+        "drummer_3/162_MIDI-minus-one_fusion-125_sticks": "validation",
     }
     assert all(t.dataset == "enst" for t in tracks)
 
 
 def test_enst_drummer_3_halves():
-    assert [enst.split_of(3, i, 4) for i in range(4)] == ["validation", "validation", "test", "test"]
-    assert [enst.split_of(3, i, 21) for i in range(21)].count("validation") == 10
+    assert [enst.split_of(3, i, 4) for i in range(4)] == ["validation", "test", "validation", "test"]
+    assert [enst.split_of(3, i, 21) for i in range(21)].count("validation") == 11
     assert {enst.split_of(d, 0, 5) for d in (1, 2)} == {"train"}
 
 
@@ -363,9 +363,9 @@ def test_registry_and_statistics(enst_root, mdb_root):
     tracks = datasets.load("enst", enst_root)
     assert [t.name for t in tracks] == [t.name for t in enst.load(enst_root)]
     stats = statistics(tracks)
-    assert {s: v["tracks"] for s, v in stats.items()} == {"train": 5, "validation": 1, "test": 2}
+    assert {s: v["tracks"] for s, v in stats.items()} == {"train": 5, "validation": 2, "test": 1}
     per_track = {c: sum(1 for _, d in ENST_EXPECTED if d == c) for c in CLASSES}
-    assert stats["test"]["onsets"] == {c: 2 * n for c, n in per_track.items()}
+    assert stats["test"]["onsets"] == per_track and stats["validation"]["onsets"] == {c: 2 * n for c, n in per_track.items()}
     assert stats["train"]["hours"] == pytest.approx(5 * 0.31 / 3600, abs=1e-4)
 
     tracks = datasets.load("mdb", mdb_root)

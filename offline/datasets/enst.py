@@ -19,10 +19,10 @@ accompaniment with ffmpeg amix, weights "2 1", citing the review of Wu et al. (I
 at 2/3 of the drums; change GAINS to follow one of them.) The gains sum to 1, so the mix cannot
 clip where neither file does.
 
-Splits (as in the study's issue): drummers 1 and 2 train; drummer 3 is split in half by track, in
-sorted name order, the first half (rounded down) validation and the rest test. Sorted order puts
-drummer 3's nine acoustic minus-one tracks (126-134) and the first MIDI one in validation and the
-other MIDI-minus-one tracks in test.
+Splits (as in the study's issue): drummers 1 and 2 train; drummer 3 is split in half by track,
+alternating in sorted name order (even positions validation, odd test). Halving the sorted list
+instead would put all nine acoustic minus-one tracks (126-134) in validation and only
+MIDI-minus-one tracks in test; alternating gives both splits both kinds.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def split_of(drummer: int, index: int, count: int) -> str:
     """Split of the index-th (sorted) of a drummer's count minus-one tracks."""
     if drummer in (1, 2):
         return "train"
-    return "validation" if index < count // 2 else "test"
+    return "validation" if index % 2 == 0 else "test"
 
 
 def load(root: Path) -> list[Track]:
