@@ -100,6 +100,51 @@ def export(checkpoint, output, name, description):
                + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
 
 
+@main.command()
+@click.argument("model")
+@click.option("--dataset", "dataset", required=True, help="dataset name (see `rtadt-train datasets check`)")
+@click.option("--root", required=True, type=click.Path(file_okay=False), help="the dataset's directory")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "validation", "test"]))
+@click.option("--mode", default="streaming", show_default=True, type=click.Choice(["offline", "streaming"]),
+              help="offline: window graph + offline peak picker; streaming: the live engine, exactly")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="also write the scores as JSON")
+@click.option("--plot", type=click.Path(dir_okay=False), help="also draw per-class F1 bars (PNG)")
+def evaluate(model, dataset, root, split, mode, json_out, plot):
+    """Score MODEL (a bundle, or a checkpoint exported on the fly) on a dataset split:
+    onset F1 at 25 and 50 ms, per class, micro and macro."""
+    import tempfile
+    from pathlib import Path
+
+    from offline.datasets import DatasetError, load
+    from offline.evaluate import evaluate_bundle, plot_f1
+    from rtadt.bundle import BundleError, load_bundle
+
+    try:
+        if model.endswith(".pt"):
+            from offline.checkpoint import load_checkpoint
+            from offline.export import export_bundle
+            from rtadt.features import FeatureConfig
+
+            net, ckpt = load_checkpoint(model)
+            tmp = Path(tempfile.mkdtemp()) / "model.rtadt"
+            export_bundle(net, tmp, FeatureConfig.from_dict(ckpt["features"]), name=Path(model).stem,
+                          lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
+                          classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"))
+            model = str(tmp)
+        bundle = load_bundle(model)
+        tracks = [t for t in load(dataset, root) if t.split == split]
+        if not tracks:
+            _fail(f"{dataset}: no {split} tracks under {root}")
+        scores = evaluate_bundle(bundle, tracks, mode=mode)
+    except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(scores.table())
+    if json_out:
+        Path(json_out).write_text(json.dumps(scores.to_dict(), indent=2))
+    if plot:
+        plot_f1(scores, plot, title=f"{bundle.name} on {dataset} {split} ({mode})")
+
+
 @main.group()
 def datasets():
     """Check dataset copies on disk."""
