@@ -1,0 +1,564 @@
+"""Training: the study's protocol in one function.
+
+    cfg = TrainConfig(architecture="crnn", flavour="causal", hyperparameters={"L": 3, "H": 144})
+    train, val = caches_for(tracks, FeatureConfig(), "cache/", cfg.lookahead_s, cfg.widen)
+    summary = fit(cfg, train, val, "runs/crnn-causal")          # resume=True continues a killed run
+
+The protocol (every knob is a field of TrainConfig, nothing else changes it):
+
+* Adam, lr 1e-3, batches of 8 segments (4 s each), at most 100 epochs.
+* Loss: binary cross-entropy on the logits, masked by the padding mask, with per-class
+  *infrequency weights* on the positive term (see `class_weights`).
+* After every epoch: validation loss and micro F1 (50 ms tolerance, offline peak picker
+  rtadt.peaks.pick_peaks with default PeakParams and threshold 0.5 on every class).
+  The lr is divided by 5 when the validation loss has not decreased for 3 epochs
+  (ReduceLROnPlateau, factor 0.2); training stops when it has not decreased for 10.
+* The kept model (`best.pt`) is the epoch with the best validation micro F1, not the lowest
+  loss: F1 is what the study reports. Ties (e.g. several early epochs at F1 0) go to the
+  lower validation loss.
+
+Files in the run directory:
+
+    config.json   the TrainConfig of the run
+    log.jsonl     one line per complete epoch (losses, micro and per-class F1, lr, seconds)
+    best.pt       checkpoint of the best-F1 epoch, with thresholds and a training summary;
+                  `rtadt-train export best.pt -o model.rtadt` makes a bundle of it
+    last.pt       everything needed to continue after the last complete epoch: model,
+                  optimizer, scheduler, early-stopping counters, RNG states, history
+    tensorboard/  scalars, when TrainConfig.tensorboard is set and tensorboard is installed
+
+Both checkpoints are written atomically after each complete epoch (offline.checkpoint), so
+a killed run leaves the last complete epoch, and `fit(..., resume=True)` continues from it
+with exactly the losses an uninterrupted run would have had (on CPU; on GPU, cuDNN's
+non-deterministic kernels may make the runs differ in the last bits).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import ConcatDataset, DataLoader
+
+from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
+from offline.checkpoint import checkpoint_dict, save_checkpoint
+from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
+from rtadt.drums import CLASSES
+from rtadt.features import FeatureConfig
+from rtadt.peaks import PeakParams, pick_peaks
+
+__all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
+           "validate", "RunExistsError", "WEIGHTINGS"]
+
+BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
+WEIGHTINGS = ("entropy", "none")
+# Fields that define the model: a resumed run must agree on them, or its weights would not load.
+_MODEL_FIELDS = ("architecture", "flavour", "hyperparameters", "lookahead_s", "widen")
+
+
+class RunExistsError(FileExistsError):
+    """The run directory already holds a run, and resume was not asked for."""
+
+
+@dataclass
+class TrainConfig:
+    # the model
+    architecture: str = "crnn"          # one of offline.architectures.NAMES
+    flavour: str = "causal"             # "offline" (as in the thesis) or "causal" (live)
+    hyperparameters: dict = field(default_factory=dict)  # the architecture's config fields, e.g. {"L": 3, "H": 144}
+    # the labels: the caches were built with these; fit checks that they agree
+    lookahead_s: float = 0.0            # onset labelled at the first frame stamped >= onset + lookahead
+    widen: int = 0                      # frames on each side of an onset set to 0.5 (ADTOF uses 1)
+    # optimisation
+    batch_size: int = 8
+    lr: float = 1e-3                    # Adam
+    max_epochs: int = 100
+    patience: int = 10                  # stop when the validation loss has not decreased for this many epochs
+    lr_patience: int = 3                # ... divide the lr by 1 / lr_factor after this many
+    lr_factor: float = 0.2
+    class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
+    max_batches_per_epoch: int | None = None  # cap an epoch (budgets, tests); None: every segment once
+    # validation
+    threshold: float = 0.5              # peak-picking threshold of every class
+    tolerance_s: float = 0.05           # onset matching window: +-50 ms, the literature's
+    # the system
+    seed: int = 0
+    device: str = "auto"                # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
+    num_workers: int = 0                # DataLoader workers
+    tensorboard: bool = False
+    progress: bool = True               # tqdm bars
+
+    def __post_init__(self):
+        if self.architecture not in NAMES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(NAMES)}")
+        if self.flavour not in FLAVOURS:
+            raise ValueError(f"flavour must be one of {FLAVOURS}, got {self.flavour!r}")
+        if not isinstance(self.hyperparameters, dict):
+            raise ValueError(f"hyperparameters must be a dict, got {type(self.hyperparameters).__name__}")
+        if self.class_weighting not in WEIGHTINGS:
+            raise ValueError(f"class_weighting must be one of {WEIGHTINGS}, got {self.class_weighting!r}")
+        for name, least in (("batch_size", 1), ("max_epochs", 1), ("patience", 1), ("lr_patience", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        cap = self.max_batches_per_epoch
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must lie in (0, 1), got {self.lr_factor!r}")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold!r}")
+        if not self.tolerance_s >= 0:
+            raise ValueError(f"tolerance_s must be >= 0, got {self.tolerance_s!r}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but torch sees no CUDA device")
+        return device
+
+
+# ---------------------------------------------------------------------------------------
+# the loss
+
+
+def class_weights(onsets: Sequence[int], frames: int, how: str = "entropy") -> np.ndarray:
+    """Per-class weights of the positive BCE term, from the training split's onset counts.
+
+    "entropy" (default): ``w_c = 1 / H(p_c)`` with ``p_c = onsets_c / frames`` (the fraction of
+    training frames labelled as an onset of class c) and ``H(p) = -p ln p - (1 - p) ln(1 - p)``
+    the binary entropy in nats: the inverse estimated entropy of ADTOF (Zehren et al., ISMIR
+    2021; after Cartwright & Bello, ISMIR 2018, "task weights"). Rare classes get large weights
+    (p = 0.001 -> 124, p = 0.01 -> 17.8, p = 0.05 -> 5.1) that grow like 1 / (p ln(1/p)), more
+    gently than 1 / p. ADTOF weighs a whole frame by max(1, sum_c w_c y_c); here each class's
+    positive term is weighted by its own w_c (BCEWithLogits' pos_weight), which keeps the
+    classes' losses separate. A class without any onset gets 1 (there is nothing to weight).
+    "none": all 1, plain BCE.
+    """
+    onsets = np.asarray(onsets, dtype=np.float64)
+    if how == "none":
+        return np.ones(len(onsets))
+    if how != "entropy":
+        raise ValueError(f"class weighting must be one of {WEIGHTINGS}, got {how!r}")
+    if frames <= 0:
+        raise ValueError("no training frames to compute class weights from")
+    p = onsets / frames
+    w = np.ones(len(onsets))
+    ok = (p > 0) & (p < 1)
+    q = p[ok]
+    w[ok] = 1.0 / (-q * np.log(q) - (1 - q) * np.log1p(-q))
+    return w
+
+
+def masked_bce(logits: Tensor, targets: Tensor, mask: Tensor, pos_weight: Tensor, reduction: str = "mean") -> Tensor:
+    """Weighted BCE over the frames the mask keeps: ``-[w_c y log s(z) + (1 - y) log(1 - s(z))]``.
+
+    logits, targets [B, T, C]; mask [B, T] (False on padding); pos_weight [C].
+    "mean": over valid frames x classes; "sum": the sum (for exact means over many batches).
+    """
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight,
+                                                                reduction="none")
+    loss = loss * mask.unsqueeze(-1).to(loss.dtype)
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    return total / (mask.sum() * logits.shape[-1]).clamp(min=1)
+
+
+# ---------------------------------------------------------------------------------------
+# validation: onset F1
+
+
+def match_onsets(detected: np.ndarray, reference: np.ndarray, window: int) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of one class's onset frames.
+
+    A detection matches a reference at most `window` frames away; each is matched at most
+    once. Both sorted, one pass: the earliest unmatched pair within the window is matched.
+    On a line this greedy matching is maximal (an exchange argument: matching the earliest
+    reference to the earliest detection that can take it never blocks a larger matching).
+    """
+    detected, reference = np.sort(np.asarray(detected)), np.sort(np.asarray(reference))
+    i = j = tp = 0
+    while i < len(detected) and j < len(reference):
+        d = int(detected[i]) - int(reference[j])
+        if d < -window:      # detection too early for this and every later reference
+            i += 1
+        elif d > window:     # reference too early for this and every later detection
+            j += 1
+        else:
+            tp, i, j = tp + 1, i + 1, j + 1
+    return tp, len(detected) - tp, len(reference) - tp
+
+
+def f1_score(tp: int, fp: int, fn: int) -> float | None:
+    """2 TP / (2 TP + FP + FN); None where nothing was expected and nothing detected."""
+    tp, fp, fn = int(tp), int(fp), int(fn)  # plain ints: the result goes into JSON and checkpoints
+    denominator = 2 * tp + fp + fn
+    return None if denominator == 0 else 2 * tp / denominator
+
+
+@torch.no_grad()
+def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: TrainConfig,
+             features: FeatureConfig, device: torch.device) -> dict:
+    """Loss, micro F1 and per-class F1 of a model on the segments of a loader.
+
+    The reference onsets of a segment are its frames with target exactly 1 (widened frames
+    are 0.5); detections come from the offline peak picker on the sigmoid activations of
+    the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes.
+    """
+    model.eval()
+    window = int(math.floor(cfg.tolerance_s * features.fps + 1e-9))  # 50 ms -> 5 frames at 100 fps
+    peak = PeakParams()
+    loss_sum, loss_count = 0.0, 0
+    counts = np.zeros((model.num_classes, 3), dtype=np.int64)  # tp, fp, fn per class
+    for x, y, m in loader:
+        logits = model(x.to(device, non_blocking=True)).float()
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError("the model gives non-finite outputs on validation segments: training diverged "
+                                     "(try a lower lr)")
+        y_dev, m_dev = y.to(device, non_blocking=True), m.to(device, non_blocking=True)
+        loss_sum += float(masked_bce(logits, y_dev, m_dev, pos_weight, reduction="sum"))
+        loss_count += int(m.sum()) * model.num_classes
+        act = torch.sigmoid(logits).cpu().numpy()
+        targets, mask = y.numpy(), m.numpy()
+        for b in range(len(act)):
+            n = int(mask[b].sum())  # padding is only ever at a segment's end
+            if n == 0:
+                continue
+            detected = pick_peaks(act[b, :n], cfg.threshold, peak)
+            for c in range(model.num_classes):
+                counts[c] += match_onsets(detected[c], np.flatnonzero(targets[b, :n, c] == 1.0), window)
+    if loss_count == 0:
+        raise ValueError("the validation segments hold no valid frame")
+    loss = loss_sum / loss_count
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"validation loss is {loss}: training diverged (try a lower lr)")
+    tp, fp, fn = counts.sum(axis=0)
+    return {"loss": loss, "f1": f1_score(tp, fp, fn) or 0.0,
+            "f1_per_class": {c: f1_score(*counts[i]) for i, c in enumerate(CLASSES[:model.num_classes])},
+            "counts": {"tp": int(tp), "fp": int(fp), "fn": int(fn)}}
+
+
+# ---------------------------------------------------------------------------------------
+# data
+
+
+def caches_for(tracks, feature_cfg: FeatureConfig, cache_dir: str | Path, lookahead_s: float, widen: int = 0, *,
+               widen_value: float = 0.5, segment_frames: int = SEGMENT_FRAMES,
+               progress: bool = True) -> tuple[SegmentCache, SegmentCache]:
+    """(train, validation) segment caches of any list of tracks (one dataset or several).
+
+    One cache over all the tracks (features computed once, reused by later calls with the
+    same inputs), seen through two views: the tracks of the "train" and "validation" splits.
+    """
+    tracks = list(tracks)
+    cache = SegmentCache.build(tracks, feature_cfg, cache_dir, lookahead_s, widen=widen, widen_value=widen_value,
+                               segment_frames=segment_frames, progress=progress)
+    train, val = cache.with_splits("train"), cache.with_splits("validation")
+    for name, view in (("train", train), ("validation", val)):
+        if len(view) == 0:
+            raise ValueError(f"none of the {len(tracks)} tracks is in the {name} split: nothing to "
+                             f"{'train on' if name == 'train' else 'select the best epoch with'}")
+    return train, val
+
+
+def _caches(caches) -> list[SegmentCache]:
+    return [caches] if isinstance(caches, SegmentCache) else list(caches)
+
+
+def _data_summary(caches: list[SegmentCache]) -> dict:
+    tracks = [t for c in caches for t in c.tracks if t["split"] in c.splits]
+    onsets = sum(c.class_frequencies() for c in caches)
+    return {"datasets": sorted({t["dataset"] for t in tracks}), "tracks": len(tracks),
+            "segments": sum(len(c) for c in caches), "frames": sum(c.num_frames for c in caches),
+            "hours": round(sum(c.num_frames / c.feature_config.fps for c in caches) / 3600, 4),
+            "onsets": {cls: int(n) for cls, n in zip(CLASSES, onsets)}}
+
+
+def _check_caches(cfg: TrainConfig, train: list[SegmentCache], val: list[SegmentCache]) -> FeatureConfig:
+    """The feature config that all caches share; they must also carry the config's labels."""
+    if not train or not sum(len(c) for c in train):
+        raise ValueError("the training caches hold no segment")
+    if not val or not sum(len(c) for c in val):
+        raise ValueError("the validation caches hold no segment: the best epoch is chosen on them")
+    features = train[0].feature_config
+    for c in train + val:
+        if c.feature_config != features:
+            raise ValueError(f"{c.directory}: feature config differs from {train[0].directory}'s")
+        if not math.isclose(c.lookahead_s, cfg.lookahead_s, abs_tol=1e-12) or c.widen != cfg.widen:
+            raise ValueError(f"{c.directory}: built with lookahead {c.lookahead_s} s and widen {c.widen}, "
+                             f"the config says {cfg.lookahead_s} s and {cfg.widen}: build the cache with the config's")
+    return features
+
+
+# ---------------------------------------------------------------------------------------
+# randomness
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state(loader_generator: torch.Generator) -> dict:
+    """Every RNG training draws from, in forms that load with weights_only=True."""
+    np_state = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(), "loader": loader_generator.get_state(),
+             "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                       "has_gauss": int(np_state[3]), "gauss": float(np_state[4])}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, loader_generator: torch.Generator) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    loader_generator.set_state(state["loader"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------------
+# the run directory
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_log(path: Path, history: list[dict]) -> None:
+    """The whole log, atomically: on resume it is rebuilt from last.pt's history, so that a
+    line written for an epoch that did not complete its checkpoint is never left behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _note(msg: str) -> None:
+    print(f"rtadt-train: {msg}", file=sys.stderr)
+
+
+def _tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        _note("TensorBoard logging asked for, but the tensorboard package is not installed "
+              "(pip install tensorboard); going on without it, log.jsonl has every number")
+        return None
+    return SummaryWriter(str(out_dir / TENSORBOARD))
+
+
+# ---------------------------------------------------------------------------------------
+# the loop
+
+
+def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
+        val_cache: SegmentCache | Sequence[SegmentCache], out_dir: str | Path, resume: bool = False, *,
+        on_batch: Callable[[int, int, float], None] | None = None,
+        on_epoch: Callable[[dict], bool | None] | None = None) -> dict:
+    """Train cfg's model on the training segments, select it on the validation segments.
+
+    train_cache, val_cache: a SegmentCache (e.g. from `caches_for`) or several (one per
+    dataset), all with one feature config and the config's lookahead and widening.
+    out_dir: the run directory. Without resume it must not hold a run already; with resume,
+    training continues after the last complete epoch of out_dir/last.pt (from scratch if
+    there is none yet).
+    on_batch(epoch, batch, loss): after every optimizer step (progress reporting, tests).
+    on_epoch(record): after every complete epoch, once its checkpoints are on disk, with
+    its log record; returning True stops training (e.g. a search scheduler's decision).
+    Returns the run's summary (also best.pt's "training" entry) with the history added.
+    """
+    out_dir = Path(out_dir)
+    train, val = _caches(train_cache), _caches(val_cache)
+    features = _check_caches(cfg, train, val)
+    device = cfg.resolved_device()
+    last_path, best_path, log_path = out_dir / LAST, out_dir / BEST, out_dir / LOG
+
+    previous = None
+    if resume and last_path.exists():
+        previous = torch.load(last_path, map_location="cpu", weights_only=True)
+        _check_resumable(previous, cfg, features, last_path)
+    elif resume:
+        _note(f"{out_dir}: no complete epoch to resume from ({LAST} missing); starting from epoch 1")
+    elif last_path.exists() or best_path.exists():
+        raise RunExistsError(f"{out_dir} already holds a training run ({LAST if last_path.exists() else BEST}); "
+                             f"pass --resume (resume=True) to continue it, or choose another output directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(out_dir / CONFIG, asdict(cfg))
+
+    # Seed before building the model: its initial weights come from the torch RNG. The loader
+    # shuffles with its own generator, so that validation or logging code that happens to draw
+    # from the global RNG never changes the order of the training batches.
+    seed_everything(cfg.seed)
+    loader_rng = torch.Generator().manual_seed(cfg.seed)
+    model = build_for(cfg.architecture, features, flavour=cfg.flavour, num_classes=len(CLASSES),
+                      **cfg.hyperparameters).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # threshold=0: "improved" means "decreased", the same test as early stopping below
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.lr_factor,
+                                                           patience=cfg.lr_patience, threshold=0.0)
+
+    train_data = _data_summary(train)
+    weights = class_weights(list(train_data["onsets"].values()), train_data["frames"], cfg.class_weighting)
+    pos_weight = torch.tensor(weights, dtype=torch.float32, device=device)
+
+    pin = device.type == "cuda"
+    train_loader = DataLoader(ConcatDataset(train), batch_size=cfg.batch_size, shuffle=True, generator=loader_rng,
+                              num_workers=cfg.num_workers, pin_memory=pin)
+    val_loader = DataLoader(ConcatDataset(val), batch_size=cfg.batch_size, shuffle=False,
+                            num_workers=cfg.num_workers, pin_memory=pin)
+    batches = len(train_loader) if cfg.max_batches_per_epoch is None else min(len(train_loader),
+                                                                               cfg.max_batches_per_epoch)
+
+    # Early stopping and best-epoch bookkeeping: all of it goes into last.pt.
+    epoch, history = 0, []
+    best = {"epoch": 0, "f1": -1.0, "loss": math.inf}   # best validation F1 (ties: lower loss)
+    lowest_val_loss, bad_epochs = math.inf, 0            # early stopping on the validation loss
+    if previous is not None:
+        model.load_state_dict(previous["state_dict"])
+        optimizer.load_state_dict(previous["optimizer"])
+        scheduler.load_state_dict(previous["scheduler"])
+        epoch, history, best = previous["epoch"], list(previous["history"]), dict(previous["best"])
+        lowest_val_loss, bad_epochs = previous["lowest_val_loss"], previous["bad_epochs"]
+        set_rng_state(previous["rng"], loader_rng)
+        _note(f"{out_dir}: resuming after epoch {epoch} (best F1 {best['f1']:.4f} at epoch {best['epoch']})")
+    _write_log(log_path, history)
+
+    described = model.describe()
+    summary = {"architecture": cfg.architecture, "flavour": cfg.flavour,
+               "hyperparameters": described["hyperparameters"], "parameters": described["parameters"],
+               "config": asdict(cfg), "features": features.to_dict(),
+               "data": {"train": train_data, "validation": _data_summary(val)},
+               "class_weights": {c: float(w) for c, w in zip(CLASSES, weights)},
+               # str(): torch.__version__ is a str subclass that weights_only loading refuses
+               "device": str(device), "torch": str(torch.__version__)}
+    writer = _tensorboard(out_dir) if cfg.tensorboard else None
+    stopped = None
+    try:
+        while epoch < cfg.max_epochs and stopped is None:
+            if bad_epochs >= cfg.patience:
+                stopped = "early stopping"
+                break
+            epoch += 1
+            start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+
+            model.train()
+            loss_sum, frames = 0.0, 0
+            with _bar(cfg, batches, epoch) as bar:  # closed even when the epoch is interrupted
+                for step, (x, y, m) in enumerate(islice(train_loader, batches)):
+                    x, y, m = (t.to(device, non_blocking=True) for t in (x, y, m))
+                    loss = masked_bce(model(x).float(), y, m, pos_weight)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"epoch {epoch}, batch {step}: training loss is {loss.item()}: "
+                                                 f"training diverged (try a lower lr)")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    n = int(m.sum())
+                    loss_sum, frames = loss_sum + loss.item() * n, frames + n  # epoch loss: a mean over frames
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss_sum / max(frames, 1):.4f}")
+                    if on_batch is not None:
+                        on_batch(epoch, step, loss.item())
+
+                v = validate(model, val_loader, pos_weight, cfg, features, device)
+                scheduler.step(v["loss"])
+                if v["loss"] < lowest_val_loss:
+                    lowest_val_loss, bad_epochs = v["loss"], 0
+                else:
+                    bad_epochs += 1
+                record = {"epoch": epoch, "train_loss": loss_sum / max(frames, 1), "val_loss": v["loss"],
+                          "val_f1": v["f1"], "val_f1_per_class": v["f1_per_class"], "val_counts": v["counts"],
+                          "lr": lr, "batches": batches, "seconds": round(time.perf_counter() - start, 3)}
+                history.append(record)
+                bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_loss=f"{v['loss']:.4f}", f1=f"{v['f1']:.3f}")
+
+            if (v["f1"], -v["loss"]) > (best["f1"], -best["loss"]):
+                best = {"epoch": epoch, "f1": v["f1"], "loss": v["loss"]}
+                summary.update(epochs=epoch, best_epoch=epoch, best_val_f1=v["f1"], best_val_loss=v["loss"])
+                save_checkpoint(best_path, checkpoint_dict(
+                    model, cfg.architecture, features, cfg.lookahead_s,
+                    thresholds=[cfg.threshold] * len(CLASSES), peak_picking=PeakParams().to_dict(),
+                    training=summary,
+                    evaluation={"validation": {"f1_micro": v["f1"], "f1": v["f1_per_class"], "loss": v["loss"],
+                                               "tolerance_s": cfg.tolerance_s, "threshold": cfg.threshold,
+                                               "epoch": epoch}}))
+            # last.pt after best.pt: a kill between the two replays this epoch, which writes
+            # the same best.pt again
+            save_checkpoint(last_path, checkpoint_dict(
+                model, cfg.architecture, features, cfg.lookahead_s,
+                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), epoch=epoch,
+                best=best, lowest_val_loss=lowest_val_loss, bad_epochs=bad_epochs,
+                rng=rng_state(loader_rng), history=history, train_config=asdict(cfg)))
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            if writer is not None:
+                _tensorboard_epoch(writer, record)
+            if on_epoch is not None and on_epoch(record):
+                stopped = "callback"
+    finally:
+        if writer is not None:
+            writer.close()
+
+    if stopped is None:
+        stopped = "early stopping" if bad_epochs >= cfg.patience else "max epochs"
+    summary.update(epochs=epoch, best_epoch=best["epoch"], best_val_f1=best["f1"], best_val_loss=best["loss"],
+                   stopped=stopped)
+    return {**summary, "best_path": str(best_path), "last_path": str(last_path), "history": history}
+
+
+def _bar(cfg: TrainConfig, batches: int, epoch: int):
+    from tqdm import tqdm
+
+    return tqdm(total=batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch", disable=not cfg.progress,
+                dynamic_ncols=True)
+
+
+def _tensorboard_epoch(writer, record: dict) -> None:
+    e = record["epoch"]
+    writer.add_scalar("loss/train", record["train_loss"], e)
+    writer.add_scalar("loss/validation", record["val_loss"], e)
+    writer.add_scalar("f1/validation", record["val_f1"], e)
+    for c, v in record["val_f1_per_class"].items():
+        if v is not None:
+            writer.add_scalar(f"f1_per_class/{c}", v, e)
+    writer.add_scalar("lr", record["lr"], e)
+    writer.flush()
+
+
+def _check_resumable(previous: dict, cfg: TrainConfig, features: FeatureConfig, path: Path) -> None:
+    if not isinstance(previous, dict) or "optimizer" not in previous or "train_config" not in previous:
+        raise ValueError(f"{path}: not a resumable training checkpoint")
+    then = previous["train_config"]
+    differ = [k for k in _MODEL_FIELDS if then.get(k) != asdict(cfg)[k]]
+    if differ:
+        raise ValueError(f"{path}: the run was started with other {', '.join(differ)} "
+                         f"({', '.join(f'{k}={then.get(k)!r}' for k in differ)}); resume with the same ones")
+    if FeatureConfig.from_dict(previous["features"]) != features:
+        raise ValueError(f"{path}: the run was trained on other features than the caches give")
+    changed = [k for k in asdict(cfg) if k not in _MODEL_FIELDS and then.get(k) != asdict(cfg)[k]]
+    if changed:
+        _note("resuming with changed " + ", ".join(f"{k}: {then.get(k)!r} -> {getattr(cfg, k)!r}" for k in changed))

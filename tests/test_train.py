@@ -1,0 +1,349 @@
+"""Training (offline.train): the protocol's loop on tiny synthetic tracks.
+
+Kick drums are low decaying sine thumps, hi-hats short decaying bursts of high-passed noise,
+at known onsets on a 16th-note grid. A small causal RNN learns them in a few epochs (that run
+serves the tests of logging, best-epoch selection and export); a small causal CRNN, with
+dropout and batch norm, serves the resume tests: one uninterrupted run against runs that are
+killed mid-epoch or stopped early, then resumed. About 10 s on one CPU thread.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from offline import train as T
+from offline.checkpoint import load_checkpoint
+from offline.datasets.base import Track
+from offline.export import export_bundle
+from rtadt.bundle import load_bundle
+from rtadt.drums import CLASSES, Event
+from rtadt.engine import transcribe_array
+from rtadt.features import FeatureConfig
+
+RATE = 44100
+SECONDS = 4.0
+SEGMENT = 100  # 1 s segments: more, smaller batches than the study's 4 s
+# Labels 20 ms after the onsets (the evidence of a hit is in the frames after it) and widened
+# by one frame: a small model then learns the task in a few epochs.
+# CFG, a CRNN with dropout and batch norm, for the resume tests: every kind of state matters.
+CFG = T.TrainConfig(architecture="crnn", flavour="causal", hyperparameters={"L": 1, "H": 24}, lookahead_s=0.02,
+                    widen=1, batch_size=4, lr=1e-2, max_epochs=4, max_batches_per_epoch=2, seed=1, device="cpu",
+                    progress=False)  # cpu: exact resumption is a CPU promise (cuDNN may differ in the last bits)
+# LEARN, a small RNN (fast on a CPU), for the tests that need a model that has learned.
+LEARN = replace(CFG, architecture="rnn", hyperparameters={"L": 1, "H": 32}, batch_size=8, max_epochs=6,
+                max_batches_per_epoch=None, tensorboard=True)
+
+
+# ---------------------------------------------------------------------------------------
+# synthetic drums
+
+
+def write_drums(path, seed):
+    """KD and HH hits on a 16th grid at 120 bpm; returns the events."""
+    rng = np.random.default_rng(seed)
+    n = int(SECONDS * RATE)
+    x = 0.002 * rng.standard_normal(n)
+    t = np.arange(int(0.25 * RATE)) / RATE
+    kick = np.sin(2 * np.pi * (55 + 60 * np.exp(-t / 0.02)) * t) * np.exp(-t / 0.08)
+    events = []
+    for onset in np.arange(0.1, SECONDS - 0.3, 0.125):
+        i = int(onset * RATE)
+        if rng.random() < 0.35:
+            x[i:i + len(kick)] += 0.8 * kick[: n - i]
+            events.append(Event(float(onset), "KD"))
+        if rng.random() < 0.5:
+            noise = np.diff(rng.standard_normal(int(0.06 * RATE) + 1))  # differenced: high-passed
+            hat = noise * np.exp(-np.arange(len(noise)) / (0.01 * RATE))
+            x[i:i + len(hat)] += 0.3 * hat[: n - i]
+            events.append(Event(float(onset), "HH"))
+    sf.write(path, x.astype(np.float32), RATE, subtype="FLOAT")
+    return tuple(events)
+
+
+def make_tracks(root, train=6, validation=2):
+    root.mkdir(parents=True, exist_ok=True)
+    tracks = []
+    for i in range(train + validation):
+        path = root / f"t{i}.wav"
+        events = write_drums(path, seed=100 + i)
+        tracks.append(Track("synth", f"t{i}", "train" if i < train else "validation", (path,), (1.0,), events))
+    return tracks
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny batches: one intra-op thread is faster than several fighting for a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory):
+    return make_tracks(tmp_path_factory.mktemp("audio"))
+
+
+@pytest.fixture(scope="module")
+def caches(tracks, tmp_path_factory):
+    return T.caches_for(tracks, FeatureConfig(), tmp_path_factory.mktemp("cache"), CFG.lookahead_s, CFG.widen,
+                        segment_frames=SEGMENT, progress=False)
+
+
+@pytest.fixture(scope="module")
+def run4(caches, tmp_path_factory):
+    """One uninterrupted 4-epoch run of CFG."""
+    out = tmp_path_factory.mktemp("run4")
+    return out, T.fit(CFG, *caches, out)
+
+
+@pytest.fixture(scope="module")
+def learned(caches, tmp_path_factory):
+    """A run of LEARN: TensorBoard asked for (installed or not)."""
+    out = tmp_path_factory.mktemp("learned")
+    return out, T.fit(LEARN, *caches, out)
+
+
+def read_log(out):
+    return [json.loads(line) for line in (out / T.LOG).read_text().splitlines()]
+
+
+# ---------------------------------------------------------------------------------------
+# the pieces
+
+
+def test_class_weights_are_inverse_binary_entropy():
+    w = T.class_weights([10, 100, 0, 500, 1], 1000)
+    for got, p in zip(w[[0, 1, 3, 4]], [0.01, 0.1, 0.5, 0.001]):
+        assert got == pytest.approx(1 / (-p * math.log(p) - (1 - p) * math.log(1 - p)))
+    assert w[2] == 1.0                                   # no onset: nothing to weight
+    assert w[4] > w[0] > w[1] > w[3] > 1                 # rarer classes weigh more
+    assert list(T.class_weights([10, 0], 100, "none")) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="entropy"):
+        T.class_weights([1], 10, "inverse")
+
+
+def test_masked_bce_ignores_padding_and_weights_positives():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(2, 6, 5), (torch.rand(2, 6, 5) > 0.7).float()
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    ones = torch.ones(5)
+    base = T.masked_bce(logits, targets, mask, ones)
+    changed = logits.clone()
+    changed[1, 4:] = 100.0                               # padding: any value, same loss
+    assert T.masked_bce(changed, targets, mask, ones) == pytest.approx(base.item())
+    valid = torch.cat([logits[0], logits[1, :4]]), torch.cat([targets[0], targets[1, :4]])
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(*valid)
+    assert base.item() == pytest.approx(plain.item(), rel=1e-6)
+    heavier = T.masked_bce(logits, targets, mask, torch.full((5,), 3.0))
+    assert heavier > base                                # positive terms weigh more
+
+
+def max_matching(det, ref, window):
+    """Brute force: maximum bipartite matching (augmenting paths)."""
+    owner = {}
+
+    def augment(i, seen):
+        for j, r in enumerate(ref):
+            if abs(det[i] - r) <= window and j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return sum(augment(i, set()) for i in range(len(det)))
+
+
+def test_match_onsets_is_a_maximum_matching():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        det = np.sort(rng.integers(0, 60, rng.integers(0, 12)))
+        ref = np.sort(rng.integers(0, 60, rng.integers(0, 12)))
+        w = int(rng.integers(0, 6))
+        tp, fp, fn = T.match_onsets(det, ref, w)
+        assert tp == max_matching(det, ref, w)
+        assert (tp + fp, tp + fn) == (len(det), len(ref))
+    assert T.match_onsets([10], [15], 5) == (1, 0, 0) and T.match_onsets([10], [16], 5) == (0, 1, 1)
+    assert T.f1_score(0, 0, 0) is None and T.f1_score(3, 1, 1) == 0.75
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="architecture"):
+        T.TrainConfig(architecture="nope")
+    with pytest.raises(ValueError, match="flavour"):
+        T.TrainConfig(flavour="live")
+    with pytest.raises(ValueError, match="batch_size"):
+        T.TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="class_weighting"):
+        T.TrainConfig(class_weighting="inverse")
+    assert T.TrainConfig(device="cpu").resolved_device() == torch.device("cpu")
+
+
+def test_caches_for_splits_and_checks(caches, tmp_path):
+    train, val = caches
+    assert {t["split"] for t in train.tracks if t["split"] in train.splits} == {"train"}
+    assert len(train) == 6 * 4 and len(val) == 2 * 4      # 4 s tracks, 1 s segments
+    assert train.class_frequencies()[CLASSES.index("KD")] > 0
+    with pytest.raises(ValueError, match="lookahead"):
+        T.fit(replace(CFG, lookahead_s=0.01), train, val, tmp_path / "x")
+    only_train = make_tracks(tmp_path / "a", 1, 0)
+    with pytest.raises(ValueError, match="validation split"):
+        T.caches_for(only_train, FeatureConfig(), tmp_path / "c", 0.0, 0, segment_frames=SEGMENT, progress=False)
+
+
+def test_missing_tensorboard_is_a_clear_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    assert T._tensorboard(tmp_path) is None
+    assert "pip install tensorboard" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+
+
+def test_loss_decreases_and_every_epoch_is_logged(learned):
+    out, summary = learned
+    log = read_log(out)
+    assert [r["epoch"] for r in log] == list(range(1, LEARN.max_epochs + 1))
+    for r in log:
+        assert set(r) >= {"epoch", "train_loss", "val_loss", "val_f1", "val_f1_per_class", "lr", "seconds"}
+        assert set(r["val_f1_per_class"]) == set(CLASSES)
+        assert 0 <= r["val_f1"] <= 1 and r["batches"] == 3  # 24 segments in batches of 8
+    assert log[-1]["train_loss"] < 0.5 * log[0]["train_loss"]
+    assert log[-1]["val_loss"] < log[0]["val_loss"]
+    assert max(r["val_f1"] for r in log) > 0.6           # it has learned kick and hi-hat
+    assert summary["epochs"] == LEARN.max_epochs and summary["stopped"] == "max epochs"
+    assert summary["history"] == log
+    assert json.loads((out / T.CONFIG).read_text())["hyperparameters"] == LEARN.hyperparameters
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        pass  # fit printed a note and went on without it
+    else:
+        assert any((out / T.TENSORBOARD).iterdir())
+
+
+def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
+    out, summary = learned
+    log = read_log(out)
+    best = max(log, key=lambda r: (r["val_f1"], -r["val_loss"]))
+    assert best["val_f1"] > min(r["val_f1"] for r in log)  # not a trivial choice
+    model, ckpt = load_checkpoint(out / T.BEST)
+    assert ckpt["evaluation"]["validation"]["epoch"] == best["epoch"] == summary["best_epoch"]
+    assert ckpt["evaluation"]["validation"]["f1_micro"] == best["val_f1"] == summary["best_val_f1"]
+    assert ckpt["thresholds"] == [0.5] * 5 and ckpt["training"]["best_val_f1"] == best["val_f1"]
+    # the weights in best.pt are those that scored it
+    _, val = caches
+    loader = torch.utils.data.DataLoader(val, batch_size=8)
+    weights = torch.tensor(list(summary["class_weights"].values()), dtype=torch.float32)
+    again = T.validate(model, loader, weights, LEARN, val.feature_config, torch.device("cpu"))
+    assert again["f1"] == best["val_f1"]
+    assert again["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    last = torch.load(out / T.LAST, weights_only=True)
+    assert last["epoch"] == LEARN.max_epochs and last["best"]["epoch"] == best["epoch"]
+
+
+def test_best_checkpoint_exports_to_a_bundle_that_transcribes(learned, tracks, tmp_path):
+    out, _ = learned
+    model, ckpt = load_checkpoint(out / T.BEST)
+    path = export_bundle(model, tmp_path / "trained.rtadt", FeatureConfig.from_dict(ckpt["features"]),
+                         name="trained", lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
+                         classes=tuple(ckpt["classes"]), thresholds=ckpt["thresholds"],
+                         training=ckpt["training"], evaluation=ckpt["evaluation"], check_frames=120)
+    bundle = load_bundle(path)
+    assert bundle.has_step
+    assert bundle.manifest["training"]["best_epoch"] == ckpt["training"]["best_epoch"]
+    assert bundle.manifest["evaluation"]["validation"]["f1_micro"] == ckpt["evaluation"]["validation"]["f1_micro"]
+    # the runtime, streaming, finds the validation track's hits
+    track = next(t for t in tracks if t.split == "validation")
+    events = transcribe_array(bundle, *track.load_audio())
+    found = sum(any(e.drum == hit.drum and abs(e.time - hit.time) <= 0.05 for e in events) for hit in track.events)
+    assert found >= 0.5 * len(track.events), (found, len(track.events), len(events))
+
+
+def test_an_existing_run_needs_resume(run4, caches):
+    out, _ = run4
+    with pytest.raises(T.RunExistsError, match="--resume"):
+        T.fit(CFG, *caches, out)
+
+
+def test_a_killed_run_resumes_exactly(run4, caches, tmp_path):
+    out4, _ = run4
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, step, loss):
+        if (epoch, step) == (3, 1):
+            raise Killed
+
+    with pytest.raises(Killed):
+        T.fit(CFG, *caches, tmp_path, on_batch=kill)
+    assert torch.load(tmp_path / T.LAST, weights_only=True)["epoch"] == 2  # the last complete epoch
+    assert [r["epoch"] for r in read_log(tmp_path)] == [1, 2]
+    with open(tmp_path / T.LOG, "a") as f:  # a line of the killed epoch (as if killed while writing)
+        f.write('{"epoch": 3}\n')
+    T.fit(CFG, *caches, tmp_path, resume=True)
+
+    want, got = read_log(out4), read_log(tmp_path)
+    assert [r["epoch"] for r in got] == [1, 2, 3, 4]
+    for a, b in zip(want, got):
+        for key in ("train_loss", "val_loss", "lr"):
+            assert b[key] == pytest.approx(a[key], abs=1e-6), (a["epoch"], key)
+        assert b["val_f1"] == a["val_f1"]
+    a, b = (torch.load(d / T.LAST, weights_only=True)["state_dict"] for d in (out4, tmp_path))
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6)
+
+
+def test_a_run_stopped_at_max_epochs_continues_with_more(run4, caches, tmp_path):
+    out4, _ = run4
+    T.fit(replace(CFG, max_epochs=2), *caches, tmp_path)
+    summary = T.fit(CFG, *caches, tmp_path, resume=True)
+    assert summary["epochs"] == 4
+    for a, b in zip(read_log(out4), read_log(tmp_path)):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-6)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-6)
+
+
+def test_resume_refuses_another_model(run4, caches, tmp_path):
+    out4, _ = run4
+    with pytest.raises(ValueError, match="hyperparameters"):
+        T.fit(replace(CFG, hyperparameters={"L": 2, "H": 24}), *caches, out4, resume=True)
+
+
+def test_early_stopping_and_lr_schedule_follow_the_validation_loss(caches, tmp_path):
+    # A far too high lr makes the validation loss wobble: the lr must drop after every epoch
+    # without a decrease (lr_patience 0), and the run stop after `patience` of them in a row.
+    cfg = replace(LEARN, lr=0.3, patience=2, lr_patience=0, max_epochs=12, tensorboard=False)
+    summary = T.fit(cfg, *caches, tmp_path)
+    log = read_log(tmp_path)
+    assert summary["stopped"] == "early stopping" and len(log) < cfg.max_epochs
+    lowest, bad, lr = math.inf, 0, cfg.lr
+    for i, r in enumerate(log):
+        assert r["lr"] == pytest.approx(lr)
+        if r["val_loss"] < lowest:
+            lowest, bad = r["val_loss"], 0
+        else:
+            bad += 1
+            lr *= cfg.lr_factor
+        assert (bad >= cfg.patience) == (i == len(log) - 1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_fit_on_cuda_writes_checkpoints_that_load_on_cpu(caches, tmp_path):
+    cfg = replace(LEARN, device="cuda", max_epochs=2, tensorboard=False)
+    summary = T.fit(cfg, *caches, tmp_path)
+    assert summary["device"].startswith("cuda") and summary["epochs"] == 2
+    model, ckpt = load_checkpoint(tmp_path / T.BEST)  # mapped to the CPU
+    assert next(model.parameters()).device.type == "cpu"
+    summary = T.fit(replace(cfg, max_epochs=3), *caches, tmp_path, resume=True)
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
