@@ -101,6 +101,57 @@ def export(checkpoint, output, name, description):
 
 
 @main.command()
+@click.argument("architecture")
+@click.option("--data", "data", multiple=True, required=True, metavar="NAME:ROOT",
+              help="a dataset and its directory; repeat to train on a combination")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="feature cache directory (default: OUT/cache)")
+@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
+@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
+@click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
+@click.option("--diff", is_flag=True, help="add positive difference features")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--max-batches", type=int, help="cap the batches of an epoch (a budget)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--workers", type=int, default=0, show_default=True)
+@click.option("--tensorboard", is_flag=True)
+@click.option("--resume", is_flag=True, help="continue the run in OUT from its last complete epoch")
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, epochs, batch_size, lr,
+        max_batches, seed, device, workers, tensorboard, resume):
+    """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
+    from pathlib import Path
+
+    from offline.datasets import DatasetError, load
+    from offline.train import RunExistsError, TrainConfig, caches_for
+    from offline.train import fit as run_fit
+    from rtadt.features import FeatureConfig
+
+    tracks = []
+    try:
+        for item in data:
+            name, sep, root = item.partition(":")
+            if not sep:
+                raise click.BadParameter(f"{item!r}: expected NAME:ROOT", param_hint="--data")
+            tracks += load(name, root)
+        cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
+                          lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
+                          max_batches_per_epoch=max_batches, seed=seed, device=device, num_workers=workers,
+                          tensorboard=tensorboard)
+        features = FeatureConfig(positive_diff=diff)
+        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        summary = run_fit(cfg, train, val, out_dir, resume=resume)
+    except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    click.echo(f"{out_dir}: best epoch {summary['best_epoch']}, validation micro F1 {summary['best_val_f1']:.3f} "
+               f"({summary['stopped']}); best checkpoint {summary['best_path']}")
+
+
+@main.command()
 @click.argument("model")
 @click.option("--dataset", "dataset", required=True, help="dataset name (see `rtadt-train datasets check`)")
 @click.option("--root", required=True, type=click.Path(file_okay=False), help="the dataset's directory")

@@ -38,3 +38,33 @@ def test_datasets_check_errors(tmp_path):
     assert r.exit_code == 2 and "unknown dataset" in r.output
     r = CliRunner().invoke(main, ["datasets", "check", "mdb", str(tmp_path)])
     assert r.exit_code == 1 and "mdb" in r.output
+
+
+def test_fit_export_evaluate_round_trip(tmp_path):
+    """The lab's loop from the command line: fit on a dataset in ADTOF's layout, resume
+    refuses to clobber, export the best checkpoint, evaluate it through the streaming engine."""
+    from tests.test_datasets_adtof import TRACKS, make_dataset
+
+    folder = make_dataset(tmp_path / "data")
+    (folder / "split").mkdir()
+    names = sorted(TRACKS)
+    (folder / "split" / "train.txt").write_text("\n".join(names[:2]))
+    (folder / "split" / "validation.txt").write_text(names[2])
+    (folder / "split" / "test.txt").write_text(names[3])
+    run = tmp_path / "run"
+    args = ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run), "--set", "L=2",
+            "--set", "H=72", "--epochs", "2", "--batch-size", "2"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "best epoch" in r.output and (run / "best.pt").exists()
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "--resume" in r.output
+    r = CliRunner().invoke(main, args[:-4] + ["--epochs", "3", "--batch-size", "2", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert len((run / "log.jsonl").read_text().splitlines()) == 3
+    bundle = tmp_path / "m.rtadt"
+    assert CliRunner().invoke(main, ["export", str(run / "best.pt"), "-o", str(bundle)]).exit_code == 0
+    r = CliRunner().invoke(main, ["evaluate", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data")])
+    assert r.exit_code == 0, r.output
+    assert "| micro |" in r.output
