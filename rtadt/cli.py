@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from rtadt.drums import CLASSES
 
 # Errors a user can cause; each is reported as one line, without a traceback.
 def _user_errors():

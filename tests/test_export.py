@@ -3,7 +3,6 @@ and that the runtime engine hosts."""
 import json
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner

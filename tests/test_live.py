@@ -1,5 +1,4 @@
 """run_stream: the live loop gives the offline events, and closes every sink whatever happens."""
-import numpy as np
 import pytest
 
 from rtadt.bundle import load_bundle

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from offline.architectures.attention import (Block, cache_rope_tables, check_attention, frame_causal_mask,
