@@ -1,0 +1,575 @@
+"""Sampled drum kits for the synthetic renderer (offline/datasets/synth.py): Hydrogen kits
+played by mixing their samples in numpy, SoundFont kits played by the fluidsynth CLI, and the
+acoustic onset of every hit known to the sample.
+
+A kit plays *hits* ``(time_s, GM note, velocity)`` and returns the audio and one *onset*
+``(time_s, class, velocity)`` per hit it played. A note is first given a *role* (kick, snare,
+rimshot, tom_low, hh_open, ride_bell, ...: finer than the five classes, so that an open hi-hat
+sounds like one); a kit without that role plays the nearest role of the same class
+(``ROLE_FALLBACK``), and a kit without the class at all drops the hit and reports it. The
+onset is the note's start plus the attack offset of the sound played: the first sample above
+-40 dB of that sound's peak (measured once per sample file, or once per SoundFont preset, key
+and velocity, and cached).
+
+Timing in fluidsynth: its MIDI player dispatches events once per 64-sample block, at the
+first block whose integer-millisecond clock, converted to ticks, reaches the event (see
+`schedule`, measured on 600 random note times: exact for all). Every note is written one
+safe margin before its block's dispatch point, so the block, and thus the onset, is known
+to the sample. A MIDI file here has 22050 ticks per beat at 120 bpm: one tick per sample.
+
+Kit split: kits that share recordings or a maker form a *family* (``KIT_FAMILIES``), and a
+whole family belongs to one split (``FAMILY_SPLIT``): validation and test hear only kits
+that training never heard. See ``FAMILY_SPLIT`` for the list.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import struct
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+import numpy as np
+import soundfile as sf
+
+from offline.datasets.base import DatasetError
+from offline.example import RATE, SOUNDFONT
+from rtadt.drums import gm_note_to_class
+
+HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
+SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
+AVL_SOUNDFONTS = ("Black_Pearl_4_LV2.sf2", "Red_Zeppelin_4_LV2.sf2")  # Debian avldrums.lv2-soundfont
+ONSET_DB = -40.0  # an onset is the first sample above this level relative to the sound's peak
+
+# ------------------------------------------------------------------ roles
+
+ROLE_CLASS = {
+    "kick": "KD", "snare": "SD", "rimshot": "SD", "sidestick": "SD", "clap": "SD",
+    "tom_high": "TT", "tom_mid": "TT", "tom_low": "TT",
+    "hh_closed": "HH", "hh_pedal": "HH", "hh_open": "HH",
+    "crash": "CY", "splash": "CY", "china": "CY", "ride": "CY", "ride_bell": "CY",
+}
+# Every note that rtadt.drums maps to a class (GM and the TD-11 extras of the Groove MIDI Dataset).
+NOTE_ROLE = {
+    35: "kick", 36: "kick", 37: "sidestick", 38: "snare", 39: "clap", 40: "rimshot",
+    41: "tom_low", 43: "tom_low", 58: "tom_low", 45: "tom_mid", 47: "tom_mid", 48: "tom_high", 50: "tom_high",
+    42: "hh_closed", 22: "hh_closed", 44: "hh_pedal", 46: "hh_open", 26: "hh_open",
+    49: "crash", 57: "crash", 55: "splash", 52: "china", 51: "ride", 59: "ride", 53: "ride_bell",
+}
+# What a kit without a role plays instead: always a role of the same class, so labels stay true.
+ROLE_FALLBACK = {
+    "kick": ("kick",), "snare": ("snare", "rimshot"), "rimshot": ("rimshot", "snare"),
+    "sidestick": ("sidestick", "rimshot", "snare"), "clap": ("clap", "snare"),
+    "tom_high": ("tom_high", "tom_mid", "tom_low"), "tom_mid": ("tom_mid", "tom_high", "tom_low"),
+    "tom_low": ("tom_low", "tom_mid", "tom_high"),
+    "hh_closed": ("hh_closed", "hh_pedal", "hh_open"), "hh_pedal": ("hh_pedal", "hh_closed"),
+    "hh_open": ("hh_open", "hh_closed"),
+    "crash": ("crash", "splash", "china", "ride"), "splash": ("splash", "crash"), "china": ("china", "crash"),
+    "ride": ("ride", "crash"), "ride_bell": ("ride_bell", "ride", "crash"),
+}
+# The GM keys of each role in a General MIDI SoundFont kit.
+SOUNDFONT_ROLE_NOTES = {
+    "kick": (36, 35), "snare": (38, 40), "rimshot": (40, 38), "sidestick": (37,), "clap": (39,),
+    "tom_low": (41, 43), "tom_mid": (45, 47), "tom_high": (48, 50),
+    "hh_closed": (42,), "hh_pedal": (44,), "hh_open": (46,),
+    "crash": (49, 57), "splash": (55,), "china": (52,), "ride": (51, 59), "ride_bell": (53,),
+}
+
+# Instrument names that are percussion outside the kit (or effects): known, not transcribed.
+NON_KIT_WORDS = ("cowbell", "conga", "bongo", "djembe", "tambourine", "agogo", "cajon", "maraca", "clave",
+                 "woodblock", "whistle", "shaker", "waterglass", "snap", "sangban", "dununba", "kenkeni",
+                 "timbale", "triangle", "sample:",
+                 "roll")  # a recorded roll is many strokes in one sample: no single onset to label
+# Names that the rules would read wrongly: (kit, instrument) -> role.
+NAME_OVERRIDES = {("ForzeeStereo", "Stick"): None}  # sticks clicked together (its MIDI note is 39), not a side stick
+
+
+def role_from_name(name: str) -> str | None:
+    """The role of a Hydrogen instrument, from its name; None for anything that is not a kit drum."""
+    n = name.lower()
+    words = set(re.findall(r"[a-z]+", n))
+    if not words or any(w in n for w in NON_KIT_WORDS) or words <= {"fx", "drum"}:
+        return None
+    if "hat" in n or "hh" in n:
+        if "ohh" in n or words & {"open", "op", "opened", "semi", "semiopen", "swish", "ring", "free"}:
+            return "hh_open"
+        return "hh_pedal" if words & {"pedal", "pd", "foot"} else "hh_closed"
+    cymbal = words & {"ride", "crash", "china", "splash", "cymbal", "paiste", "sabian", "zildjian"}
+    if cymbal or "ride" in n or "crash" in n:
+        if "bell" in n or "cup" in n:
+            return "ride_bell"
+        for role in ("ride", "china", "splash"):
+            if role in n:
+                return role
+        return "crash"
+    if "kick" in n or "bass drum" in n or "bassdrum" in n or "bd" in words:
+        return "kick"
+    if "snare" in n:
+        return "rimshot" if "rim" in n else "snare"
+    if "rim" in n or "stick" in n:
+        return "sidestick"
+    if "clap" in n:
+        return "clap"
+    if "tom" in n:
+        if "floor" in n or words & {"low", "lo"}:
+            return "tom_low"
+        if "mid" in n:
+            return "tom_mid"
+        if words & {"hi", "high", "h", "tomh", "tomhi"} or "tomhi" in n:
+            return "tom_high"
+        number = re.search(r"tom\s*(\d)", n)  # drummers number toms from the highest
+        return {"1": "tom_high", "2": "tom_mid"}.get(number.group(1), "tom_low") if number else "tom_mid"
+    return None
+
+
+def note_role(note: int) -> str:
+    """The role of a drum note; unknown notes raise (rtadt.drums), non-kit notes are a caller's bug."""
+    drum = gm_note_to_class(note)
+    if drum is None:
+        raise ValueError(f"note {note} is non-kit percussion: it is not played by a drum kit")
+    return NOTE_ROLE[note]
+
+
+def onset_index(x: np.ndarray, threshold_db: float = ONSET_DB) -> int:
+    """Index of the first sample whose magnitude exceeds threshold_db relative to the peak."""
+    a = np.abs(x)
+    return int(np.argmax(a > a.max() * 10 ** (threshold_db / 20)))
+
+
+# ------------------------------------------------------------------ fluidsynth
+
+TICKS_PER_BEAT = 22050  # at 500000 us per beat: one tick per sample at 44.1 kHz
+TEMPO = 500_000
+BLOCK = 64  # fluidsynth renders and dispatches MIDI in blocks of 64 samples
+# The player converts milliseconds to ticks with a single-precision tick length.
+_TICK_MS = float(np.float32(TEMPO / 1000 / TICKS_PER_BEAT))
+
+
+def _player_ticks(block: int) -> int:
+    """The player's tick clock when block `block` is rendered (fluid_player_callback)."""
+    msec = block * BLOCK * 1000 // RATE
+    return int(msec / _TICK_MS + 0.5)
+
+
+def schedule(sample: int) -> tuple[int, int]:
+    """(tick to write, block start at which fluidsynth starts the note) for a note wanted at
+    `sample`: the first block whose clock reaches it. The tick is put 20 ticks before that
+    block's clock value; clocks of consecutive blocks differ by 44 or more, so rounding in
+    the player cannot move the note to another block."""
+    k = max(sample // BLOCK - 2, 0)
+    while _player_ticks(k) < sample:
+        k += 1
+    return (max(_player_ticks(k) - 20, 0) if k else 0), k * BLOCK
+
+
+def write_midi(path: Path, messages: list[tuple[int, mido.Message]], end_tick: int) -> None:
+    """One track; at equal ticks, programs and controllers first, then note-offs, then note-ons."""
+    order = {"note_off": 1, "note_on": 2}
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=TEMPO, time=0)])
+    now = 0
+    for tick, msg in sorted(messages, key=lambda tm: (tm[0], order.get(tm[1].type, 0))):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=max(end_tick - now, 0)))
+    mid = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
+    mid.tracks.append(track)
+    mid.save(path)
+
+
+def fluidsynth(soundfont: Path, messages: list[tuple[int, mido.Message]], n_samples: int,
+               gain: float = 1.0) -> np.ndarray:
+    """Render MIDI messages (tick = sample) with the fluidsynth CLI: mono float32, n_samples long.
+
+    Reverb and chorus off (augmentation adds its own room), 32-bit float output (no dither,
+    no clipping): the same messages always give the same samples. The fast renderer goes on
+    while any voice sounds (an organ held forever fills the disk), so every channel gets
+    "all sound off" at the end."""
+    kept = [(t, m) for t, m in messages if t < n_samples]
+    kept += [(n_samples, mido.Message("control_change", channel=ch, control=120, value=0)) for ch in range(16)]
+    with tempfile.TemporaryDirectory(prefix="rtadt-fs-") as tmp:
+        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        write_midi(mid, kept, n_samples + 4 * BLOCK)
+        cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(RATE),
+               "-O", "float", "-F", str(wav), str(soundfont), str(mid)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 10 * n_samples / RATE)
+        except FileNotFoundError:
+            raise RuntimeError("fluidsynth is not installed (Debian package fluidsynth)") from None
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"fluidsynth rendered {n_samples / RATE:.0f} s of audio for too long") from None
+        if done.returncode != 0 or not wav.exists():
+            raise RuntimeError(f"fluidsynth failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
+    if sr != RATE:
+        raise RuntimeError(f"fluidsynth wrote {sr} Hz, not {RATE}")
+    mono = audio.mean(axis=1)
+    return np.pad(mono, (0, max(0, n_samples - len(mono))))[:n_samples]
+
+
+def soundfont_presets(path: Path) -> list[tuple[int, int, str]]:
+    """(bank, program, name) of every preset of a SoundFont 2 file, from its PHDR chunk."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+            raise DatasetError("synth", path, "a SoundFont 2 file")
+        while chunk := f.read(12):
+            cid, size, kind = chunk[:4], struct.unpack("<I", chunk[4:8])[0], chunk[8:12]
+            if cid == b"LIST" and kind == b"pdta":
+                data = f.read(size - 4)
+                break
+            f.seek(size - 4 + (size & 1), 1)
+        else:
+            raise DatasetError("synth", path, "a pdta chunk")
+    pos = 0
+    while pos < len(data):
+        sid, ssize = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if sid == b"phdr":
+            recs = [data[pos + 8 + 38 * i: pos + 46 + 38 * i] for i in range(ssize // 38 - 1)]  # last is EOP
+            return sorted((struct.unpack("<H", r[22:24])[0], struct.unpack("<H", r[20:22])[0],
+                           r[:20].split(b"\0")[0].decode("latin-1").strip()) for r in recs)
+        pos += 8 + ssize + (ssize & 1)
+    raise DatasetError("synth", path, "a phdr chunk")
+
+
+# ------------------------------------------------------------------ Hydrogen kits
+
+@dataclass(frozen=True)
+class Layer:
+    path: Path
+    min: float  # velocity range, 0..1 (velocity / 127)
+    max: float
+    gain: float
+    pitch: float  # semitones
+
+
+@dataclass(frozen=True)
+class Instrument:
+    name: str
+    role: str | None
+    gain: float  # the instrument's volume times its gain
+    mute_group: int  # Hydrogen's choke group, -1 for none
+    layers: tuple[Layer, ...]
+
+
+def select_layer(layers: tuple[Layer, ...], velocity: int) -> Layer:
+    """The layer whose velocity range holds velocity/127 (the first, where ranges overlap);
+    in a gap between ranges, the nearest one."""
+    v = velocity / 127
+    for layer in layers:
+        if layer.min <= v <= layer.max:
+            return layer
+    return min(layers, key=lambda lay: min(abs(v - lay.min), abs(v - lay.max)))
+
+
+def _text(el: ET.Element, tag: str, default: str = "") -> str:
+    found = el.find(tag)
+    return default if found is None or found.text is None else found.text.strip()
+
+
+def parse_drumkit(kit_dir: Path, missing_out: list[str] | None = None) -> list[Instrument]:
+    """The instruments of a Hydrogen drumkit.xml that have samples, with roles from their names.
+
+    Both layouts: layers inside the instrument (or inside its instrumentComponent), and the
+    old one-sample form (a <filename> in the instrument, one layer for all velocities).
+    Sample files named but not installed are appended to `missing_out`."""
+    missing_out = [] if missing_out is None else missing_out
+    xml = kit_dir / "drumkit.xml"
+    try:
+        root = ET.parse(xml).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise DatasetError("synth", xml, f"a readable Hydrogen drumkit.xml ({exc})") from None
+    for el in root.iter():  # drop namespaces: newer kits declare one, older ones do not
+        el.tag = el.tag.rpartition("}")[2]
+    out = []
+    for inst in root.iter("instrument"):
+        name = _text(inst, "name")
+        layers = []
+        for lay in inst.iter("layer"):
+            layers.append(Layer(kit_dir / _text(lay, "filename"), float(_text(lay, "min", "0")),
+                                float(_text(lay, "max", "1")), float(_text(lay, "gain", "1")),
+                                float(_text(lay, "pitch", "0"))))
+        if not layers and _text(inst, "filename"):
+            layers.append(Layer(kit_dir / _text(inst, "filename"), 0.0, 1.0, 1.0, 0.0))
+        layers = [lay for lay in layers if lay.path.name and lay.path.name != "emptySample.flac"]
+        if not layers:
+            continue  # an empty slot of the kit's 32
+        missing = [lay for lay in layers if not lay.path.is_file()]
+        if missing:  # a packaging gap (Debian's Millo kit lacks its cowbell): report, play the rest
+            missing_out.extend(f"{name}: {lay.path.name}" for lay in missing)
+            layers = [lay for lay in layers if lay.path.is_file()]
+            if not layers:
+                continue
+        key = (kit_dir.name, name)
+        role = NAME_OVERRIDES[key] if key in NAME_OVERRIDES else role_from_name(name)
+        gain = float(_text(inst, "volume", "1")) * float(_text(inst, "gain", "1"))
+        out.append(Instrument(name, role, gain, int(_text(inst, "muteGroup", "-1")), tuple(layers)))
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def load_sample(path: Path, pitch: float = 0.0) -> tuple[np.ndarray, int]:
+    """A sample as mono float32 at 44.1 kHz (pitched by `pitch` semitones), and its onset index."""
+    from scipy.signal import resample_poly
+
+    try:
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise DatasetError("synth", path, f"readable audio ({exc})") from None
+    x = x.mean(axis=1)
+    if sr != RATE:
+        g = np.gcd(sr, RATE)
+        x = resample_poly(x, RATE // g, sr // g).astype(np.float32)
+    if pitch:  # played faster by 2^(pitch/12), as a sampler would
+        pos = np.arange(0, len(x) - 1, 2 ** (pitch / 12))
+        x = np.interp(pos, np.arange(len(x)), x).astype(np.float32)
+    if not np.any(x):
+        raise DatasetError("synth", path, "a sample that is not silent")
+    return x, onset_index(x)
+
+
+# ------------------------------------------------------------------ kits
+
+# Kits that share recordings, samples or a maker: one family, one split.
+KIT_FAMILIES = {
+    "hydrogen/Millo-Drums_v.1": "millo",  # three versions of one Ludwig set
+    "hydrogen/Millo_MultiLayered2": "millo",
+    "hydrogen/Millo_MultiLayered3": "millo",
+    "hydrogen/The Black Pearl 1.0": "black-pearl",  # Glen MacArthur's Pearl kit, also AVL's Black Pearl
+    "avl/Black_Pearl_4pc": "black-pearl",
+    "avl/Red_Zeppelin_4pc": "red-zeppelin",
+    "hydrogen/ElectricEmpireKit": "artemiolabs",  # one maker's synthesised kits
+    "hydrogen/HardElectro1": "artemiolabs",
+}
+# Held-out families; every other family trains. Each held-out split has an acoustic kit played
+# by fluidsynth (AVL), acoustic Hydrogen kits and an electronic kit. FluidR3's drum presets are
+# one family in train: its Standard, Room, Power, Jazz and Brush kits share many samples.
+FAMILY_SPLIT = {
+    "black-pearl": "validation", "ColomboAcousticDrumkit": "validation", "Audiophob": "validation",
+    "red-zeppelin": "test", "ForzeeStereo": "test", "VariBreaks": "test",
+}
+# Presets that are not a drum kit on the GM keys.
+EXCLUDED_PRESETS = {"Orchestra Kit": "concert percussion: timpani on the tom keys"}
+# Cached probe results depend on this code: bump it when probing changes.
+PROBE_VERSION = 1
+PROBE_NOTES = tuple(range(35, 60))
+
+
+def family_of(name: str) -> str:
+    if name.startswith("fluidr3/"):
+        return "fluidr3"
+    return KIT_FAMILIES.get(name, name.partition("/")[2])
+
+
+def split_of(name: str) -> str:
+    return FAMILY_SPLIT.get(family_of(name), "train")
+
+
+class HydrogenKit:
+    """A Hydrogen kit, played by mixing its samples: the velocity layer whose range holds the
+    velocity, amplitude velocity/127 times layer and instrument gains (as Hydrogen plays it),
+    hi-hats choking each other (and Hydrogen's mute groups), samples loaded on first use."""
+
+    def __init__(self, kit_dir: Path):
+        self.dir = Path(kit_dir)
+        self.name = f"hydrogen/{self.dir.name}"
+        self.family, self.split = family_of(self.name), split_of(self.name)
+        self.missing: list[str] = []
+        self.instruments = parse_drumkit(self.dir, self.missing)
+        self.by_role: dict[str, list[Instrument]] = {}
+        for inst in self.instruments:
+            if inst.role:
+                self.by_role.setdefault(inst.role, []).append(inst)
+
+    @property
+    def unmapped(self) -> list[str]:
+        return [i.name for i in self.instruments if i.role is None]
+
+    @property
+    def classes(self) -> set[str]:
+        return {ROLE_CLASS[r] for r in self.by_role}
+
+    def mapping(self) -> dict[str, list[str]]:
+        return {role: [i.name for i in insts] for role, insts in sorted(self.by_role.items())}
+
+    def choose(self, rng: np.random.Generator) -> dict[str, Instrument]:
+        """One instrument per role for one example (a kit with 12 kicks plays one of them)."""
+        return {role: insts[int(rng.integers(len(insts)))] for role, insts in sorted(self.by_role.items())}
+
+    def resolve(self, note: int, chosen: dict[str, Instrument]) -> Instrument | None:
+        return next((chosen[r] for r in ROLE_FALLBACK[note_role(note)] if r in chosen), None)
+
+    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path | None = None):
+        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity)."""
+        chosen = self.choose(rng)
+        voices, dropped = [], {}
+        for t, note, vel in hits:
+            inst = self.resolve(note, chosen)
+            drum = gm_note_to_class(note)
+            if inst is None:
+                dropped[drum] = dropped.get(drum, 0) + 1
+                continue
+            layer = select_layer(inst.layers, vel)
+            x, onset = load_sample(layer.path, layer.pitch)
+            group = "hh" if drum == "HH" else (f"m{inst.mute_group}" if inst.mute_group >= 0 else None)
+            voices.append((int(round(t * RATE)), x, vel / 127 * layer.gain * inst.gain, group, onset, drum, vel))
+        voices.sort(key=lambda v: v[0])
+        out = np.zeros(n_samples, np.float32)
+        next_in_group: dict[str, int] = {}
+        fade = int(0.005 * RATE)  # a choked cymbal stops within 5 ms, not with a click
+        onsets: dict[tuple[int, str], tuple[int, int]] = {}
+        for start, x, gain, group, onset, drum, vel in reversed(voices):
+            end = len(x)
+            if group is not None and group in next_in_group:
+                end = min(end, next_in_group[group] - start + fade)
+            if group is not None:
+                next_in_group[group] = start
+            y = x[:max(end, 0)] * gain
+            if 0 < end < len(x):
+                y[-min(fade, len(y)):] *= np.linspace(1, 0, min(fade, len(y)), dtype=np.float32)
+            lo, hi = max(start, 0), min(start + len(y), n_samples)
+            if hi > lo:
+                out[lo:hi] += y[lo - start:hi - start]
+            merge_onset(onsets, start, start + onset, drum, vel)
+        info = {"instruments": {r: i.name for r, i in chosen.items()}, "dropped": dropped}
+        return out, sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
+
+
+def merge_onset(onsets: dict, start: int, onset: int, drum: str, vel: int) -> None:
+    """One class struck twice at the same instant (a TD-11 hi-hat's bow and edge notes) is one
+    onset to a listener: the earliest onset, the loudest velocity."""
+    key = (start, drum)
+    if key in onsets:
+        onset, vel = min(onset, onsets[key][0]), max(vel, onsets[key][1])
+    onsets[key] = (onset, vel)
+
+
+class SoundFontKit:
+    """A drum preset of a SoundFont, played by fluidsynth. Which keys sound, and each key's
+    onset offset at each velocity (the SoundFont's velocity layers), are probed once and
+    cached; a hit on a key that is silent in this preset plays the nearest role's key."""
+
+    def __init__(self, sf2: Path, bank: int, program: int, preset: str, name: str):
+        self.sf2, self.bank, self.program, self.preset = Path(sf2), bank, program, preset
+        self.name = name
+        self.family, self.split = family_of(name), split_of(name)
+        self.unmapped: list[str] = []
+
+    def program_messages(self) -> tuple[int, list[tuple[int, mido.Message]]]:
+        """The MIDI channel that plays this preset and the messages that select it."""
+        if self.bank == 128:  # a GM drum bank: the percussion channel
+            return 9, [(0, mido.Message("program_change", channel=9, program=self.program))]
+        return 0, [(0, mido.Message("control_change", channel=0, control=0, value=self.bank)),
+                   (0, mido.Message("program_change", channel=0, program=self.program))]
+
+    def probe_path(self, cache_dir: Path) -> Path:
+        st = self.sf2.stat()
+        key = f"{self.sf2.resolve()}|{st.st_size}|{st.st_mtime_ns}|{self.bank}|{self.program}|{PROBE_VERSION}"
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        return Path(cache_dir) / "soundfont-onsets" / f"{self.sf2.stem}-{self.bank}-{self.program}-{digest}.json"
+
+    def offsets(self, cache_dir: Path) -> dict[int, list[int | None]]:
+        """Per key, per velocity 1..127: samples from the block fluidsynth starts the note in to
+        the acoustic onset; None where the key is silent."""
+        path = self.probe_path(cache_dir)
+        if path.exists():
+            return {int(k): v for k, v in json.loads(path.read_text()).items()}
+        table = self._probe()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({str(k): v for k, v in table.items()}))
+        os.replace(tmp, path)  # two workers probing at once write the same table
+        return table
+
+    def _probe(self) -> dict[int, list[int | None]]:
+        channel, messages = self.program_messages()
+        spacing, window, pre = int(0.3 * RATE), int(0.25 * RATE), 2000
+        probes, s = [], RATE // 2
+        for note in PROBE_NOTES:
+            for vel in range(1, 128):
+                tick, fire = schedule(s)
+                # all sound off first: each probe is measured alone
+                messages.append((s - 3000, mido.Message("control_change", channel=channel, control=120, value=0)))
+                messages.append((tick, mido.Message("note_on", channel=channel, note=note, velocity=vel)))
+                messages.append((tick + window, mido.Message("note_off", channel=channel, note=note)))
+                probes.append((note, vel, fire))
+                s += spacing
+        audio = fluidsynth(self.sf2, messages, s + RATE)
+        table: dict[int, list[int | None]] = {n: [] for n in PROBE_NOTES}
+        for note, vel, fire in probes:
+            seg = audio[fire - pre: fire + window]
+            table[note].append(onset_index(seg) - pre if np.abs(seg).max() > 1e-5 else None)
+        return table
+
+    def resolve(self, note: int, velocity: int, offsets: dict[int, list[int | None]]) -> int | None:
+        """The key to play: the note itself where this preset sounds it (keeping e.g. 35 vs 36),
+        else the keys of its role's fallbacks; None if the class is missing."""
+        keys = ((note,) if note in offsets else ()) + tuple(
+            k for r in ROLE_FALLBACK[note_role(note)] for k in SOUNDFONT_ROLE_NOTES[r])
+        return next((k for k in keys if offsets.get(k, [None] * 127)[velocity - 1] is not None), None)
+
+    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path):
+        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity)."""
+        offsets = self.offsets(cache_dir)
+        channel, messages = self.program_messages()
+        onsets: dict[tuple[int, str], tuple[int, int]] = {}
+        dropped, planned, replaced = {}, [], 0
+        for t, note, vel in hits:
+            key = self.resolve(note, vel, offsets)
+            drum = gm_note_to_class(note)
+            if key is None:
+                dropped[drum] = dropped.get(drum, 0) + 1
+                continue
+            replaced += key != note
+            tick, fire = schedule(max(int(round(t * RATE)), 0))
+            planned.append((tick, key, vel))
+            merge_onset(onsets, fire, fire + offsets[key][vel - 1], drum, vel)
+        last_on: dict[int, int] = {}
+        for tick, key, vel in sorted(planned, reverse=True):  # note-off: 2 s later or at the key's next hit
+            off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
+            last_on[key] = tick
+            messages.append((tick, mido.Message("note_on", channel=channel, note=key, velocity=vel)))
+            messages.append((off, mido.Message("note_off", channel=channel, note=key)))
+        info = {"dropped": dropped, "notes_played_on_other_keys": replaced}
+        return fluidsynth(self.sf2, messages, n_samples), sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
+
+    @property
+    def classes(self) -> set[str]:
+        return set(ROLE_CLASS.values())  # a GM kit; missing keys are found when probing
+
+    def mapping(self) -> dict[str, list[str]]:
+        return {"preset": [f"{self.sf2.name} bank {self.bank} program {self.program} ({self.preset})"]}
+
+
+def discover_kits(hydrogen_root: Path = HYDROGEN_ROOT, soundfont_dir: Path = SOUNDFONT_DIR,
+                  gm_soundfont: Path = SOUNDFONT) -> tuple[list, dict[str, str]]:
+    """All usable kits, sorted by name, and the kits left out with the reason."""
+    kits, excluded = [], {}
+    if Path(hydrogen_root).is_dir():
+        for d in sorted(p for p in Path(hydrogen_root).iterdir() if (p / "drumkit.xml").is_file()):
+            kit = HydrogenKit(d)
+            if not {"KD", "SD"} <= kit.classes:
+                excluded[kit.name] = f"no kick and snare (instruments: {', '.join(kit.unmapped)})"
+            else:
+                kits.append(kit)
+    if Path(gm_soundfont).is_file():
+        for bank, prog, preset in soundfont_presets(gm_soundfont):
+            if bank != 128:
+                continue
+            name = f"fluidr3/{preset}"
+            if preset in EXCLUDED_PRESETS:
+                excluded[name] = EXCLUDED_PRESETS[preset]
+            else:
+                kits.append(SoundFontKit(gm_soundfont, bank, prog, preset, name))
+    for fname in AVL_SOUNDFONTS:
+        path = Path(soundfont_dir) / fname
+        if path.is_file():
+            for bank, prog, preset in soundfont_presets(path):
+                kits.append(SoundFontKit(path, bank, prog, preset, f"avl/{preset}"))
+    return sorted(kits, key=lambda k: k.name), excluded
