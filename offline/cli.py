@@ -196,6 +196,33 @@ def evaluate(model, dataset, root, split, mode, json_out, plot):
         plot_f1(scores, plot, title=f"{bundle.name} on {dataset} {split} ({mode})")
 
 
+@main.command("tune")
+@click.argument("bundle_path", metavar="BUNDLE")
+@click.option("--dataset", "dataset", required=True)
+@click.option("--root", required=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the tuned bundle to write")
+def tune(bundle_path, dataset, root, output):
+    """Tune per-class peak thresholds on a dataset's validation split (the live, online picker)
+    and write them into a copy of BUNDLE."""
+    from offline.datasets import DatasetError, load
+    from offline.evaluate import tune_bundle_thresholds
+    from rtadt.bundle import BundleError, load_bundle, write_bundle
+
+    try:
+        bundle = load_bundle(bundle_path)
+        tracks = [t for t in load(dataset, root) if t.split == "validation"]
+        if not tracks:
+            _fail(f"{dataset}: no validation tracks under {root}")
+        th = tune_bundle_thresholds(bundle, tracks, picker="online")
+        manifest = dict(bundle.manifest, thresholds=[round(float(t), 4) for t in th])
+        manifest["training"] = dict(manifest.get("training") or {},
+                                    thresholds_tuned_on=f"{dataset} validation ({len(tracks)} tracks)")
+        write_bundle(output, manifest, bundle.graphs)
+    except (BundleError, DatasetError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"{output}: thresholds " + ", ".join(f"{c} {t:.2f}" for c, t in zip(bundle.classes, th)))
+
+
 @main.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--hours", type=float, default=1.0, show_default=True, help="hours of audio to render")

@@ -68,3 +68,12 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     r = CliRunner().invoke(main, ["evaluate", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data")])
     assert r.exit_code == 0, r.output
     assert "| micro |" in r.output
+    tuned = tmp_path / "tuned.rtadt"
+    r = CliRunner().invoke(main, ["tune", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data"),
+                                  "-o", str(tuned)])
+    assert r.exit_code == 0, r.output
+    from rtadt.bundle import load_bundle
+
+    manifest = load_bundle(tuned).manifest
+    assert "adtof validation" in manifest["training"]["thresholds_tuned_on"]
+    assert len(manifest["thresholds"]) == 5
