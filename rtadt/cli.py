@@ -161,7 +161,8 @@ class LiveDisplay:
         for e in events:
             self.counts[e.drum] += 1
             self.recent = (self.recent + [e.drum])[-8:]
-        lat = np.asarray(engine.stats.delivery[-50:]) * 1000
+        recent = engine.stats.delivery
+        lat = np.asarray([recent[i] for i in range(-min(50, len(recent)), 0)]) * 1000
         behind_ms = 1000 * ring.available / engine.input_rate
         line = (f"{engine.audio_time:7.1f}s  " + " ".join(f"{c}:{self.counts[c]}" for c in self.classes)
                 + f"  last: {' '.join(self.recent):<24} latency {np.median(lat):5.1f} ms"

@@ -19,6 +19,7 @@ resampling delays the signal by the resampler's group delay.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,9 @@ from rtadt.bundle import Bundle
 from rtadt.drums import Event
 from rtadt.features import StreamingFeatures
 from rtadt.peaks import OnlinePeakPicker
+
+
+LATENCY_HISTORY = 10_000
 
 
 class StepModel:
@@ -102,8 +106,9 @@ class EngineStats:
     events: int = 0
     busy_s: float = 0.0  # wall-clock time spent inside process()
     max_block_s: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # emitted - time (algorithmic)
-    delivery: list[float] = field(default_factory=list)  # end of producing block - time
+    # the most recent events' latencies (bounded: a live session may run for hours)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))  # emitted - time
+    delivery: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))  # end of block - time
 
     def as_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("samples", "blocks", "frames", "events")}
