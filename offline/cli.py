@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -246,6 +247,43 @@ def synth(out_dir, hours, seed, splits, workers):
     except (DatasetError, RuntimeError, OSError) as exc:
         _fail(str(exc))
     click.echo(f"{manifest}: rendered; load it with `--data synth:{out_dir}`")
+
+
+@main.group()
+def study():
+    """The studies: architectures (and, to come, datasets)."""
+
+
+@study.command("architectures")
+@click.option("--data", "data", multiple=True, required=True, metavar="NAME:ROOT", help="a dataset; repeatable")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--arch", "archs", multiple=True, help="architectures to run (default: all five)")
+@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@click.option("--minutes", type=float, default=3.0, show_default=True, help="wall-clock budget per trial")
+@click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per trial")
+@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
+@click.option("--seed", type=int, default=0, show_default=True)
+def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batches, seed):
+    """Train every architecture on each dataset under one budget; table, plot and JSON in OUT."""
+    from offline.architectures import NAMES
+    from offline.datasets import DatasetError
+    from offline.studies import Budget, architecture_study
+
+    roots = {}
+    for item in data:
+        name, sep, root = item.partition(":")
+        if not sep:
+            _fail(f"{item!r}: expected NAME:ROOT", 2)
+        roots[name] = root
+    bad = [a for a in archs if a not in NAMES]
+    if bad:
+        _fail(f"unknown architecture {bad[0]!r}; known: {', '.join(NAMES)}", 2)
+    try:
+        architecture_study(roots, out_dir, Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches),
+                           architectures=tuple(archs) or NAMES, flavour=flavour, seed=seed)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    click.echo((Path(out_dir) / "architectures.md").read_text())
 
 
 @main.group()

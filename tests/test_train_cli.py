@@ -77,3 +77,32 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     manifest = load_bundle(tuned).manifest
     assert "adtof validation" in manifest["training"]["thresholds_tuned_on"]
     assert len(manifest["thresholds"]) == 5
+
+
+def test_architecture_study_writes_its_report(tmp_path):
+    from tests.test_datasets_adtof import TRACKS, make_dataset
+
+    folder = make_dataset(tmp_path / "data")
+    (folder / "split").mkdir()
+    names = sorted(TRACKS)
+    (folder / "split" / "train.txt").write_text("\n".join(names[:2]))
+    (folder / "split" / "validation.txt").write_text(names[2])
+    (folder / "split" / "test.txt").write_text(names[3])
+    out = tmp_path / "study"
+    args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out),
+            "--arch", "rnn", "--arch", "cnn", "--epochs", "1"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "architectures.json").read_text())
+    assert set(result["datasets"]["adtof"]) == {"rnn", "cnn"}
+    for v in result["datasets"]["adtof"].values():
+        assert 0.0 <= v["test_micro_f1"] <= 1.0 and v["epochs"] == 1
+    md = (out / "architectures.md").read_text()
+    assert "| rnn |" in md and "| cnn |" in md and "**" in md  # the best per dataset is marked
+    assert (out / "architectures.png").stat().st_size > 0
+    # a second run resumes: finished trials are read back, not retrained
+    mtime = (out / "adtof" / "rnn" / "result.json").stat().st_mtime
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert (out / "adtof" / "rnn" / "result.json").stat().st_mtime == mtime
+    r = CliRunner().invoke(main, ["study", "architectures", "--data", "adtof", "--out", str(out)])
+    assert r.exit_code == 2
