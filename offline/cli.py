@@ -13,6 +13,17 @@ def _fail(msg: str, code: int = 1):
     sys.exit(code)
 
 
+def _parse_data(items: tuple[str, ...]) -> dict[str, str]:
+    """'synth:/data/x' ... -> {'synth': '/data/x', ...}"""
+    out = {}
+    for item in items:
+        name, sep, root = item.partition(":")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: expected NAME:ROOT", param_hint="--data")
+        out[name] = root
+    return out
+
+
 def _parse_sets(items: tuple[str, ...]) -> dict:
     """'L=3' 'cell=lstm' -> {'L': 3, 'cell': 'lstm'} (numbers parsed as JSON)."""
     out = {}
@@ -134,10 +145,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
 
     tracks = []
     try:
-        for item in data:
-            name, sep, root = item.partition(":")
-            if not sep:
-                raise click.BadParameter(f"{item!r}: expected NAME:ROOT", param_hint="--data")
+        for name, root in _parse_data(data).items():
             tracks += load(name, root)
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
                           lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
@@ -269,12 +277,7 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
     from offline.datasets import DatasetError
     from offline.studies import Budget, architecture_study
 
-    roots = {}
-    for item in data:
-        name, sep, root = item.partition(":")
-        if not sep:
-            _fail(f"{item!r}: expected NAME:ROOT", 2)
-        roots[name] = root
+    roots = _parse_data(data)
     bad = [a for a in archs if a not in NAMES]
     if bad:
         _fail(f"unknown architecture {bad[0]!r}; known: {', '.join(NAMES)}", 2)

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
+from offline.evaluate import onset_counts
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
 from offline.checkpoint import checkpoint_dict, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
@@ -189,21 +190,9 @@ def match_onsets(detected: np.ndarray, reference: np.ndarray, window: int) -> tu
     """(true positives, false positives, false negatives) of one class's onset frames.
 
     A detection matches a reference at most `window` frames away; each is matched at most
-    once. Both sorted, one pass: the earliest unmatched pair within the window is matched.
-    On a line this greedy matching is maximal (an exchange argument: matching the earliest
-    reference to the earliest detection that can take it never blocks a larger matching).
+    once: the evaluation's maximum matching (offline.evaluate.onset_counts), in frames.
     """
-    detected, reference = np.sort(np.asarray(detected)), np.sort(np.asarray(reference))
-    i = j = tp = 0
-    while i < len(detected) and j < len(reference):
-        d = int(detected[i]) - int(reference[j])
-        if d < -window:      # detection too early for this and every later reference
-            i += 1
-        elif d > window:     # reference too early for this and every later detection
-            j += 1
-        else:
-            tp, i, j = tp + 1, i + 1, j + 1
-    return tp, len(detected) - tp, len(reference) - tp
+    return onset_counts(np.asarray(reference, dtype=np.float64), np.asarray(detected, dtype=np.float64), window)
 
 
 def f1_score(tp: int, fp: int, fn: int) -> float | None:

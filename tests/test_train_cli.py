@@ -40,17 +40,23 @@ def test_datasets_check_errors(tmp_path):
     assert r.exit_code == 1 and "mdb" in r.output
 
 
-def test_fit_export_evaluate_round_trip(tmp_path):
-    """The lab's loop from the command line: fit on a dataset in ADTOF's layout, resume
-    refuses to clobber, export the best checkpoint, evaluate it through the streaming engine."""
+def adtof_with_splits(root):
+    """A tiny ADTOF-layout dataset with one split file per split (2 train, 1 validation, 1 test)."""
     from tests.test_datasets_adtof import TRACKS, make_dataset
 
-    folder = make_dataset(tmp_path / "data")
+    folder = make_dataset(root)
     (folder / "split").mkdir()
     names = sorted(TRACKS)
     (folder / "split" / "train.txt").write_text("\n".join(names[:2]))
     (folder / "split" / "validation.txt").write_text(names[2])
     (folder / "split" / "test.txt").write_text(names[3])
+    return root
+
+
+def test_fit_export_evaluate_round_trip(tmp_path):
+    """The lab's loop from the command line: fit on a dataset in ADTOF's layout, resume
+    refuses to clobber, export the best checkpoint, evaluate it through the streaming engine."""
+    adtof_with_splits(tmp_path / "data")
     run = tmp_path / "run"
     args = ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run), "--set", "L=2",
             "--set", "H=72", "--epochs", "2", "--batch-size", "2"]
@@ -80,14 +86,7 @@ def test_fit_export_evaluate_round_trip(tmp_path):
 
 
 def test_architecture_study_writes_its_report(tmp_path):
-    from tests.test_datasets_adtof import TRACKS, make_dataset
-
-    folder = make_dataset(tmp_path / "data")
-    (folder / "split").mkdir()
-    names = sorted(TRACKS)
-    (folder / "split" / "train.txt").write_text("\n".join(names[:2]))
-    (folder / "split" / "validation.txt").write_text(names[2])
-    (folder / "split" / "test.txt").write_text(names[3])
+    adtof_with_splits(tmp_path / "data")
     out = tmp_path / "study"
     args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out),
             "--arch", "rnn", "--arch", "cnn", "--epochs", "1"]
