@@ -13,14 +13,20 @@ def _fail(msg: str, code: int = 1):
     sys.exit(code)
 
 
-def _parse_data(items: tuple[str, ...]) -> dict[str, str]:
-    """'synth:/data/x' ... -> {'synth': '/data/x', ...}"""
+def _parse_data(items: tuple[str, ...], labelled: bool = False) -> dict:
+    """'synth:/data/x' ... -> {'synth': '/data/x', ...}; with labelled=True also
+    'solo=synth:/data/x' -> {'solo': ('synth', '/data/x')} (several copies of one loader)."""
     out = {}
     for item in items:
-        name, sep, root = item.partition(":")
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r}: expected NAME:ROOT", param_hint="--data")
-        out[name] = root
+        label, eq, rest = item.partition("=") if labelled and "=" in item.partition(":")[0] else ("", "", item)
+        name, sep, root = rest.partition(":")
+        if not sep or not name or (eq and not label):
+            raise click.BadParameter(f"{item!r}: expected {'[LABEL=]' if labelled else ''}NAME:ROOT", param_hint="--data")
+        key = label or name
+        if key in out:
+            raise click.BadParameter(f"{key!r} given twice" + ("; give each copy a LABEL=" if labelled else ""),
+                                     param_hint="--data")
+        out[key] = (name, root) if labelled else root
     return out
 
 
@@ -239,19 +245,35 @@ def tune(bundle_path, dataset, root, output):
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
               help="render only these splits (repeatable; default all)")
 @click.option("--workers", type=int, default=2, show_default=True)
-def synth(out_dir, hours, seed, splits, workers):
+@click.option("--kinds", metavar="KIND=WEIGHT,...",
+              help="mix of example kinds (drums, drums+music, song, music), e.g. 'drums=1' for drums alone; "
+                   "default: the SynthConfig mix")
+def synth(out_dir, hours, seed, splits, workers, kinds):
     """Render training data: Groove MIDI and procedural drum parts on sampled kits (whole kits
     held out for validation and test), over real song accompaniment, augmented. Resumable."""
     from pathlib import Path
 
     from offline.datasets import DatasetError
-    from offline.datasets.synth import render_dataset
+    from offline.datasets.synth import KINDS, SynthConfig, render_dataset
 
     if hours <= 0:
         _fail("--hours must be positive", 2)
+    config = SynthConfig()
+    if kinds:
+        weights = {}
+        for item in kinds.split(","):
+            kind, sep, weight = item.partition("=")
+            try:
+                weights[kind.strip()] = float(weight) if sep else 1.0
+            except ValueError:
+                _fail(f"--kinds: {item!r}: expected KIND=WEIGHT", 2)
+        bad = [k for k in weights if k not in KINDS]
+        if bad or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
+            _fail(f"--kinds: {kinds!r}: kinds are {', '.join(KINDS)} with weights >= 0, at least one > 0", 2)
+        config = SynthConfig(kinds=weights)
     try:
         manifest = render_dataset(Path(out_dir), hours, seed=seed, splits=tuple(splits) or ("train", "validation", "test"),
-                                  workers=workers)
+                                  workers=workers, config=config)
     except (DatasetError, RuntimeError, OSError) as exc:
         _fail(str(exc))
     click.echo(f"{manifest}: rendered; load it with `--data synth:{out_dir}`")
@@ -259,11 +281,12 @@ def synth(out_dir, hours, seed, splits, workers):
 
 @main.group()
 def study():
-    """The studies: architectures (and, to come, datasets)."""
+    """The studies: architectures and datasets."""
 
 
 @study.command("architectures")
-@click.option("--data", "data", multiple=True, required=True, metavar="NAME:ROOT", help="a dataset; repeatable")
+@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
+              help="a dataset; repeatable")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--arch", "archs", multiple=True, help="architectures to run (default: all five)")
 @click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
@@ -277,7 +300,7 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
     from offline.datasets import DatasetError
     from offline.studies import Budget, architecture_study
 
-    roots = _parse_data(data)
+    roots = _parse_data(data, labelled=True)
     bad = [a for a in archs if a not in NAMES]
     if bad:
         _fail(f"unknown architecture {bad[0]!r}; known: {', '.join(NAMES)}", 2)
@@ -287,6 +310,52 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo((Path(out_dir) / "architectures.md").read_text())
+
+
+@study.command("datasets")
+@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
+              help="a dataset (repeatable); LABEL names copies of one loader, e.g. solo=synth:DIR")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--arch", "arch", help="the architecture (default: the best of --from-study, else crnn)")
+@click.option("--from-study", "from_study", type=click.Path(exists=True, dir_okay=False),
+              help="an architecture study's architectures.json: take its best architecture on validation")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
+@click.option("--combination", "combos", multiple=True, metavar="A+B",
+              help="a training combination (repeatable; default: every non-empty subset)")
+@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@click.option("--minutes", type=float, default=3.0, show_default=True, help="wall-clock budget per training")
+@click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training")
+@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
+@click.option("--seed", type=int, default=0, show_default=True)
+def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, epochs, max_batches, seed):
+    """Train one architecture on combinations of datasets, test on every test set (zero-shot
+    where not trained on); matrix, heatmap and JSON in OUT."""
+    from offline.architectures import NAMES
+    from offline.datasets import DatasetError
+    from offline.studies import SMALL, Budget, best_architecture, dataset_study
+
+    roots = _parse_data(data, labelled=True)
+    hyperparameters = None
+    if from_study:
+        try:
+            best, hyperparameters = best_architecture(from_study)
+        except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            _fail(f"{from_study}: not an architecture study's JSON ({exc})", 2)
+        if arch and arch != best:
+            _fail(f"--arch {arch} contradicts --from-study (best: {best}); give one of them", 2)
+        arch = best
+    arch = arch or "crnn"
+    if arch not in NAMES:
+        _fail(f"unknown architecture {arch!r}; known: {', '.join(NAMES)}", 2)
+    if sets:
+        hyperparameters = {**(hyperparameters or SMALL.get(arch, {})), **_parse_sets(sets)}
+    try:
+        dataset_study(roots, out_dir, arch, hyperparameters,
+                      Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches),
+                      combinations=[tuple(c.split("+")) for c in combos] or None, flavour=flavour, seed=seed)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    click.echo((Path(out_dir) / "datasets.md").read_text())
 
 
 @main.group()

@@ -1,8 +1,16 @@
-"""The architecture study: every architecture trained on each dataset under one budget,
+"""The two studies, each written as markdown + PNG + JSON.
+
+Architecture study: every architecture trained on each dataset under one budget,
 selected on validation, thresholds tuned on validation, scored on the test split through
-the streaming engine (exactly the live path). Writes markdown + PNG + JSON.
+the streaming engine (exactly the live path).
 
     rtadt-train study architectures --data synth:DIR --out offline/results/arch-study --minutes 3
+
+Dataset study: one architecture trained on every combination of the datasets (or the ones
+given), thresholds tuned on the combination's validation splits, scored on every dataset's
+test split; a test set outside the training combination is a zero-shot cell.
+
+    rtadt-train study datasets --data solo=synth:A --data mix=synth:B --arch crnn --out DIR
 
 The budget (minutes and epochs per trial, batches per epoch, hyperparameters) is part of
 the report: a study run on a small budget says so. Hyperparameter search (Ray Tune) is not
@@ -62,6 +70,38 @@ def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, fl
     return {"summary": summary, "bundle": str(bundle_path), "train_minutes": (time.monotonic() - t0) / 60}
 
 
+def load_labelled(label: str, source) -> list:
+    """A study's dataset: `source` is a root (the label names the loader) or (loader, root)."""
+    name, root = (label, source) if isinstance(source, (str, Path)) else source
+    return load(name, root)
+
+
+def split_tracks(tracks: list, label: str) -> tuple[list, list]:
+    val = [t for t in tracks if t.split == "validation"]
+    test = [t for t in tracks if t.split == "test"]
+    if not test:
+        raise ValueError(f"{label}: no test tracks")
+    return val, test
+
+
+def tune_and_score(bundle_path: Path, val_tracks: list, tests: dict[str, list], out: Path) -> tuple[list, dict]:
+    """Thresholds tuned on `val_tracks` (online picker, as live), written into a tuned bundle
+    beside the trial; then each test set scored through the streaming engine."""
+    bundle = load_bundle(bundle_path)
+    th = tune_bundle_thresholds(bundle, val_tracks, picker="online", progress=False)
+    tuned = write_bundle(out / f"{Path(bundle_path).stem}-tuned.rtadt",
+                         dict(bundle.manifest, thresholds=[float(t) for t in th]), bundle.graphs)
+    tuned_bundle = load_bundle(tuned)
+    scores = {name: evaluate_bundle(tuned_bundle, tracks, mode="streaming", progress=False)
+              for name, tracks in tests.items()}
+    return [float(t) for t in th], scores
+
+
+def scored(scores) -> dict:
+    return {"test": scores.to_dict(), "test_micro_f1": scores.micro(0.05).f1,
+            "test_class_f1": {c: scores.f1(0.05, c) for c in CLASSES}}
+
+
 def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget = Budget(),
                        architectures: tuple[str, ...] = NAMES, flavour: str = "causal",
                        lookahead: float = 0.02, widen: int = 1, seed: int = 0) -> dict:
@@ -69,12 +109,9 @@ def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"budget": asdict(budget), "flavour": flavour, "lookahead_s": lookahead, "widen": widen,
                      "seed": seed, "datasets": {}, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    for dataset, root in data.items():
-        tracks = load(dataset, root)
-        val_tracks = [t for t in tracks if t.split == "validation"]
-        test_tracks = [t for t in tracks if t.split == "test"]
-        if not test_tracks:
-            raise ValueError(f"{dataset}: no test tracks under {root}")
+    for dataset, source in data.items():
+        tracks = load_labelled(dataset, source)
+        val_tracks, test_tracks = split_tracks(tracks, dataset)
         train, val = caches_for(tracks, FeatureConfig(), out_dir / "cache" / dataset, lookahead, widen)
         per_arch = {}
         for arch in architectures:
@@ -84,19 +121,14 @@ def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget
                 per_arch[arch] = json.loads(done.read_text())
                 continue
             r = run_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
-            bundle = load_bundle(r["bundle"])
-            th = tune_bundle_thresholds(bundle, val_tracks, picker="online", progress=False)
-            tuned = write_bundle(trial / f"{arch}-tuned.rtadt", dict(bundle.manifest, thresholds=[float(t) for t in th]),
-                                 bundle.graphs)
-            scores = evaluate_bundle(load_bundle(tuned), test_tracks, mode="streaming", progress=False)
+            th, scores = tune_and_score(Path(r["bundle"]), val_tracks, {dataset: test_tracks}, trial)
             per_arch[arch] = {
                 "hyperparameters": budget.hyperparameters.get(arch, {}),
                 "best_epoch": r["summary"]["best_epoch"], "epochs": len(r["summary"]["history"]),
                 "val_micro_f1": r["summary"]["best_val_f1"], "train_minutes": round(r["train_minutes"], 2),
-                "parameters": bundle.manifest["architecture"]["parameters"],
-                "thresholds": dict(zip(CLASSES, [round(float(t), 3) for t in th])),
-                "test": scores.to_dict(),
-                "test_micro_f1": scores.micro(0.05).f1, "test_class_f1": {c: scores.f1(0.05, c) for c in CLASSES},
+                "parameters": r["summary"]["parameters"],
+                "thresholds": dict(zip(CLASSES, [round(t, 3) for t in th])),
+                **scored(scores[dataset]),
             }
             done.write_text(json.dumps(per_arch[arch], indent=2))
         results["datasets"][dataset] = per_arch
@@ -163,5 +195,178 @@ def plot(r: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend()
     ax.set_title(f"Architecture study ({r['budget']['minutes']} min per trial)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+# ---------------------------------------------------------------------------------------
+# the dataset study
+
+
+def all_combinations(labels) -> list[tuple[str, ...]]:
+    """Every non-empty subset of the datasets, singles first, in the order given."""
+    from itertools import combinations
+
+    labels = list(labels)
+    return [c for k in range(1, len(labels) + 1) for c in combinations(labels, k)]
+
+
+def best_architecture(study_json: str | Path) -> tuple[str, dict]:
+    """The architecture (and hyperparameters) of an architecture study with the best mean
+    *validation* micro F1 over its datasets: the test sets stay out of the choice."""
+    r = json.loads(Path(study_json).read_text())
+    means: dict[str, list] = {}
+    for per_arch in r["datasets"].values():
+        for arch, v in per_arch.items():
+            means.setdefault(arch, []).append(v["val_micro_f1"])
+    if not means:
+        raise ValueError(f"{study_json}: no trial in this architecture study")
+    arch = max(means, key=lambda a: np.mean(means[a]))
+    first = next(v[arch] for v in r["datasets"].values() if arch in v)
+    return arch, dict(first["hyperparameters"])
+
+
+def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", hyperparameters: dict | None = None,
+                  budget: Budget = Budget(), combinations: list[tuple[str, ...]] | None = None,
+                  flavour: str = "causal", lookahead: float = 0.02, widen: int = 1, seed: int = 0) -> dict:
+    """Train `architecture` on each combination of datasets (training splits pooled, the
+    best epoch chosen on the pooled validation splits) and score it on every test split.
+
+    data: label -> root, or label -> (loader, root) (several copies of one loader, e.g.
+    rendered sets of different kinds, need labels). Resumes combination by combination.
+    """
+    if architecture not in NAMES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(NAMES)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = list(data)
+    combos = [tuple(c) for c in (combinations or all_combinations(labels))]
+    for combo in combos:
+        unknown = [x for x in combo if x not in data]
+        if not combo or unknown:
+            raise ValueError(f"combination {'+'.join(combo) or '(empty)'}: unknown datasets {unknown}; "
+                             f"known: {', '.join(labels)}")
+    hp = dict(budget.hyperparameters.get(architecture, {}) if hyperparameters is None else hyperparameters)
+    sets = {}
+    for label in labels:
+        tracks = load_labelled(label, data[label])
+        val_tracks, test_tracks = split_tracks(tracks, label)
+        train, val = caches_for(tracks, FeatureConfig(), out_dir / "cache" / label, lookahead, widen)
+        sets[label] = {"train": train, "val": val, "val_tracks": val_tracks, "test_tracks": test_tracks}
+    tests = {label: sets[label]["test_tracks"] for label in labels}
+    results: dict = {"budget": asdict(budget), "architecture": architecture, "hyperparameters": hp,
+                     "flavour": flavour, "lookahead_s": lookahead, "widen": widen, "seed": seed,
+                     "datasets": {label: _describe(sets[label]) for label in labels},
+                     "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "combinations": {}}
+    trial_budget = Budget(budget.minutes, budget.epochs, budget.batches_per_epoch, {architecture: hp})
+    for combo in combos:
+        name = "+".join(combo)
+        trial = out_dir / "runs" / name
+        done = trial / "result.json"
+        if done.exists():
+            results["combinations"][name] = json.loads(done.read_text())
+            continue
+        r = run_trial(architecture, name, [sets[x]["train"] for x in combo], [sets[x]["val"] for x in combo],
+                      trial, trial_budget, flavour, lookahead, widen, seed)
+        th, scores = tune_and_score(Path(r["bundle"]), [t for x in combo for t in sets[x]["val_tracks"]], tests, trial)
+        results["combinations"][name] = {
+            "train": list(combo), "best_epoch": r["summary"]["best_epoch"], "epochs": len(r["summary"]["history"]),
+            "val_micro_f1": r["summary"]["best_val_f1"], "train_minutes": round(r["train_minutes"], 2),
+            "train_hours": r["summary"]["data"]["train"]["hours"], "parameters": r["summary"]["parameters"],
+            "thresholds": dict(zip(CLASSES, [round(t, 3) for t in th])),
+            "tests": {label: {**scored(s), "zero_shot": label not in combo} for label, s in scores.items()},
+        }
+        done.write_text(json.dumps(results["combinations"][name], indent=2))
+    (out_dir / "datasets.json").write_text(json.dumps(results, indent=2))
+    (out_dir / "datasets.md").write_text(dataset_markdown(results))
+    heatmap(results, out_dir / "datasets.png")
+    return results
+
+
+def _describe(s: dict) -> dict:
+    def hours(cache):
+        return round(cache.num_frames / cache.feature_config.fps / 3600, 3)
+
+    durations = [t.duration for t in s["test_tracks"]]
+    return {"train_hours": hours(s["train"]), "validation_hours": hours(s["val"]),
+            "test_hours": None if None in durations else round(sum(durations) / 3600, 3),
+            "test_tracks": len(s["test_tracks"])}
+
+
+def matrix(r: dict) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """(rows, columns, micro F1 [rows, columns], zero-shot mask) of a dataset study."""
+    rows, cols = list(r["combinations"]), list(r["datasets"])
+    f1 = np.array([[r["combinations"][c]["tests"][t]["test_micro_f1"] for t in cols] for c in rows])
+    zero = np.array([[r["combinations"][c]["tests"][t]["zero_shot"] for t in cols] for c in rows])
+    return rows, cols, f1, zero
+
+
+def dataset_markdown(r: dict) -> str:
+    rows, cols, f1, zero = matrix(r)
+    b = r["budget"]
+    hp = ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items()) or "defaults"
+    lines = ["# Dataset study", "",
+             f"{r['date']}. {r['architecture']} ({hp}), flavour {r['flavour']}; budget per training: "
+             f"{b['minutes']} min wall clock, at most {b['epochs']} epochs"
+             + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
+             + f"; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). Each row trains on "
+             "the training splits of its datasets pooled (best epoch on their pooled validation splits, thresholds "
+             "tuned there), each column is a dataset's test split, scored through the streaming engine. "
+             "Micro F1 at 50 ms; *italic* cells are zero-shot (the test set's dataset was not trained on); "
+             "the best cell of each column in bold.", "",
+             "| trained on | hours | " + " | ".join(cols) + " | mean |", "|---|---:|" + "---:|" * (len(cols) + 1)]
+    best = f1.max(axis=0)
+    for i, c in enumerate(rows):
+        cells = []
+        for j in range(len(cols)):
+            text = f"{f1[i, j]:.3f}"
+            text = f"*{text}*" if zero[i, j] else text
+            cells.append(f"**{text}**" if f1[i, j] == best[j] else text)
+        lines.append(f"| {c} | {r['combinations'][c]['train_hours']:.2f} | " + " | ".join(cells)
+                     + f" | {f1[i].mean():.3f} |")
+    lines += ["", "## Datasets", "", "| dataset | train h | validation h | test h | test tracks |", "|---|---:|---:|---:|---:|"]
+    for d, v in r["datasets"].items():
+        lines.append(f"| {d} | {v['train_hours']:.2f} | {v['validation_hours']:.2f} | {_f(v['test_hours'])} "
+                     f"| {v['test_tracks']} |")
+    lines += ["", "## Per class (test F1 at 50 ms)", "",
+              "| trained on | tested on | " + " | ".join(CLASSES) + " | micro | epochs (best) | minutes |",
+              "|---|---|" + "---:|" * (len(CLASSES) + 3)]
+    for c in rows:
+        v = r["combinations"][c]
+        for t in cols:
+            cell = v["tests"][t]
+            name = f"*{t}* (zero-shot)" if cell["zero_shot"] else t
+            lines.append(f"| {c} | {name} | " + " | ".join(_f(cell["test_class_f1"][k]) for k in CLASSES)
+                         + f" | {cell['test_micro_f1']:.3f} | {v['epochs']} ({v['best_epoch']}) | {v['train_minutes']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _f(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.2f}"
+
+
+def heatmap(r: dict, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    rows, cols, f1, zero = matrix(r)
+    fig = Figure(figsize=(2.2 + 1.3 * len(cols), 1.2 + 0.45 * len(rows)))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    im = ax.imshow(f1, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            ax.text(j, i, f"{f1[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if f1[i, j] < 0.6 else "black", style="italic" if zero[i, j] else "normal")
+            if zero[i, j]:  # zero-shot cells hatched
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", edgecolor="white",
+                                       linewidth=0, alpha=0.5))
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("test set (hatched: zero-shot)")
+    ax.set_ylabel("trained on")
+    fig.colorbar(im, ax=ax, label="micro F1 (50 ms)")
+    ax.set_title(f"Dataset study: {r['architecture']}, {r['budget']['minutes']} min per training")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -10,12 +10,17 @@ The protocol (every knob is a field of TrainConfig, nothing else changes it):
 * Loss: binary cross-entropy on the logits, masked by the padding mask, with per-class
   *infrequency weights* on the positive term (see `class_weights`).
 * After every epoch: validation loss and micro F1 (50 ms tolerance, offline peak picker
-  rtadt.peaks.pick_peaks with default PeakParams and threshold 0.5 on every class).
+  rtadt.peaks.pick_peaks with default PeakParams), twice: at the fixed threshold 0.5 on
+  every class ("val_f1"), and with each class's threshold tuned on the validation segments
+  over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). A model whose
+  activations peak at 0.3 transcribes well once its thresholds are tuned, which every
+  bundle's are; at a fixed 0.5 it would score 0 and never be selected.
   The lr is divided by 5 when the validation loss has not decreased for 3 epochs
   (ReduceLROnPlateau, factor 0.2); training stops when it has not decreased for 10.
-* The kept model (`best.pt`) is the epoch with the best validation micro F1, not the lowest
-  loss: F1 is what the study reports. Ties (e.g. several early epochs at F1 0) go to the
-  lower validation loss.
+* The kept model (`best.pt`) is the epoch with the best validation micro F1 (the tuned one
+  by default, `selection="tuned"`; `"fixed"` uses the 0.5 one), not the lowest loss: F1 is
+  what the study reports. Ties (e.g. several early epochs at F1 0) go to the lower
+  validation loss.
 
 Files in the run directory:
 
@@ -59,10 +64,13 @@ from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
 __all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
-           "validate", "RunExistsError", "WEIGHTINGS"]
+           "validate", "tuned_counts", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
+SELECTIONS = ("tuned", "fixed")
+# Thresholds tried per class for the tuned validation F1: the grid bundles are tuned over.
+SELECTION_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)
 # Fields that define the model: a resumed run must agree on them, or its weights would not load.
 _MODEL_FIELDS = ("architecture", "flavour", "hyperparameters", "lookahead_s", "widen")
 
@@ -90,7 +98,8 @@ class TrainConfig:
     class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
     max_batches_per_epoch: int | None = None  # cap an epoch (budgets, tests); None: every segment once
     # validation
-    threshold: float = 0.5              # peak-picking threshold of every class
+    threshold: float = 0.5              # peak-picking threshold of every class for "val_f1"
+    selection: str = "tuned"            # best.pt by F1 with per-class tuned thresholds, or at `threshold`
     tolerance_s: float = 0.05           # onset matching window: +-50 ms, the literature's
     # the system
     seed: int = 0
@@ -106,6 +115,8 @@ class TrainConfig:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {self.flavour!r}")
         if not isinstance(self.hyperparameters, dict):
             raise ValueError(f"hyperparameters must be a dict, got {type(self.hyperparameters).__name__}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.class_weighting not in WEIGHTINGS:
             raise ValueError(f"class_weighting must be one of {WEIGHTINGS}, got {self.class_weighting!r}")
         for name, least in (("batch_size", 1), ("max_epochs", 1), ("patience", 1), ("lr_patience", 0)):
@@ -202,6 +213,28 @@ def f1_score(tp: int, fp: int, fn: int) -> float | None:
     return None if denominator == 0 else 2 * tp / denominator
 
 
+def tuned_counts(counts_by_threshold: np.ndarray, grid: np.ndarray, fallback: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's threshold that maximises its F1, and the counts there.
+
+    counts_by_threshold: [thresholds, classes, 3] (tp, fp, fn) at each grid value. Ties go
+    to the median tied value (the lower middle one), away from a plateau's edges, as in
+    offline.evaluate.tune_thresholds. A class without reference onsets (tp + fn = 0) has no
+    F1 to maximise: it keeps `fallback`, or the grid value nearest it.
+    Returns (thresholds [classes], counts [classes, 3]).
+    """
+    g, c = counts_by_threshold.shape[:2]
+    chosen = np.zeros(c, dtype=np.int64)
+    for k in range(c):
+        tp, fp, fn = counts_by_threshold[:, k].T
+        if tp[0] + fn[0] == 0:  # references do not depend on the threshold
+            chosen[k] = int(np.argmin(np.abs(grid - fallback)))
+            continue
+        f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+        tied = np.flatnonzero(f1 == f1.max())
+        chosen[k] = tied[(len(tied) - 1) // 2]
+    return grid[chosen].astype(np.float64), counts_by_threshold[chosen, np.arange(c)]
+
+
 @torch.no_grad()
 def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: TrainConfig,
              features: FeatureConfig, device: torch.device) -> dict:
@@ -209,13 +242,16 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
 
     The reference onsets of a segment are its frames with target exactly 1 (widened frames
     are 0.5); detections come from the offline peak picker on the sigmoid activations of
-    the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes.
+    the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes:
+    "f1" at cfg.threshold for every class, "select_f1" with per-class thresholds tuned on
+    these segments over SELECTION_GRID ("select_thresholds").
     """
     model.eval()
     window = int(math.floor(cfg.tolerance_s * features.fps + 1e-9))  # 50 ms -> 5 frames at 100 fps
     peak = PeakParams()
+    thresholds = np.append(SELECTION_GRID, cfg.threshold)  # the last row: the fixed threshold
     loss_sum, loss_count = 0.0, 0
-    counts = np.zeros((model.num_classes, 3), dtype=np.int64)  # tp, fp, fn per class
+    counts = np.zeros((len(thresholds), model.num_classes, 3), dtype=np.int64)  # tp, fp, fn
     for x, y, m in loader:
         logits = model(x.to(device, non_blocking=True)).float()
         if not torch.isfinite(logits).all():
@@ -230,18 +266,24 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
             n = int(mask[b].sum())  # padding is only ever at a segment's end
             if n == 0:
                 continue
-            detected = pick_peaks(act[b, :n], cfg.threshold, peak)
-            for c in range(model.num_classes):
-                counts[c] += match_onsets(detected[c], np.flatnonzero(targets[b, :n, c] == 1.0), window)
+            references = [np.flatnonzero(targets[b, :n, c] == 1.0) for c in range(model.num_classes)]
+            for t, threshold in enumerate(thresholds):
+                detected = pick_peaks(act[b, :n], threshold, peak)
+                for c in range(model.num_classes):
+                    counts[t, c] += match_onsets(detected[c], references[c], window)
     if loss_count == 0:
         raise ValueError("the validation segments hold no valid frame")
     loss = loss_sum / loss_count
     if not math.isfinite(loss):
         raise FloatingPointError(f"validation loss is {loss}: training diverged (try a lower lr)")
-    tp, fp, fn = counts.sum(axis=0)
+    fixed = counts[-1]
+    tuned_thresholds, tuned = tuned_counts(counts[:-1], SELECTION_GRID, cfg.threshold)
+    tp, fp, fn = fixed.sum(axis=0)
     return {"loss": loss, "f1": f1_score(tp, fp, fn) or 0.0,
-            "f1_per_class": {c: f1_score(*counts[i]) for i, c in enumerate(CLASSES[:model.num_classes])},
-            "counts": {"tp": int(tp), "fp": int(fp), "fn": int(fn)}}
+            "f1_per_class": {c: f1_score(*fixed[i]) for i, c in enumerate(CLASSES[:model.num_classes])},
+            "counts": {"tp": int(tp), "fp": int(fp), "fn": int(fn)},
+            "select_f1": f1_score(*tuned.sum(axis=0)) or 0.0,
+            "select_thresholds": [float(t) for t in tuned_thresholds]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -481,20 +523,26 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
                     bad_epochs += 1
                 record = {"epoch": epoch, "train_loss": loss_sum / max(frames, 1), "val_loss": v["loss"],
                           "val_f1": v["f1"], "val_f1_per_class": v["f1_per_class"], "val_counts": v["counts"],
+                          "select_f1": v["select_f1"] if cfg.selection == "tuned" else v["f1"],
+                          "select_thresholds": (v["select_thresholds"] if cfg.selection == "tuned"
+                                                else [cfg.threshold] * len(CLASSES)),
                           "lr": lr, "batches": batches, "seconds": round(time.perf_counter() - start, 3)}
                 history.append(record)
-                bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_loss=f"{v['loss']:.4f}", f1=f"{v['f1']:.3f}")
+                bar.set_postfix(loss=f"{record['train_loss']:.4f}", val_loss=f"{v['loss']:.4f}",
+                                f1=f"{record['select_f1']:.3f}")
 
-            if (v["f1"], -v["loss"]) > (best["f1"], -best["loss"]):
-                best = {"epoch": epoch, "f1": v["f1"], "loss": v["loss"]}
-                summary.update(epochs=epoch, best_epoch=epoch, best_val_f1=v["f1"], best_val_loss=v["loss"])
+            if (record["select_f1"], -v["loss"]) > (best["f1"], -best["loss"]):
+                best = {"epoch": epoch, "f1": record["select_f1"], "loss": v["loss"]}
+                summary.update(epochs=epoch, best_epoch=epoch, best_val_f1=record["select_f1"],
+                               best_val_loss=v["loss"])
                 save_checkpoint(best_path, checkpoint_dict(
                     model, cfg.architecture, features, cfg.lookahead_s,
-                    thresholds=[cfg.threshold] * len(CLASSES), peak_picking=PeakParams().to_dict(),
+                    thresholds=record["select_thresholds"], peak_picking=PeakParams().to_dict(),
                     training=summary,
-                    evaluation={"validation": {"f1_micro": v["f1"], "f1": v["f1_per_class"], "loss": v["loss"],
-                                               "tolerance_s": cfg.tolerance_s, "threshold": cfg.threshold,
-                                               "epoch": epoch}}))
+                    evaluation={"validation": {"f1_micro": record["select_f1"], "f1_micro_fixed": v["f1"],
+                                               "f1_fixed": v["f1_per_class"], "loss": v["loss"],
+                                               "tolerance_s": cfg.tolerance_s, "selection": cfg.selection,
+                                               "thresholds": record["select_thresholds"], "epoch": epoch}}))
             # last.pt after best.pt: a kill between the two replays this epoch, which writes
             # the same best.pt again
             save_checkpoint(last_path, checkpoint_dict(

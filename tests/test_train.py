@@ -234,21 +234,77 @@ def test_loss_decreases_and_every_epoch_is_logged(learned):
 def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
     out, summary = learned
     log = read_log(out)
-    best = max(log, key=lambda r: (r["val_f1"], -r["val_loss"]))
-    assert best["val_f1"] > min(r["val_f1"] for r in log)  # not a trivial choice
+    best = max(log, key=lambda r: (r["select_f1"], -r["val_loss"]))
+    assert best["select_f1"] > min(r["select_f1"] for r in log)  # not a trivial choice
+    assert all(r["select_f1"] >= r["val_f1"] for r in log)  # 0.5 is on the grid: tuning never loses
     model, ckpt = load_checkpoint(out / T.BEST)
     assert ckpt["evaluation"]["validation"]["epoch"] == best["epoch"] == summary["best_epoch"]
-    assert ckpt["evaluation"]["validation"]["f1_micro"] == best["val_f1"] == summary["best_val_f1"]
-    assert ckpt["thresholds"] == [0.5] * 5 and ckpt["training"]["best_val_f1"] == best["val_f1"]
+    assert ckpt["evaluation"]["validation"]["f1_micro"] == best["select_f1"] == summary["best_val_f1"]
+    assert ckpt["thresholds"] == best["select_thresholds"] and ckpt["training"]["best_val_f1"] == best["select_f1"]
     # the weights in best.pt are those that scored it
     _, val = caches
     loader = torch.utils.data.DataLoader(val, batch_size=8)
     weights = torch.tensor(list(summary["class_weights"].values()), dtype=torch.float32)
     again = T.validate(model, loader, weights, LEARN, val.feature_config, torch.device("cpu"))
-    assert again["f1"] == best["val_f1"]
+    assert again["f1"] == best["val_f1"] and again["select_f1"] == best["select_f1"]
     assert again["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     last = torch.load(out / T.LAST, weights_only=True)
     assert last["epoch"] == LEARN.max_epochs and last["best"]["epoch"] == best["epoch"]
+
+
+def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
+    """select_f1 against a brute force over the grid with the evaluation's own matching."""
+    from offline.evaluate import onset_counts
+    from rtadt.peaks import pick_peaks
+
+    out, summary = learned
+    model, _ = load_checkpoint(out / T.BEST)
+    _, val = caches
+    segments = [val[i] for i in range(len(val))]
+    with torch.no_grad():
+        acts = [torch.sigmoid(model(torch.from_numpy(x[None]))).numpy()[0] for x, _, _ in segments]
+    best_counts = []
+    for c in range(5):
+        per_threshold = []
+        for th in T.SELECTION_GRID:
+            tp = fp = fn = 0
+            for (x, y, m), a in zip(segments, acts):
+                n = int(m.sum())
+                det = pick_peaks(a[:n], th)[c]
+                ref = np.flatnonzero(y[:n, c] == 1.0)
+                counts = onset_counts(ref.astype(float), det.astype(float), 5)
+                tp, fp, fn = tp + counts[0], fp + counts[1], fn + counts[2]
+            per_threshold.append((tp, fp, fn))
+        f1 = [2 * t / max(2 * t + p + n, 1) for t, p, n in per_threshold]
+        tied = np.flatnonzero(np.array(f1) == max(f1))  # the documented rule: the median tied threshold
+        best_counts.append(per_threshold[tied[(len(tied) - 1) // 2]] if per_threshold[0][0] + per_threshold[0][2] else
+                           per_threshold[int(np.argmin(np.abs(T.SELECTION_GRID - 0.5)))])
+    tp, fp, fn = np.sum(best_counts, axis=0)
+    weights = torch.tensor(list(summary["class_weights"].values()), dtype=torch.float32)
+    v = T.validate(model, torch.utils.data.DataLoader(val, batch_size=8), weights, LEARN, val.feature_config,
+                   torch.device("cpu"))
+    assert v["select_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+
+
+def test_tuned_counts_prefers_the_middle_of_a_plateau_and_keeps_untunable_classes():
+    grid = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    counts = np.zeros((5, 2, 3), dtype=np.int64)
+    counts[:, 0] = [(5, 9, 0), (5, 1, 0), (5, 1, 0), (5, 1, 0), (2, 0, 3)]  # plateau 0.2..0.4
+    counts[:, 1] = [(0, 4, 0), (0, 3, 0), (0, 2, 0), (0, 1, 0), (0, 0, 0)]  # no reference onset
+    th, chosen = T.tuned_counts(counts, grid, fallback=0.3)
+    assert th.tolist() == [0.3, 0.3]
+    assert chosen.tolist() == [[5, 1, 0], [0, 2, 0]]
+
+
+def test_fixed_selection_keeps_the_configured_threshold(caches, tmp_path):
+    train, val = caches
+    cfg = replace(LEARN, max_epochs=1, selection="fixed")
+    T.fit(cfg, train, val, tmp_path / "run")
+    _, ckpt = load_checkpoint(tmp_path / "run" / T.BEST)
+    record = read_log(tmp_path / "run")[0]
+    assert ckpt["thresholds"] == [0.5] * 5 and record["select_f1"] == record["val_f1"]
+    with pytest.raises(ValueError, match="selection"):
+        replace(LEARN, selection="best")
 
 
 def test_best_checkpoint_exports_to_a_bundle_that_transcribes(learned, tracks, tmp_path):

@@ -105,3 +105,72 @@ def test_architecture_study_writes_its_report(tmp_path):
     assert (out / "adtof" / "rnn" / "result.json").stat().st_mtime == mtime
     r = CliRunner().invoke(main, ["study", "architectures", "--data", "adtof", "--out", str(out)])
     assert r.exit_code == 2
+
+
+def test_dataset_study_matrix_marks_zero_shot_cells(tmp_path):
+    """Two labelled copies of a dataset: three trainings (a, b, a+b), each scored on both
+    test sets; a cell is zero-shot exactly when its test set was not trained on."""
+    adtof_with_splits(tmp_path / "a")
+    adtof_with_splits(tmp_path / "b")
+    out = tmp_path / "study"
+    args = ["study", "datasets", "--data", f"a=adtof:{tmp_path / 'a'}", "--data", f"b=adtof:{tmp_path / 'b'}",
+            "--out", str(out), "--arch", "rnn", "--set", "L=2", "--set", "H=72", "--epochs", "1"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    result = json.loads((out / "datasets.json").read_text())
+    assert list(result["combinations"]) == ["a", "b", "a+b"]
+    assert result["hyperparameters"] == {"L": 2, "H": 72}
+    for combo, v in result["combinations"].items():
+        assert set(v["tests"]) == {"a", "b"}
+        for test, cell in v["tests"].items():
+            assert cell["zero_shot"] == (test not in combo.split("+"))
+            assert 0.0 <= cell["test_micro_f1"] <= 1.0
+    # a and b are the same data: the pooled training saw twice the hours
+    hours = {c: v["train_hours"] for c, v in result["combinations"].items()}
+    assert hours["a+b"] == pytest.approx(hours["a"] + hours["b"]) and hours["a"] == pytest.approx(hours["b"])
+    md = (out / "datasets.md").read_text()
+    assert "| a+b |" in md and "*" in md and "zero-shot" in md
+    assert (out / "datasets.png").stat().st_size > 0
+    # resumes by combination
+    mtime = (out / "runs" / "a" / "result.json").stat().st_mtime
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert (out / "runs" / "a" / "result.json").stat().st_mtime == mtime
+
+
+def test_dataset_study_errors(tmp_path):
+    adtof_with_splits(tmp_path / "a")
+    base = ["study", "datasets", "--out", str(tmp_path / "s"), "--epochs", "1"]
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--data", f"a=adtof:{tmp_path / 'a'}"])
+    assert r.exit_code == 2 and "given twice" in r.output
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--combination", "a+c"])
+    assert r.exit_code == 1 and "unknown datasets ['c']" in r.output
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--arch", "nope"])
+    assert r.exit_code == 2 and "unknown architecture" in r.output
+    (tmp_path / "bad.json").write_text("{}")
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--from-study", str(tmp_path / "bad.json")])
+    assert r.exit_code == 2 and "architecture study" in r.output
+
+
+def test_best_architecture_is_chosen_on_validation_not_test(tmp_path):
+    from offline.studies import best_architecture
+
+    study = {"datasets": {"d": {"rnn": {"val_micro_f1": 0.7, "test_micro_f1": 0.2, "hyperparameters": {"L": 2}},
+                                "cnn": {"val_micro_f1": 0.5, "test_micro_f1": 0.9, "hyperparameters": {"I": 1}}}}}
+    (tmp_path / "a.json").write_text(json.dumps(study))
+    assert best_architecture(tmp_path / "a.json") == ("rnn", {"L": 2})
+
+
+def test_synth_kinds_option_is_validated(tmp_path):
+    for bad in ("drums=x", "nope=1", "drums=0", "drums=-1"):
+        r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path / "s"), "--hours", "0.01", "--kinds", bad])
+        assert r.exit_code == 2 and "--kinds" in r.output, (bad, r.output)
+
+
+def test_synth_kinds_reach_the_renderer(tmp_path, monkeypatch):
+    import offline.datasets.synth as synth
+
+    seen = {}
+    monkeypatch.setattr(synth, "render_dataset", lambda out, hours, **kw: seen.update(kw) or out / "manifest.json")
+    r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--kinds", "drums=2,song=1"])
+    assert r.exit_code == 0, r.output
+    assert seen["config"].kinds == {"drums": 2.0, "song": 1.0}
