@@ -120,7 +120,7 @@ def export(checkpoint, output, name, description):
 
 @main.command()
 @click.argument("architecture")
-@click.option("--data", "data", multiple=True, required=True, metavar="NAME:ROOT",
+@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
               help="a dataset and its directory; repeat to train on a combination")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="run directory")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
@@ -151,7 +151,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
 
     tracks = []
     try:
-        for name, root in _parse_data(data).items():
+        for name, root in _parse_data(data, labelled=True).values():
             tracks += load(name, root)
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
                           lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
@@ -164,6 +164,81 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
         _fail(str(exc))
     click.echo(f"{out_dir}: best epoch {summary['best_epoch']}, validation micro F1 {summary['best_val_f1']:.3f} "
                f"({summary['stopped']}); best checkpoint {summary['best_path']}")
+
+
+@main.command("search")
+@click.argument("architecture")
+@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
+              help="a dataset and its directory; repeat to search on a combination")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="search directory")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+@click.option("--mode", type=click.Choice(["grid", "random"]), default="grid", show_default=True)
+@click.option("--samples", type=int, default=1, show_default=True,
+              help="random: trials drawn; grid: repeats of the whole grid")
+@click.option("--space", "space_items", multiple=True, metavar="NAME=V1,V2",
+              help="restrict a hyperparameter to some of its values (repeatable)")
+@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@click.option("--minutes", type=float, help="training + validation minutes per trial (default: no limit)")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
+@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
+@click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--cpus-per-trial", type=int, default=1, show_default=True)
+@click.option("--gpus-per-trial", type=float, default=0, show_default=True)
+@click.option("--max-concurrent", type=int, help="trials at once (default: as many as the resources allow)")
+@click.option("--address", help="join a running Ray cluster ('auto' or host:port) instead of starting a local Ray")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False), help="export the best trial to this bundle")
+def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_items, flavour, minutes, epochs,
+               max_batches, lookahead, widen, seed, cpus_per_trial, gpus_per_trial, max_concurrent, address,
+               export_path):
+    """Search ARCHITECTURE's hyperparameters on Ray Tune (FIFO scheduler, grid or random),
+    each trial trained by the study's protocol, selected by validation micro F1. Resumable:
+    run the same command again."""
+    from offline.datasets import DatasetError, load
+    from offline.search import SearchConfig, SearchUnavailable, require_ray, search
+    from offline.train import caches_for
+    from rtadt.features import FeatureConfig
+
+    try:
+        require_ray()  # before any feature is computed
+    except SearchUnavailable as exc:
+        _fail(str(exc))
+    space = {}
+    for item in space_items:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise click.BadParameter(f"{item!r}: expected NAME=V1,V2", param_hint="--space")
+        space[name] = tuple(_parse_sets((f"v={v}",))["v"] for v in values.split(","))
+    try:
+        cfg = SearchConfig(architecture=architecture, flavour=flavour, mode=mode, samples=samples, space=space or None,
+                           minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, lookahead_s=lookahead,
+                           widen=widen, seed=seed, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                           max_concurrent=max_concurrent, address=address)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    try:
+        tracks = [t for name, root in _parse_data(data, labelled=True).values() for t in load(name, root)]
+        train, val = caches_for(tracks, FeatureConfig(), cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        result = search(cfg, train, val, out_dir)
+    except (DatasetError, ValueError, FileNotFoundError, ConnectionError) as exc:
+        _fail(str(exc))
+    click.echo((Path(out_dir) / "search.md").read_text())
+    if not result["finished"]:
+        click.echo("rtadt-train: the search did not finish: run the same command again to resume it", err=True)
+    best = result["best"]
+    if best is None:
+        _fail("no trial completed an epoch")
+    if export_path:
+        from offline.checkpoint import load_checkpoint
+        from offline.export import export_bundle
+
+        model, ckpt = load_checkpoint(best["best_path"])
+        path = export_bundle(model, export_path, FeatureConfig.from_dict(ckpt["features"]), name=best["name"],
+                             lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
+                             classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"),
+                             training=ckpt.get("training"), evaluation=ckpt.get("evaluation"))
+        click.echo(f"{path}: the best trial, {best['name']} (validation micro F1 {best['best_f1']:.3f})")
 
 
 @main.command()
@@ -294,20 +369,33 @@ def study():
 @click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per trial")
 @click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
 @click.option("--seed", type=int, default=0, show_default=True)
-def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batches, seed):
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+@click.option("--trials", type=int, default=1, show_default=True,
+              help="> 1: search each architecture with this many random trials (Ray Tune) over the small space")
+@click.option("--cpus-per-trial", type=int, default=1, show_default=True)
+@click.option("--address", help="join this Ray cluster for the search ('auto' or host:port)")
+def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batches, seed, cache_dir, trials,
+                        cpus_per_trial, address):
     """Train every architecture on each dataset under one budget; table, plot and JSON in OUT."""
     from offline.architectures import NAMES
     from offline.datasets import DatasetError
+    from offline.search import SearchUnavailable
     from offline.studies import Budget, architecture_study
 
     roots = _parse_data(data, labelled=True)
     bad = [a for a in archs if a not in NAMES]
     if bad:
         _fail(f"unknown architecture {bad[0]!r}; known: {', '.join(NAMES)}", 2)
+    if trials < 1:
+        _fail("--trials must be >= 1", 2)
+    budget = Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, trials=trials,
+                    cpus_per_trial=cpus_per_trial, address=address)
     try:
-        architecture_study(roots, out_dir, Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches),
-                           architectures=tuple(archs) or NAMES, flavour=flavour, seed=seed)
-    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        architecture_study(roots, out_dir, budget, architectures=tuple(archs) or NAMES, flavour=flavour, seed=seed,
+                           cache_dir=cache_dir)
+    except SearchUnavailable as exc:
+        _fail(str(exc))
+    except (DatasetError, ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(str(exc))
     click.echo((Path(out_dir) / "architectures.md").read_text())
 
@@ -327,7 +415,9 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
 @click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training")
 @click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
 @click.option("--seed", type=int, default=0, show_default=True)
-def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, epochs, max_batches, seed):
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, epochs, max_batches, seed,
+                   cache_dir):
     """Train one architecture on combinations of datasets, test on every test set (zero-shot
     where not trained on); matrix, heatmap and JSON in OUT."""
     from offline.architectures import NAMES
@@ -352,7 +442,8 @@ def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minut
     try:
         dataset_study(roots, out_dir, arch, hyperparameters,
                       Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches),
-                      combinations=[tuple(c.split("+")) for c in combos] or None, flavour=flavour, seed=seed)
+                      combinations=[tuple(c.split("+")) for c in combos] or None, flavour=flavour, seed=seed,
+                      cache_dir=cache_dir)
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo((Path(out_dir) / "datasets.md").read_text())

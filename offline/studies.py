@@ -12,13 +12,16 @@ test split; a test set outside the training combination is a zero-shot cell.
 
     rtadt-train study datasets --data solo=synth:A --data mix=synth:B --arch crnn --out DIR
 
-The budget (minutes and epochs per trial, batches per epoch, hyperparameters) is part of
-the report: a study run on a small budget says so. Hyperparameter search (Ray Tune) is not
-in this first version: each architecture runs at the hyperparameters given (defaults: the
-registry's mid-size configurations, or SMALL for short budgets).
+The budget (minutes and epochs per trial, batches per epoch, trials per architecture,
+the space searched) is part of the report: a study run on a small budget says so. With one
+trial per architecture each runs at fixed hyperparameters (Budget.hyperparameters, SMALL by
+default); with more, each architecture is searched (offline.search: Ray Tune, random
+draws from Budget.space, SMALL_SPACE by default: the small end of each search space) and the
+trial with the best validation F1 is the one scored.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,12 +49,27 @@ SMALL = {
 }
 
 
+# The small end of each architecture's search space (two values per name, the cheaper ones):
+# what a search of a few CPU minutes per trial can afford.
+SMALL_SPACE = {
+    "rnn": {"L": (2, 3), "H": (72, 144), "cell": ("gru", "lstm")},
+    "cnn": {"I": (1, 2), "L": (1, 2), "H": (72, 144)},
+    "crnn": {"L": (2, 3), "H": (72, 144), "cell": ("gru", "lstm")},
+    "convtransformer": {"L": (2, 4), "H": (2, 4), "D_e": (72, 144)},
+    "vit": {"P": (14, 21), "L": (2, 4), "H": (2, 4), "D_e": (72, 144)},
+}
+
+
 @dataclass
 class Budget:
-    minutes: float = 3.0  # wall-clock per trial (checked after each epoch)
+    minutes: float = 3.0  # per trial: wall clock without search; training + validation time with search
     epochs: int = 100
     batches_per_epoch: int | None = None
-    hyperparameters: dict = field(default_factory=lambda: dict(SMALL))
+    hyperparameters: dict = field(default_factory=lambda: dict(SMALL))  # trials == 1
+    trials: int = 1  # > 1: a random search of this many trials per architecture and dataset
+    space: dict = field(default_factory=lambda: dict(SMALL_SPACE))  # searched, per architecture
+    cpus_per_trial: int = 1
+    address: str | None = None  # a Ray cluster to search on (None: a local Ray)
 
 
 def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str,
@@ -67,7 +85,8 @@ def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, fl
     features = FeatureConfig.from_dict(ckpt["features"])
     bundle_path = export_bundle(model, out / f"{arch}.rtadt", features, name=f"{arch}-{dataset}",
                                 lookahead_s=lookahead, architecture=arch, training=ckpt.get("training"))
-    return {"summary": summary, "bundle": str(bundle_path), "train_minutes": (time.monotonic() - t0) / 60}
+    return {"summary": summary, "epochs": len(summary["history"]), "bundle": str(bundle_path),
+            "train_minutes": (time.monotonic() - t0) / 60}
 
 
 def load_labelled(label: str, source) -> list:
@@ -102,40 +121,83 @@ def scored(scores) -> dict:
             "test_class_f1": {c: scores.f1(0.05, c) for c in CLASSES}}
 
 
+def search_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str, lookahead: float,
+                 widen: int, seed: int) -> dict:
+    """Search `arch` (random draws from budget.space) and export the best trial's best.pt."""
+    from offline.search import SearchConfig, search
+
+    cfg = SearchConfig(architecture=arch, flavour=flavour, mode="random", samples=budget.trials,
+                       space=budget.space.get(arch), minutes=budget.minutes, epochs=budget.epochs,
+                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead, widen=widen, seed=seed,
+                       cpus_per_trial=budget.cpus_per_trial, address=budget.address)
+    t0 = time.monotonic()
+    result = search(cfg, train, val, out / "search")
+    best = result["best"]
+    if best is None:
+        raise RuntimeError(f"{arch} on {dataset}: no search trial completed an epoch (see {out / 'search'})")
+    model, ckpt = load_checkpoint(best["best_path"])
+    bundle_path = export_bundle(model, out / f"{arch}.rtadt", FeatureConfig.from_dict(ckpt["features"]),
+                                name=f"{arch}-{dataset}", lookahead_s=lookahead, architecture=arch,
+                                training=ckpt.get("training"))
+    return {"summary": ckpt["training"], "epochs": best["epochs"], "bundle": str(bundle_path),
+            "hyperparameters": best["hyperparameters"],
+            "train_minutes": (time.monotonic() - t0) / 60,
+            "search": [{k: t[k] for k in ("name", "best_f1", "epochs", "minutes", "status")}
+                       for t in result["trials"]]}
+
+
 def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget = Budget(),
                        architectures: tuple[str, ...] = NAMES, flavour: str = "causal",
-                       lookahead: float = 0.02, widen: int = 1, seed: int = 0) -> dict:
+                       lookahead: float = 0.02, widen: int = 1, seed: int = 0,
+                       cache_dir: str | Path | None = None) -> dict:
     out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir or out_dir / "cache")
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {"budget": asdict(budget), "flavour": flavour, "lookahead_s": lookahead, "widen": widen,
                      "seed": seed, "datasets": {}, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    for dataset, source in data.items():
-        tracks = load_labelled(dataset, source)
-        val_tracks, test_tracks = split_tracks(tracks, dataset)
-        train, val = caches_for(tracks, FeatureConfig(), out_dir / "cache" / dataset, lookahead, widen)
-        per_arch = {}
-        for arch in architectures:
-            trial = out_dir / dataset / arch
-            done = trial / "result.json"
-            if done.exists():  # a study resumes trial by trial
-                per_arch[arch] = json.loads(done.read_text())
-                continue
-            r = run_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
-            th, scores = tune_and_score(Path(r["bundle"]), val_tracks, {dataset: test_tracks}, trial)
-            per_arch[arch] = {
-                "hyperparameters": budget.hyperparameters.get(arch, {}),
-                "best_epoch": r["summary"]["best_epoch"], "epochs": len(r["summary"]["history"]),
-                "val_micro_f1": r["summary"]["best_val_f1"], "train_minutes": round(r["train_minutes"], 2),
-                "parameters": r["summary"]["parameters"],
-                "thresholds": dict(zip(CLASSES, [round(t, 3) for t in th])),
-                **scored(scores[dataset]),
-            }
-            done.write_text(json.dumps(per_arch[arch], indent=2))
-        results["datasets"][dataset] = per_arch
+    with contextlib.ExitStack() as stack:
+        if budget.trials > 1:  # one Ray for every search of the study
+            from offline.search import ray_session
+
+            stack.enter_context(ray_session(budget.address))
+        for dataset, source in data.items():
+            results["datasets"][dataset] = _architectures_on(
+                dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead, widen, seed)
     (out_dir / "architectures.json").write_text(json.dumps(results, indent=2))
     (out_dir / "architectures.md").write_text(markdown(results))
     plot(results, out_dir / "architectures.png")
     return results
+
+
+def _architectures_on(dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead, widen,
+                      seed) -> dict:
+    """Every architecture on one dataset (trial by trial: a finished one is read back)."""
+    tracks = load_labelled(dataset, source)
+    val_tracks, test_tracks = split_tracks(tracks, dataset)
+    train, val = caches_for(tracks, FeatureConfig(), cache_dir / dataset, lookahead, widen)
+    per_arch = {}
+    for arch in architectures:
+        trial = out_dir / dataset / arch
+        done = trial / "result.json"
+        if done.exists():  # a study resumes trial by trial
+            per_arch[arch] = json.loads(done.read_text())
+            continue
+        if budget.trials > 1:
+            r = search_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
+        else:
+            r = run_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
+        th, scores = tune_and_score(Path(r["bundle"]), val_tracks, {dataset: test_tracks}, trial)
+        per_arch[arch] = {
+            "hyperparameters": r.get("hyperparameters", budget.hyperparameters.get(arch, {})),
+            "search": r.get("search"),
+            "best_epoch": r["summary"]["best_epoch"], "epochs": r["epochs"],
+            "val_micro_f1": r["summary"]["best_val_f1"], "train_minutes": round(r["train_minutes"], 2),
+            "parameters": r["summary"]["parameters"],
+            "thresholds": dict(zip(CLASSES, [round(t, 3) for t in th])),
+            **scored(scores[dataset]),
+        }
+        done.write_text(json.dumps(per_arch[arch], indent=2))
+    return per_arch
 
 
 def markdown(r: dict) -> str:
@@ -146,8 +208,12 @@ def markdown(r: dict) -> str:
              f"{r['date']}. Budget per trial: {b['minutes']} min wall clock, at most {b['epochs']} epochs"
              + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
              + f"; flavour {r['flavour']}; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). "
-             "Selection on validation micro F1, thresholds tuned on validation (online picker), "
-             "scored on the test split through the streaming engine. Onset F1 at 50 ms.", "",
+             + (f"Search: {b['trials']} random trials per architecture and dataset (Ray Tune, FIFO) over "
+                + "; ".join(f"{a} " + ", ".join(f"{k} in {{{', '.join(map(str, v))}}}" for k, v in b["space"][a].items())
+                            for a in archs if a in b["space"]) + ". "
+                if b.get("trials", 1) > 1 else "No search: each architecture at the hyperparameters below. ")
+             + "Selection on validation micro F1 (per-class thresholds tuned), thresholds then tuned on validation "
+             "for the online picker, scored on the test split through the streaming engine. Onset F1 at 50 ms.", "",
              "## Micro F1 (test), best per dataset in bold", "",
              "| architecture | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
     best = {d: max(r["datasets"][d].values(), key=lambda v: v["test_micro_f1"])["test_micro_f1"] for d in datasets}
@@ -228,12 +294,15 @@ def best_architecture(study_json: str | Path) -> tuple[str, dict]:
 
 def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", hyperparameters: dict | None = None,
                   budget: Budget = Budget(), combinations: list[tuple[str, ...]] | None = None,
-                  flavour: str = "causal", lookahead: float = 0.02, widen: int = 1, seed: int = 0) -> dict:
+                  flavour: str = "causal", lookahead: float = 0.02, widen: int = 1, seed: int = 0,
+                  cache_dir: str | Path | None = None) -> dict:
     """Train `architecture` on each combination of datasets (training splits pooled, the
     best epoch chosen on the pooled validation splits) and score it on every test split.
 
     data: label -> root, or label -> (loader, root) (several copies of one loader, e.g.
     rendered sets of different kinds, need labels). Resumes combination by combination.
+    cache_dir: where the features are cached, one folder per label (default out_dir/cache;
+    share it with an architecture study of the same data to compute them once).
     """
     if architecture not in NAMES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(NAMES)}")
@@ -251,7 +320,7 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
     for label in labels:
         tracks = load_labelled(label, data[label])
         val_tracks, test_tracks = split_tracks(tracks, label)
-        train, val = caches_for(tracks, FeatureConfig(), out_dir / "cache" / label, lookahead, widen)
+        train, val = caches_for(tracks, FeatureConfig(), Path(cache_dir or out_dir / "cache") / label, lookahead, widen)
         sets[label] = {"train": train, "val": val, "val_tracks": val_tracks, "test_tracks": test_tracks}
     tests = {label: sets[label]["test_tracks"] for label in labels}
     results: dict = {"budget": asdict(budget), "architecture": architecture, "hyperparameters": hp,
@@ -270,7 +339,7 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
                       trial, trial_budget, flavour, lookahead, widen, seed)
         th, scores = tune_and_score(Path(r["bundle"]), [t for x in combo for t in sets[x]["val_tracks"]], tests, trial)
         results["combinations"][name] = {
-            "train": list(combo), "best_epoch": r["summary"]["best_epoch"], "epochs": len(r["summary"]["history"]),
+            "train": list(combo), "best_epoch": r["summary"]["best_epoch"], "epochs": r["epochs"],
             "val_micro_f1": r["summary"]["best_val_f1"], "train_minutes": round(r["train_minutes"], 2),
             "train_hours": r["summary"]["data"]["train"]["hours"], "parameters": r["summary"]["parameters"],
             "thresholds": dict(zip(CLASSES, [round(t, 3) for t in th])),

@@ -64,7 +64,7 @@ from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
 __all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
-           "validate", "tuned_counts", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
+           "validate", "tuned_counts", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
@@ -322,7 +322,7 @@ def _data_summary(caches: list[SegmentCache]) -> dict:
             "onsets": {cls: int(n) for cls, n in zip(CLASSES, onsets)}}
 
 
-def _check_caches(cfg: TrainConfig, train: list[SegmentCache], val: list[SegmentCache]) -> FeatureConfig:
+def check_caches(cfg: TrainConfig, train: list[SegmentCache], val: list[SegmentCache]) -> FeatureConfig:
     """The feature config that all caches share; they must also carry the config's labels."""
     if not train or not sum(len(c) for c in train):
         raise ValueError("the training caches hold no segment")
@@ -424,7 +424,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     """
     out_dir = Path(out_dir)
     train, val = _caches(train_cache), _caches(val_cache)
-    features = _check_caches(cfg, train, val)
+    features = check_caches(cfg, train, val)
     device = cfg.resolved_device()
     last_path, best_path, log_path = out_dir / LAST, out_dir / BEST, out_dir / LOG
 

@@ -174,3 +174,46 @@ def test_synth_kinds_reach_the_renderer(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--kinds", "drums=2,song=1"])
     assert r.exit_code == 0, r.output
     assert seen["config"].kinds == {"drums": 2.0, "song": 1.0}
+
+
+def test_architecture_study_with_search_selects_among_trials(tmp_path):
+    """--trials 2: each architecture is searched on Ray (random draws from the small space)
+    and the study scores the search's best trial."""
+    pytest.importorskip("ray")
+    adtof_with_splits(tmp_path / "data")
+    out = tmp_path / "study"
+    args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out),
+            "--arch", "rnn", "--epochs", "1", "--trials", "2"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    v = json.loads((out / "architectures.json").read_text())["datasets"]["adtof"]["rnn"]
+    search = json.loads((out / "adtof" / "rnn" / "search" / "search.json").read_text())
+    assert len(v["search"]) == len(search["trials"]) == 2
+    assert v["hyperparameters"] == search["best"]["hyperparameters"]
+    assert v["val_micro_f1"] == search["best"]["best_f1"] == max(t["best_f1"] for t in search["trials"])
+    assert "Search: 2 random trials" in (out / "architectures.md").read_text()
+
+
+def test_search_command_without_ray_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    r = CliRunner().invoke(main, ["search", "rnn", "--data", f"adtof:{tmp_path}", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 1 and "rtadt[search]" in r.output
+    assert not (tmp_path / "s").exists()  # nothing computed before the check
+
+
+def test_search_command_runs_resumes_and_exports(tmp_path):
+    pytest.importorskip("ray")
+    adtof_with_splits(tmp_path / "data")
+    args = ["search", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "s"),
+            "--space", "L=2", "--space", "H=72", "--epochs", "1", "--export", str(tmp_path / "best.rtadt")]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    result = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert sorted(t["name"] for t in result["trials"]) == ["rnn-H=72-L=2-cell=gru", "rnn-H=72-L=2-cell=lstm"]
+    assert (tmp_path / "best.rtadt").exists() and "the best trial" in r.output
+    r = CliRunner().invoke(main, args[:-6] + ["--space", "H=144", "--epochs", "1"])
+    assert r.exit_code == 1 and "other space" in r.output  # a search resumes only with its own settings
+    r = CliRunner().invoke(main, args[:5] + ["--space", "L=7"])
+    assert r.exit_code == 2 and "L=7" in r.output
