@@ -354,6 +354,21 @@ def synth(out_dir, hours, seed, splits, workers, kinds):
     click.echo(f"{manifest}: rendered; load it with `--data synth:{out_dir}`")
 
 
+def _study_budget(command):
+    """The options both studies share: flavour, budget per training, seed, feature cache."""
+    for option in reversed((
+            click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True),
+            click.option("--minutes", type=float, default=3.0, show_default=True,
+                         help="budget per training: wall-clock minutes (with --trials: training + validation)"),
+            click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training"),
+            click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)"),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+                         help="feature cache (default OUT/cache)"))):
+        command = option(command)
+    return command
+
+
 @main.group()
 def study():
     """The studies: architectures and datasets."""
@@ -364,12 +379,7 @@ def study():
               help="a dataset; repeatable")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--arch", "archs", multiple=True, help="architectures to run (default: all five)")
-@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
-@click.option("--minutes", type=float, default=3.0, show_default=True, help="wall-clock budget per trial")
-@click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per trial")
-@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+@_study_budget
 @click.option("--trials", type=int, default=1, show_default=True,
               help="> 1: search each architecture with this many random trials (Ray Tune) over the small space")
 @click.option("--cpus-per-trial", type=int, default=1, show_default=True)
@@ -410,12 +420,7 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
 @click.option("--combination", "combos", multiple=True, metavar="A+B",
               help="a training combination (repeatable; default: every non-empty subset)")
-@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
-@click.option("--minutes", type=float, default=3.0, show_default=True, help="wall-clock budget per training")
-@click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training")
-@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+@_study_budget
 def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, epochs, max_batches, seed,
                    cache_dir):
     """Train one architecture on combinations of datasets, test on every test set (zero-shot

@@ -11,12 +11,11 @@ import math
 import sys
 
 import pytest
-import torch
 
 from offline import search as S
 from offline.train import LOG, caches_for
 from rtadt.features import FeatureConfig
-from tests.test_train import SEGMENT, make_tracks
+from tests.test_train import SEGMENT, make_tracks, one_thread  # noqa: F401 (autouse fixture)
 
 LOOKAHEAD, WIDEN = 0.02, 1
 
@@ -25,14 +24,6 @@ def tiny(**kw) -> S.SearchConfig:
     base = dict(architecture="rnn", space={"L": 2, "H": 72, "cell": "gru"}, epochs=1, batches_per_epoch=2,
                 lookahead_s=LOOKAHEAD, widen=WIDEN)
     return S.SearchConfig(**{**base, **kw})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
