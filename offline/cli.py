@@ -360,6 +360,8 @@ def _study_budget(command):
             click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True),
             click.option("--minutes", type=float, default=3.0, show_default=True,
                          help="budget per training: wall-clock minutes (with --trials: training + validation)"),
+            click.option("--hours", type=float,
+                         help="budget of the whole study's training: sets --minutes (hours / trainings)"),
             click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training"),
             click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)"),
             click.option("--seed", type=int, default=0, show_default=True),
@@ -384,7 +386,7 @@ def study():
               help="> 1: search each architecture with this many random trials (Ray Tune) over the small space")
 @click.option("--cpus-per-trial", type=int, default=1, show_default=True)
 @click.option("--address", help="join this Ray cluster for the search ('auto' or host:port)")
-def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batches, seed, cache_dir, trials,
+def study_architectures(data, out_dir, archs, flavour, minutes, hours, epochs, max_batches, seed, cache_dir, trials,
                         cpus_per_trial, address):
     """Train every architecture on each dataset under one budget; table, plot and JSON in OUT."""
     from offline.architectures import NAMES
@@ -398,8 +400,10 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
         _fail(f"unknown architecture {bad[0]!r}; known: {', '.join(NAMES)}", 2)
     if trials < 1:
         _fail("--trials must be >= 1", 2)
+    if hours is not None and hours <= 0:
+        _fail("--hours must be positive", 2)
     budget = Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, trials=trials,
-                    cpus_per_trial=cpus_per_trial, address=address)
+                    cpus_per_trial=cpus_per_trial, address=address, hours=hours)
     try:
         architecture_study(roots, out_dir, budget, architectures=tuple(archs) or NAMES, flavour=flavour, seed=seed,
                            cache_dir=cache_dir)
@@ -421,7 +425,7 @@ def study_architectures(data, out_dir, archs, flavour, minutes, epochs, max_batc
 @click.option("--combination", "combos", multiple=True, metavar="A+B",
               help="a training combination (repeatable; default: every non-empty subset)")
 @_study_budget
-def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, epochs, max_batches, seed,
+def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, hours, epochs, max_batches, seed,
                    cache_dir):
     """Train one architecture on combinations of datasets, test on every test set (zero-shot
     where not trained on); matrix, heatmap and JSON in OUT."""
@@ -446,7 +450,7 @@ def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minut
         hyperparameters = {**(hyperparameters or SMALL.get(arch, {})), **_parse_sets(sets)}
     try:
         dataset_study(roots, out_dir, arch, hyperparameters,
-                      Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches),
+                      Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, hours=hours),
                       combinations=[tuple(c.split("+")) for c in combos] or None, flavour=flavour, seed=seed,
                       cache_dir=cache_dir)
     except (DatasetError, ValueError, FileNotFoundError) as exc:

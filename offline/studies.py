@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,17 @@ class Budget:
     space: dict = field(default_factory=lambda: dict(SMALL_SPACE))  # searched, per architecture
     cpus_per_trial: int = 1
     address: str | None = None  # a Ray cluster to search on (None: a local Ray)
+    hours: float | None = None  # the whole study's training time: sets `minutes` (see `spread`)
+
+    def spread(self, trainings: int) -> "Budget":
+        """This budget with `hours` shared out as `minutes` over `trainings` trials (run one
+        after the other; evaluation, export and Ray's start-up come on top, and an epoch
+        that starts inside the budget finishes). Without `hours`, itself."""
+        if self.hours is None:
+            return self
+        if not self.hours > 0:
+            raise ValueError(f"hours must be > 0, got {self.hours!r}")
+        return replace(self, minutes=round(60 * self.hours / max(1, trainings), 3))
 
 
 def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str,
@@ -153,6 +164,7 @@ def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir or out_dir / "cache")
     out_dir.mkdir(parents=True, exist_ok=True)
+    budget = budget.spread(len(data) * len(architectures) * budget.trials)
     results: dict = {"budget": asdict(budget), "flavour": flavour, "lookahead_s": lookahead, "widen": widen,
                      "seed": seed, "datasets": {}, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     with contextlib.ExitStack() as stack:
@@ -205,7 +217,9 @@ def markdown(r: dict) -> str:
     archs = sorted({a for d in r["datasets"].values() for a in d}, key=lambda a: NAMES.index(a))
     b = r["budget"]
     lines = ["# Architecture study", "",
-             f"{r['date']}. Budget per trial: {b['minutes']} min wall clock, at most {b['epochs']} epochs"
+             f"{r['date']}. " + (f"Budget: {b['hours']} h of training for the whole study, so " if b.get("hours") else "")
+             + f"Budget per trial: {b['minutes']} min " + ("of training and validation" if b.get("trials", 1) > 1
+                                                           else "wall clock") + f", at most {b['epochs']} epochs"
              + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
              + f"; flavour {r['flavour']}; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). "
              + (f"Search: {b['trials']} random trials per architecture and dataset (Ray Tune, FIFO) over "
@@ -316,6 +330,7 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
             raise ValueError(f"combination {'+'.join(combo) or '(empty)'}: unknown datasets {unknown}; "
                              f"known: {', '.join(labels)}")
     hp = dict(budget.hyperparameters.get(architecture, {}) if hyperparameters is None else hyperparameters)
+    budget = budget.spread(len(combos))
     sets = {}
     for label in labels:
         tracks = load_labelled(label, data[label])
@@ -327,7 +342,7 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
                      "flavour": flavour, "lookahead_s": lookahead, "widen": widen, "seed": seed,
                      "datasets": {label: _describe(sets[label]) for label in labels},
                      "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "combinations": {}}
-    trial_budget = Budget(budget.minutes, budget.epochs, budget.batches_per_epoch, {architecture: hp})
+    trial_budget = replace(budget, hyperparameters={architecture: hp})
     for combo in combos:
         name = "+".join(combo)
         trial = out_dir / "runs" / name
@@ -375,8 +390,9 @@ def dataset_markdown(r: dict) -> str:
     b = r["budget"]
     hp = ", ".join(f"{k}={v}" for k, v in r["hyperparameters"].items()) or "defaults"
     lines = ["# Dataset study", "",
-             f"{r['date']}. {r['architecture']} ({hp}), flavour {r['flavour']}; budget per training: "
-             f"{b['minutes']} min wall clock, at most {b['epochs']} epochs"
+             f"{r['date']}. {r['architecture']} ({hp}), flavour {r['flavour']}; "
+             + (f"budget {b['hours']} h of training for the whole study, so " if b.get("hours") else "")
+             + f"budget per training: {b['minutes']} min wall clock, at most {b['epochs']} epochs"
              + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
              + f"; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). Each row trains on "
              "the training splits of its datasets pooled (best epoch on their pooled validation splits, thresholds "

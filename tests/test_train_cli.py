@@ -217,3 +217,23 @@ def test_search_command_runs_resumes_and_exports(tmp_path):
     assert r.exit_code == 1 and "other space" in r.output  # a search resumes only with its own settings
     r = CliRunner().invoke(main, args[:5] + ["--space", "L=7"])
     assert r.exit_code == 2 and "L=7" in r.output
+
+
+def test_a_study_budget_in_hours_is_shared_out_per_training():
+    from offline.studies import Budget
+
+    b = Budget(minutes=3.0, hours=0.5, trials=2)
+    assert b.spread(15).minutes == 2.0 and b.spread(15).hours == 0.5 and b.spread(15).trials == 2
+    assert Budget(minutes=3.0).spread(15).minutes == 3.0  # no hours: minutes as given
+    with pytest.raises(ValueError, match="hours"):
+        Budget(hours=0).spread(3)
+
+
+def test_dataset_study_states_an_hours_budget(tmp_path):
+    adtof_with_splits(tmp_path / "a")
+    out = tmp_path / "s"
+    r = CliRunner().invoke(main, ["study", "datasets", "--data", f"a=adtof:{tmp_path / 'a'}", "--out", str(out),
+                                  "--arch", "rnn", "--set", "L=2", "--set", "H=72", "--epochs", "1", "--hours", "0.05"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "datasets.json").read_text())["budget"]["minutes"] == 3.0  # one training: all of it
+    assert "0.05 h of training for the whole study" in (out / "datasets.md").read_text()
