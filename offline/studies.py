@@ -292,18 +292,19 @@ def all_combinations(labels) -> list[tuple[str, ...]]:
 
 
 def best_architecture(study_json: str | Path) -> tuple[str, dict]:
-    """The architecture (and hyperparameters) of an architecture study with the best mean
-    *validation* micro F1 over its datasets: the test sets stay out of the choice."""
+    """The architecture of an architecture study with the best mean *validation* micro F1
+    over its datasets, with the hyperparameters of its best validation result (a search may
+    pick others per dataset): the test sets stay out of the choice."""
     r = json.loads(Path(study_json).read_text())
-    means: dict[str, list] = {}
+    results: dict[str, list] = {}
     for per_arch in r["datasets"].values():
         for arch, v in per_arch.items():
-            means.setdefault(arch, []).append(v["val_micro_f1"])
-    if not means:
+            results.setdefault(arch, []).append(v)
+    if not results:
         raise ValueError(f"{study_json}: no trial in this architecture study")
-    arch = max(means, key=lambda a: np.mean(means[a]))
-    first = next(v[arch] for v in r["datasets"].values() if arch in v)
-    return arch, dict(first["hyperparameters"])
+    arch = max(results, key=lambda a: np.mean([v["val_micro_f1"] for v in results[a]]))
+    best = max(results[arch], key=lambda v: v["val_micro_f1"])
+    return arch, dict(best["hyperparameters"])
 
 
 def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", hyperparameters: dict | None = None,

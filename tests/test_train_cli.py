@@ -155,9 +155,12 @@ def test_best_architecture_is_chosen_on_validation_not_test(tmp_path):
     from offline.studies import best_architecture
 
     study = {"datasets": {"d": {"rnn": {"val_micro_f1": 0.7, "test_micro_f1": 0.2, "hyperparameters": {"L": 2}},
-                                "cnn": {"val_micro_f1": 0.5, "test_micro_f1": 0.9, "hyperparameters": {"I": 1}}}}}
+                                "cnn": {"val_micro_f1": 0.5, "test_micro_f1": 0.9, "hyperparameters": {"I": 1}}},
+                          "e": {"rnn": {"val_micro_f1": 0.8, "test_micro_f1": 0.1, "hyperparameters": {"L": 3}},
+                                "cnn": {"val_micro_f1": 0.7, "test_micro_f1": 0.9, "hyperparameters": {"I": 1}}}}}
     (tmp_path / "a.json").write_text(json.dumps(study))
-    assert best_architecture(tmp_path / "a.json") == ("rnn", {"L": 2})
+    # rnn: mean validation 0.75 against 0.6; its hyperparameters: those of its best validation result
+    assert best_architecture(tmp_path / "a.json") == ("rnn", {"L": 3})
 
 
 def test_synth_kinds_option_is_validated(tmp_path):
