@@ -211,7 +211,9 @@ def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, 
 
     # fit would run one more epoch before asking on_epoch: a spent budget must not call it
     if spent < budget_s:
-        fit(train_config(cfg, trial), train, val, run_dir, resume=(run_dir / "last.pt").exists(), on_epoch=on_epoch)
+        # resume whenever the run exists: a kill between best.pt and last.pt in the first epoch
+        # leaves best.pt alone, which a fresh start would refuse to overwrite
+        fit(train_config(cfg, trial), train, val, run_dir, resume=run_dir.exists(), on_epoch=on_epoch)
     if report is not None and not reported and history:
         report(metrics(history[-1]))
     return _row(cfg, trial, run_dir)
@@ -296,7 +298,7 @@ def ray_session(address: str | None = None):
 def search(cfg: SearchConfig, train, val, out_dir: str | Path) -> dict:
     """Run (or resume) the search in out_dir; returns what search.json holds, with "best"
     the best trial's row (its "best_path" is the best.pt to export)."""
-    ray, tune = require_ray()
+    _, tune = require_ray()  # first: without Ray, nothing is done
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 

@@ -34,7 +34,7 @@ from offline.datasets import load
 from offline.evaluate import evaluate_bundle, tune_bundle_thresholds
 from offline.checkpoint import load_checkpoint
 from offline.export import export_bundle
-from offline.train import TrainConfig, caches_for, fit
+from offline.train import caches_for
 from rtadt.bundle import load_bundle, write_bundle
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
@@ -62,7 +62,7 @@ SMALL_SPACE = {
 
 @dataclass
 class Budget:
-    minutes: float = 3.0  # per trial: wall clock without search; training + validation time with search
+    minutes: float = 3.0  # per trial: training + validation time (the epochs' seconds, summed over restarts)
     epochs: int = 100
     batches_per_epoch: int | None = None
     hyperparameters: dict = field(default_factory=lambda: dict(SMALL))  # trials == 1
@@ -73,9 +73,10 @@ class Budget:
     hours: float | None = None  # the whole study's training time: sets `minutes` (see `spread`)
 
     def spread(self, trainings: int) -> "Budget":
-        """This budget with `hours` shared out as `minutes` over `trainings` trials (run one
-        after the other; evaluation, export and Ray's start-up come on top, and an epoch
-        that starts inside the budget finishes). Without `hours`, itself."""
+        """This budget with `hours` shared out as `minutes` over `trainings` trials: hours of
+        summed training time, not of wall clock (a search runs trials side by side, sharing the
+        CPU; evaluation, export and Ray's start-up come on top; an epoch that starts inside the
+        budget finishes). Without `hours`, itself."""
         if self.hours is None:
             return self
         if not self.hours > 0:
@@ -85,19 +86,25 @@ class Budget:
 
 def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str,
               lookahead: float, widen: int, seed: int) -> dict:
-    """Train one architecture under the budget and export its best checkpoint."""
-    cfg = TrainConfig(architecture=arch, flavour=flavour, hyperparameters=budget.hyperparameters.get(arch, {}),
-                      lookahead_s=lookahead, widen=widen, max_epochs=budget.epochs,
-                      max_batches_per_epoch=budget.batches_per_epoch, seed=seed)
-    t0 = time.monotonic()
-    summary = fit(cfg, train, val, out / "run", resume=(out / "run" / "last.pt").exists(),
-                  on_epoch=lambda record: time.monotonic() - t0 > 60 * budget.minutes)
-    model, ckpt = load_checkpoint(summary["best_path"])
+    """Train one architecture under the budget and export its best checkpoint.
+
+    The training is one search trial run here, without Ray (offline.search.run_trial): the
+    same budget rule (the epochs' seconds summed over restarts), so a study killed after
+    training and resumed neither trains again nor gets its budget anew."""
+    from offline.search import SearchConfig
+    from offline.search import run_trial as train_within_budget
+
+    cfg = SearchConfig(architecture=arch, flavour=flavour, minutes=budget.minutes, epochs=budget.epochs,
+                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead, widen=widen, seed=seed)
+    row = train_within_budget(cfg, dict(budget.hyperparameters.get(arch, {})), train, val, out / "runs")
+    if row["best_path"] is None:
+        raise RuntimeError(f"{arch} on {dataset}: no epoch completed (see {row['run_dir']})")
+    model, ckpt = load_checkpoint(row["best_path"])
     features = FeatureConfig.from_dict(ckpt["features"])
     bundle_path = export_bundle(model, out / f"{arch}.rtadt", features, name=f"{arch}-{dataset}",
                                 lookahead_s=lookahead, architecture=arch, training=ckpt.get("training"))
-    return {"summary": summary, "epochs": len(summary["history"]), "bundle": str(bundle_path),
-            "train_minutes": (time.monotonic() - t0) / 60}
+    return {"summary": ckpt["training"], "epochs": row["epochs"], "bundle": str(bundle_path),
+            "train_minutes": row["minutes"]}
 
 
 def load_labelled(label: str, source) -> list:
@@ -218,8 +225,7 @@ def markdown(r: dict) -> str:
     b = r["budget"]
     lines = ["# Architecture study", "",
              f"{r['date']}. " + (f"Budget: {b['hours']} h of training for the whole study, so " if b.get("hours") else "")
-             + f"Budget per trial: {b['minutes']} min " + ("of training and validation" if b.get("trials", 1) > 1
-                                                           else "wall clock") + f", at most {b['epochs']} epochs"
+             + f"Budget per trial: {b['minutes']} min of training and validation, at most {b['epochs']} epochs"
              + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
              + f"; flavour {r['flavour']}; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). "
              + (f"Search: {b['trials']} random trials per architecture and dataset (Ray Tune, FIFO) over "
@@ -393,7 +399,7 @@ def dataset_markdown(r: dict) -> str:
     lines = ["# Dataset study", "",
              f"{r['date']}. {r['architecture']} ({hp}), flavour {r['flavour']}; "
              + (f"budget {b['hours']} h of training for the whole study, so " if b.get("hours") else "")
-             + f"budget per training: {b['minutes']} min wall clock, at most {b['epochs']} epochs"
+             + f"budget per training: {b['minutes']} min of training and validation, at most {b['epochs']} epochs"
              + (f", {b['batches_per_epoch']} batches per epoch" if b["batches_per_epoch"] else "")
              + f"; lookahead {1000 * r['lookahead_s']:.0f} ms; widening {r['widen']} frame(s). Each row trains on "
              "the training splits of its datasets pooled (best epoch on their pooled validation splits, thresholds "

@@ -579,6 +579,7 @@ def _tensorboard_epoch(writer, record: dict) -> None:
     writer.add_scalar("loss/train", record["train_loss"], e)
     writer.add_scalar("loss/validation", record["val_loss"], e)
     writer.add_scalar("f1/validation", record["val_f1"], e)
+    writer.add_scalar("f1/validation_tuned", record["select_f1"], e)
     for c, v in record["val_f1_per_class"].items():
         if v is not None:
             writer.add_scalar(f"f1_per_class/{c}", v, e)

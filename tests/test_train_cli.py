@@ -206,7 +206,7 @@ def test_search_command_without_ray_says_how_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "s").exists()  # nothing computed before the check
 
 
-def test_search_command_runs_resumes_and_exports(tmp_path):
+def test_search_command_runs_refuses_other_settings_and_exports(tmp_path):
     pytest.importorskip("ray")
     adtof_with_splits(tmp_path / "data")
     args = ["search", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "s"),
@@ -218,8 +218,8 @@ def test_search_command_runs_resumes_and_exports(tmp_path):
     assert (tmp_path / "best.rtadt").exists() and "the best trial" in r.output
     r = CliRunner().invoke(main, args[:-6] + ["--space", "H=144", "--epochs", "1"])
     assert r.exit_code == 1 and "other space" in r.output  # a search resumes only with its own settings
-    r = CliRunner().invoke(main, args[:5] + ["--space", "L=7"])
-    assert r.exit_code == 2 and "L=7" in r.output
+    r = CliRunner().invoke(main, args[:6] + ["--space", "L=7"])
+    assert r.exit_code == 2 and "L=7 is not in its search space" in r.output
 
 
 def test_a_study_budget_in_hours_is_shared_out_per_training():
@@ -240,3 +240,20 @@ def test_dataset_study_states_an_hours_budget(tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads((out / "datasets.json").read_text())["budget"]["minutes"] == 3.0  # one training: all of it
     assert "0.05 h of training for the whole study" in (out / "datasets.md").read_text()
+
+
+def test_a_resumed_study_does_not_train_a_spent_trial_again(tmp_path):
+    """Killed after training but before its result was written, a trial resumes with its
+    budget spent: it is scored again, not trained again."""
+    adtof_with_splits(tmp_path / "a")
+    out = tmp_path / "s"
+    args = ["study", "datasets", "--data", f"a=adtof:{tmp_path / 'a'}", "--out", str(out), "--arch", "rnn",
+            "--set", "L=2", "--set", "H=72", "--epochs", "5", "--minutes", "0.0001"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (log,) = (out / "runs" / "a").glob("runs/*/log.jsonl")
+    assert len(log.read_text().splitlines()) == 1  # the budget stopped it after one epoch
+    (out / "runs" / "a" / "result.json").unlink()  # as if killed while scoring
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert len(log.read_text().splitlines()) == 1
+    assert (out / "runs" / "a" / "result.json").exists()

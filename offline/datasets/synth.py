@@ -542,6 +542,9 @@ def plan(ctx: Context, hours: float, seed: int, splits=SPLITS) -> list[dict]:
             raise DatasetError(DATASET, ctx.sources.hydrogen, f"at least one kit for the {split} split")
         kinds = {k: w for k, w in cfg.kinds.items()
                  if w > 0 and (k == "drums" or (k == "song" and full) or (k in ("drums+music", "music") and songs))}
+        if not kinds:
+            raise DatasetError(DATASET, ctx.sources.accompaniment,
+                               f"songs for the {split} split to make the kinds asked for ({', '.join(cfg.kinds)})")
         done, i = 0.0, 0
         while done < target:
             rng = np.random.default_rng([seed, SPLITS.index(split), i])
