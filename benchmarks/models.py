@@ -81,6 +81,7 @@ NUM_FEATURES = 84
 NUM_CLASSES = 5
 HOP_US = 10_000.0  # rtadt's FeatureConfig: hop 441 samples at 44.1 kHz = 10 ms
 GOAL_ARCH = "crnn"
+INT8_ARCHS = ("rnn", "crnn")  # recurrent causal models: offline.export's int8 step applies
 GOAL_FRACTION = 0.01
 GOAL = "a causal step of the default-size CRNN costs under 1% of the 10 ms hop (onnxruntime, single thread)"
 WARMUP_STEPS = 50
@@ -201,6 +202,7 @@ class Arch:
         self.outputs = ["activations"] + [f"{n}_out" for n in self.state_names]
         self._step_graph = cau_graphs["step"]
         self.sess_step = _session(cau_graphs["step"])
+        self.sess_step_int8 = _session(export_graphs(self.causal, int8=True)[0]["step"]) if name in INT8_ARCHS else None
         self.sess_window = {"offline": _session(off_graphs["window"]), "causal": _session(cau_graphs["window"])}
         self.torch_step = StepGraph(self.causal).eval()
         self.torch_window = {"offline": WindowGraph(self.offline).eval(), "causal": WindowGraph(self.causal).eval()}
@@ -214,9 +216,9 @@ class Arch:
     def _zero_feed(self) -> dict:
         return {n: np.zeros(s, np.float32) for n, s in self.states}
 
-    def step_ort(self, warmup: int, steps: int, keep: bool = False):
+    def step_ort(self, warmup: int, steps: int, keep: bool = False, int8: bool = False):
         """Times per step [s] of `steps` steps after `warmup` untimed ones, from the initial state."""
-        run, outputs, names = self.sess_step.run, self.outputs, self.state_names
+        run, outputs, names = (self.sess_step_int8 if int8 else self.sess_step).run, self.outputs, self.state_names
         feed = self._zero_feed()
         frames = self.frames_np
         times = np.empty(steps)
@@ -395,16 +397,19 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             a.window_torch(flavour)
 
     backends = ("torch", "onnxruntime")
-    step_runs = {(n, b): {"median": [], "p99": [], "mean": [], "max": []} for n in archs for b in backends}
+    step_backends = {n: backends + (("onnxruntime_int8",) if a.sess_step_int8 else ()) for n, a in archs.items()}
+    step_runs = {(n, b): {"median": [], "p99": [], "mean": [], "max": []} for n in archs for b in step_backends[n]}
     win_runs = {(n, f, b): [] for n in archs for f in ("offline", "causal") for b in backends}
-    total = repeats * len(archs) * (2 + 4)
+    total = repeats * sum(len(b) + 4 for b in step_backends.values())
     with tqdm(total=total, desc="benchmark", unit="run", disable=not progress, file=sys.stderr) as bar:
         for _ in range(repeats):
             for name, a in archs.items():
-                for backend in backends:
+                for backend in step_backends[name]:
                     bar.set_postfix_str(f"{name} step {backend}")
-                    fn = a.step_torch if backend == "torch" else a.step_ort
-                    times, _ = fn(WARMUP_STEPS, steps)
+                    if backend == "torch":
+                        times, _ = a.step_torch(WARMUP_STEPS, steps)
+                    else:
+                        times, _ = a.step_ort(WARMUP_STEPS, steps, int8=backend == "onnxruntime_int8")
                     us = times * 1e6
                     r = step_runs[(name, backend)]
                     r["median"].append(float(np.median(us)))
@@ -428,7 +433,7 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
         c = counts[name]
         macs = c["step_macs"]["macs"]
         step = {}
-        for backend in backends:
+        for backend in step_backends[name]:
             r = step_runs[(name, backend)]
             med = machine.summarise(r["median"])
             p99 = machine.summarise(r["p99"])
@@ -442,6 +447,11 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
                 "gmacs_per_s": macs / (med["median"] * 1e-6) / 1e9,
             }
         step["ratio_torch_to_onnxruntime"] = step["torch"]["us_median"] / step["onnxruntime"]["us_median"]
+        if a.sess_step_int8 is not None:
+            _, q = a.step_ort(0, WARMUP_STEPS + steps, keep=True, int8=True)
+            _, ref = a.step_torch(0, WARMUP_STEPS + steps, keep=True)
+            step["onnxruntime_int8"]["max_deviation_vs_torch"] = float(np.abs(q - ref).max())
+            step["ratio_int8_to_float32"] = step["onnxruntime_int8"]["us_median"] / step["onnxruntime"]["us_median"]
         window = {}
         for flavour in ("offline", "causal"):
             w = {}
@@ -466,6 +476,7 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
         }
 
     g = results[GOAL_ARCH]["step"]["onnxruntime"]
+    q8 = results[GOAL_ARCH]["step"]["onnxruntime_int8"]
     limit_us = GOAL_FRACTION * HOP_US
     worst_dev = max(v for r in results.values() for k, v in r["agreement"].items()
                     if not k.endswith("compared"))
@@ -508,6 +519,11 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             "rounds": len(g["us_median_runs"]),
             "torch_us_median": results[GOAL_ARCH]["step"]["torch"]["us_median"],
             "torch_holds_median": bool(results[GOAL_ARCH]["step"]["torch"]["us_median"] < limit_us),
+            "int8_us_median": q8["us_median"],
+            "int8_us_p99": q8["us_p99"],
+            "int8_hop_fraction_median": q8["hop_fraction_median"],
+            "int8_holds_median": bool(q8["us_median"] < limit_us),
+            "int8_max_deviation": q8["max_deviation_vs_torch"],
         },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -564,6 +580,15 @@ def markdown(r: dict) -> str:
         f"({'also under' if g['holds_p99'] else 'over'} the limit). "
         f"The round's median was under the limit in {g['rounds_under_limit']} of {g['rounds']} rounds. "
         f"torch eager: {machine.fmt(g['torch_us_median'])} µs ({'under' if g['torch_holds_median'] else 'over'}).",
+        "",
+        f"With 8-bit weights (`rtadt-train export --int8`: the recurrent layers as explicit gate MatMuls, every "
+        f"MatMul weight quantized; convolutions float32): **{machine.fmt(g['int8_us_median'])} µs** = "
+        f"{100 * g['int8_hop_fraction_median']:.2f} % of the hop (p99 {machine.fmt(g['int8_us_p99'])} µs), "
+        f"{'under' if g['int8_holds_median'] else 'over'} the limit; activations within "
+        f"{g['int8_max_deviation']:.1e} of torch on these random weights. "
+        + "; ".join(f"{a['label']} int8 {machine.fmt(a['step']['onnxruntime_int8']['us_median'])} µs, "
+                    f"{a['step']['ratio_int8_to_float32']:.2f}× its float32 step"
+                    for a in r["models"].values() if "onnxruntime_int8" in a["step"]) + ".",
         "",
         "## Size and arithmetic",
         "",

@@ -40,7 +40,7 @@ DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.rtadt"
 _REQUIRED = ("schema", "name", "features", "classes", "thresholds", "peak_picking",
              "lookahead_s", "context_frames")
 _KNOWN = set(_REQUIRED) | {"description", "midi_notes", "window", "step", "window_every", "future_frames",
-                           "architecture", "training", "evaluation", "created"}
+                           "architecture", "training", "evaluation", "created", "quantization"}
 
 
 class BundleError(Exception):

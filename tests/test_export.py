@@ -85,3 +85,53 @@ def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
     assert bundle.features.num_features == 168
     x, sr = audio
     assert isinstance(transcribe_array(bundle, x, sr), list)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_explicit_gate_step_is_the_recurrent_step(cell):
+    """Recurrent.explicit_step (torch's equations written out, for int8 export) against nn.GRU/LSTM."""
+    from offline.architectures.rnn import Recurrent
+
+    torch.manual_seed(0)
+    r = Recurrent(20, 3, 16, cell, 0.0, causal=True).eval()
+    state = [torch.randn(3, 2, 16) for _ in r.state_shapes(2)]
+    x = torch.randn(2, 20)
+    with torch.no_grad():
+        want = r.step(x, state)
+        r.explicit_step = True
+        got = r.step(x, state)
+    torch.testing.assert_close(got[0], want[0], atol=1e-6, rtol=0)
+    for g, w in zip(got[1], want[1]):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name,cell", [("rnn", "gru"), ("rnn", "lstm"), ("crnn", "gru")])
+def test_int8_export_quantizes_the_step_within_its_tolerance(tmp_path, audio, name, cell):
+    import onnx
+
+    from tests.test_architectures import F
+    from offline.architectures import build
+
+    torch.manual_seed(0)
+    model = build(name, flavour="causal", num_features=F, **{**SMALL[name], "cell": cell}).eval()
+    path = export_bundle(model, tmp_path / "q.rtadt", FeatureConfig(), name="q", lookahead_s=0.01,
+                         architecture=name, check_frames=120, int8=True)
+    bundle = load_bundle(path)
+    ops = {n.op_type for n in onnx.load_from_string(bundle.graphs["step"]).graph.node}
+    assert "MatMulInteger" in ops and "GRU" not in ops and "LSTM" not in ops
+    dev = check_bundle_matches(model, path, frames=130, seed=1, step_tolerance=0.02)
+    assert dev["window"] <= 1e-4 < dev["step"] <= 0.02  # quantized, within its bound; window float32
+    assert 0 < bundle.manifest["quantization"]["max_deviation"] <= 0.02
+    x, sr = audio
+    assert isinstance(transcribe_array(bundle, x, sr), list)  # the engine hosts it unchanged
+
+
+def test_int8_export_refuses_models_it_cannot_quantize(tmp_path):
+    for model, match in ((small("rnn", "offline"), "causal"), (small("cnn", "causal"), "recurrent")):
+        with pytest.raises(ValueError, match=match):
+            export_bundle(model, tmp_path / "x.rtadt", FeatureConfig(), name="x", lookahead_s=0.0,
+                          architecture="x", int8=True)
+    ckpt = save_checkpoint(tmp_path / "c.pt", checkpoint_dict(small("crnn", "causal"), "crnn", FeatureConfig(), 0.02))
+    r = CliRunner().invoke(train_main, ["export", str(ckpt), "-o", str(tmp_path / "q.rtadt"), "--int8"])
+    assert r.exit_code == 0, r.output
+    assert "quantization" in load_bundle(tmp_path / "q.rtadt").manifest

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from offline.architectures.base import DrumModel
@@ -53,6 +54,10 @@ class Recurrent(nn.Module):
         self.rnn = rnn(n_in, H, num_layers=L, batch_first=True, dropout=dropout if L > 1 else 0.0,
                        bidirectional=not causal)
         self.out_features = H if causal else 2 * H
+        # step() as explicit gate matmuls instead of one nn.GRU/nn.LSTM call: the same
+        # arithmetic, exported as plain MatMul nodes that int8 weight quantization can take
+        # (onnxruntime's quantizer has no GRU kernel). offline.export sets it for int8 steps.
+        self.explicit_step = False
 
     def forward(self, x: Tensor) -> Tensor:
         return self.rnn(x)[0]  # initial state zeros, as initial_state() gives the step form
@@ -63,9 +68,30 @@ class Recurrent(nn.Module):
 
     def step(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """x [B, n_in] -> [B, H]: one time step of the same module forward uses."""
+        if self.explicit_step:
+            return self._gate_step(x, state)
         hx = (state[0], state[1]) if self.lstm else state[0]
         y, hx = self.rnn(x.unsqueeze(1), hx)
         return y[:, 0], list(hx) if self.lstm else [hx]
+
+    def _gate_step(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        """The equations of torch's GRU and LSTM, layer by layer (gate order r, z, n and
+        i, f, g, o; the GRU's reset gate applied after the recurrent bias, as torch does)."""
+        H, hs, cs = self.H, [], []
+        for layer in range(self.L):
+            g = (x @ getattr(self.rnn, f"weight_ih_l{layer}").t() + getattr(self.rnn, f"bias_ih_l{layer}"),
+                 state[0][layer] @ getattr(self.rnn, f"weight_hh_l{layer}").t() + getattr(self.rnn, f"bias_hh_l{layer}"))
+            if self.lstm:
+                i, f, c, o = (g[0] + g[1]).split(H, -1)
+                cs.append(torch.sigmoid(f) * state[1][layer] + torch.sigmoid(i) * torch.tanh(c))
+                x = torch.sigmoid(o) * torch.tanh(cs[-1])
+            else:
+                (ir, iz, i_n), (hr, hz, hn) = g[0].split(H, -1), g[1].split(H, -1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                n = torch.tanh(i_n + r * hn)
+                x = n + z * (state[0][layer] - n)
+            hs.append(x)
+        return x, [torch.stack(hs)] + ([torch.stack(cs)] if self.lstm else [])
 
 
 class RNN(DrumModel):
