@@ -47,7 +47,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -186,10 +186,11 @@ def _best(history: list[dict]) -> dict:
     return max(history, key=lambda r: (_select(r), -r["val_loss"]))  # fit's rule: ties to the lower loss, then first
 
 
-def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, report=None) -> dict:
+def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, report=None,
+              progress: bool = False) -> dict:
     """One trial: train, or continue, the run of `trial` until the protocol or the budget
     stops it. report(metrics) is called after each epoch (Tune's report), or once with the
-    final state when no epoch was left to run. Returns the trial's row (see `_row`)."""
+    final state when no epoch was left to run; progress: fit's bars. Returns the trial's row (see `_row`)."""
     run_dir = Path(runs_dir) / run_name(cfg.architecture, trial)
     history = _history(run_dir)
     budget_s = math.inf if cfg.minutes is None else 60 * cfg.minutes
@@ -213,7 +214,8 @@ def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, 
     if spent < budget_s:
         # resume whenever the run exists: a kill between best.pt and last.pt in the first epoch
         # leaves best.pt alone, which a fresh start would refuse to overwrite
-        fit(train_config(cfg, trial), train, val, run_dir, resume=run_dir.exists(), on_epoch=on_epoch)
+        fit(replace(train_config(cfg, trial), progress=progress), train, val, run_dir, resume=run_dir.exists(),
+            on_epoch=on_epoch)
     if report is not None and not reported and history:
         report(metrics(history[-1]))
     return _row(cfg, trial, run_dir)

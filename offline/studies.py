@@ -96,7 +96,8 @@ def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, fl
 
     cfg = SearchConfig(architecture=arch, flavour=flavour, minutes=budget.minutes, epochs=budget.epochs,
                        batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead, widen=widen, seed=seed)
-    row = train_within_budget(cfg, dict(budget.hyperparameters.get(arch, {})), train, val, out / "runs")
+    row = train_within_budget(cfg, dict(budget.hyperparameters.get(arch, {})), train, val, out / "runs",
+                              progress=True)  # a search's trials run quiet under Ray; a study's shows its bars
     if row["best_path"] is None:
         raise RuntimeError(f"{arch} on {dataset}: no epoch completed (see {row['run_dir']})")
     model, ckpt = load_checkpoint(row["best_path"])
