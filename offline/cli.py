@@ -98,23 +98,14 @@ def export(checkpoint, output, name, description, int8):
     """Write a model bundle (window.onnx, step.onnx for causal models, manifest) from a checkpoint."""
     from pathlib import Path
 
-    from offline.checkpoint import load_checkpoint
-    from offline.export import INT8_TOLERANCE, TOLERANCE, check_bundle_matches, export_bundle
+    from offline.export import INT8_TOLERANCE, TOLERANCE, check_bundle_matches, export_checkpoint
     from rtadt.bundle import BundleError
-    from rtadt.features import FeatureConfig
 
     try:
-        model, ckpt = load_checkpoint(checkpoint)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
-    try:
-        path = export_bundle(model, output, FeatureConfig.from_dict(ckpt["features"]),
-                             name=name or Path(checkpoint).stem, lookahead_s=ckpt["lookahead_s"],
-                             architecture=ckpt["architecture"], classes=tuple(ckpt["classes"]),
-                             thresholds=ckpt.get("thresholds"), description=description,
-                             training=ckpt.get("training"), evaluation=ckpt.get("evaluation"), int8=int8)
+        path, model, ckpt = export_checkpoint(checkpoint, output, name=name or Path(checkpoint).stem,
+                                              description=description, int8=int8)
         dev = check_bundle_matches(model, path, step_tolerance=INT8_TOLERANCE if int8 else TOLERANCE)
-    except (BundleError, RuntimeError, ValueError) as exc:
+    except (BundleError, RuntimeError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo(f"{path}: {ckpt['architecture']} ({ckpt['flavour']}); onnxruntime vs torch max deviation "
                + ", ".join(f"{k} {v:.1e}" for k, v in dev.items()))
@@ -232,14 +223,9 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
     if best is None:
         _fail("no trial completed an epoch")
     if export_path:
-        from offline.checkpoint import load_checkpoint
-        from offline.export import export_bundle
+        from offline.export import export_checkpoint
 
-        model, ckpt = load_checkpoint(best["best_path"])
-        path = export_bundle(model, export_path, FeatureConfig.from_dict(ckpt["features"]), name=best["name"],
-                             lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
-                             classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"),
-                             training=ckpt.get("training"), evaluation=ckpt.get("evaluation"))
+        path, _, _ = export_checkpoint(best["best_path"], export_path, name=best["name"])
         click.echo(f"{path}: the best trial, {best['name']} (validation micro F1 {best['best_f1']:.3f})")
 
 
@@ -264,15 +250,10 @@ def evaluate(model, dataset, root, split, mode, json_out, plot):
 
     try:
         if model.endswith(".pt"):
-            from offline.checkpoint import load_checkpoint
-            from offline.export import export_bundle
-            from rtadt.features import FeatureConfig
+            from offline.export import export_checkpoint
 
-            net, ckpt = load_checkpoint(model)
             tmp = Path(tempfile.mkdtemp()) / "model.rtadt"
-            export_bundle(net, tmp, FeatureConfig.from_dict(ckpt["features"]), name=Path(model).stem,
-                          lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
-                          classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"))
+            export_checkpoint(model, tmp, name=Path(model).stem)
             model = str(tmp)
         bundle = load_bundle(model)
         tracks = [t for t in load(dataset, root) if t.split == split]

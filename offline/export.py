@@ -176,6 +176,20 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
     return write_bundle(path, manifest, graphs)
 
 
+def export_checkpoint(checkpoint: str | Path, output: str | Path, *, name: str, description: str = "",
+                      int8: bool = False):
+    """A bundle of a checkpoint (offline.checkpoint), with everything it carries: features,
+    lookahead, classes, thresholds, training and evaluation. Returns (path, model, checkpoint)."""
+    from offline.checkpoint import load_checkpoint
+
+    model, ckpt = load_checkpoint(checkpoint)
+    path = export_bundle(model, output, FeatureConfig.from_dict(ckpt["features"]), name=name,
+                         lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
+                         classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"), description=description,
+                         training=ckpt.get("training"), evaluation=ckpt.get("evaluation"), int8=int8)
+    return path, model, ckpt
+
+
 @torch.no_grad()
 def check_bundle_matches(model: DrumModel, path: str | Path, frames: int = 450, seed: int = 0,
                          step_tolerance: float = TOLERANCE) -> dict[str, float]:

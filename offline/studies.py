@@ -32,8 +32,7 @@ import numpy as np
 from offline.architectures import NAMES
 from offline.datasets import load
 from offline.evaluate import evaluate_bundle, tune_bundle_thresholds
-from offline.checkpoint import load_checkpoint
-from offline.export import export_bundle
+from offline.export import export_checkpoint
 from offline.train import caches_for
 from rtadt.bundle import load_bundle, write_bundle
 from rtadt.drums import CLASSES
@@ -100,10 +99,7 @@ def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, fl
                               progress=True)  # a search's trials run quiet under Ray; a study's shows its bars
     if row["best_path"] is None:
         raise RuntimeError(f"{arch} on {dataset}: no epoch completed (see {row['run_dir']})")
-    model, ckpt = load_checkpoint(row["best_path"])
-    features = FeatureConfig.from_dict(ckpt["features"])
-    bundle_path = export_bundle(model, out / f"{arch}.rtadt", features, name=f"{arch}-{dataset}",
-                                lookahead_s=lookahead, architecture=arch, training=ckpt.get("training"))
+    bundle_path, _, ckpt = export_checkpoint(row["best_path"], out / f"{arch}.rtadt", name=f"{arch}-{dataset}")
     return {"summary": ckpt["training"], "epochs": row["epochs"], "bundle": str(bundle_path),
             "train_minutes": row["minutes"]}
 
@@ -154,10 +150,7 @@ def search_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget,
     best = result["best"]
     if best is None:
         raise RuntimeError(f"{arch} on {dataset}: no search trial completed an epoch (see {out / 'search'})")
-    model, ckpt = load_checkpoint(best["best_path"])
-    bundle_path = export_bundle(model, out / f"{arch}.rtadt", FeatureConfig.from_dict(ckpt["features"]),
-                                name=f"{arch}-{dataset}", lookahead_s=lookahead, architecture=arch,
-                                training=ckpt.get("training"))
+    bundle_path, _, ckpt = export_checkpoint(best["best_path"], out / f"{arch}.rtadt", name=f"{arch}-{dataset}")
     return {"summary": ckpt["training"], "epochs": best["epochs"], "bundle": str(bundle_path),
             "hyperparameters": best["hyperparameters"],
             "train_minutes": (time.monotonic() - t0) / 60,
