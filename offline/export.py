@@ -9,7 +9,8 @@ Graphs are written with torch's TorchScript exporter (`dynamo=False`): it needs 
 package and handles the models' fixed-shape step forms.
 
 int8 (`int8=True`, causal models with a recurrent stack): the step graph's recurrent layers
-are exported as explicit gate matmuls (`Recurrent.explicit_step`) and every MatMul weight is
+are exported as explicit gate matmuls (`Recurrent.explicit_step`, whose state is one tensor
+per layer: the graph neither slices nor stacks it) and every MatMul weight is
 quantized to 8 bits (onnxruntime's dynamic quantization: weights int8 once, activations
 per call). At batch 1 a step reads every weight once per frame; the CRNN's recurrent weights
 (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph stays
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 from offline.architectures import DrumModel
 from rtadt.bundle import load_bundle, write_bundle
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
+from rtadt.engine import StepModel
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams
 
@@ -127,10 +129,10 @@ def export_graphs(model: DrumModel, trace_frames: int = 32,
                                 ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})}
     states: list[tuple[str, tuple]] = []
     if model.causal:
-        states = [(name, tuple(shape)) for name, shape in model.state_shapes(1)]
+        stepped = _explicit_steps(model) if int8 else model  # explicit steps have their own state layout
+        states = [(name, tuple(shape)) for name, shape in stepped.state_shapes(1)]
         names = [n for n, _ in states]
-        stepped = _explicit_steps(model) if int8 else model
-        graphs["step"] = _export(StepGraph(stepped), (torch.zeros(1, F), *model.initial_state(1)),
+        graphs["step"] = _export(StepGraph(stepped), (torch.zeros(1, F), *stepped.initial_state(1)),
                                  ["frame", *names], ["activations", *[f"{n}_out" for n in names]])
         if int8:
             graphs["step"] = quantize_int8(graphs["step"])
@@ -202,16 +204,9 @@ def check_bundle_matches(model: DrumModel, path: str | Path, frames: int = 450, 
     want = torch.sigmoid(model(x))[0].numpy()
     got = bundle.session("window").run(["activations"], {"features": x.numpy()})[0][0]
     dev = {"window": float(np.abs(got - want).max())}
-    if model.causal:
-        sess = bundle.session("step")
-        feed = {s.name: np.zeros(s.shape, np.float32) for s in bundle.states}
-        outs = ["activations"] + [s.output_name for s in bundle.states]
-        rows = []
-        for t in range(frames):
-            feed["frame"] = x[:, t].numpy()
-            act, *new = sess.run(outs, feed)
-            feed.update({s.name: v for s, v in zip(bundle.states, new)})
-            rows.append(act[0])
+    if model.causal:  # through the runtime's own step path (bound buffers, state swapped)
+        stepper = StepModel.from_bundle(bundle)
+        rows = [stepper.push(x[0, t].numpy())[0][1] for t in range(frames)]
         dev["step"] = float(np.abs(np.array(rows) - want).max())
     tolerance = {"window": TOLERANCE, "step": step_tolerance}
     bad = {k: v for k, v in dev.items() if not v <= tolerance[k]}

@@ -94,15 +94,15 @@ def test_explicit_gate_step_is_the_recurrent_step(cell):
 
     torch.manual_seed(0)
     r = Recurrent(20, 3, 16, cell, 0.0, causal=True).eval()
-    state = [torch.randn(3, 2, 16) for _ in r.state_shapes(2)]
+    state = [torch.randn(3, 2, 16) for _ in r.state_shapes(2)]  # h (and c) of all 3 layers
     x = torch.randn(2, 20)
     with torch.no_grad():
         want = r.step(x, state)
         r.explicit_step = True
-        got = r.step(x, state)
+        assert [s for _, s in r.state_shapes(2)] == [(2, 16)] * 3 * len(state)  # one tensor per layer
+        got = r.step(x, [layer for s in state for layer in s.unbind(0)])
     torch.testing.assert_close(got[0], want[0], atol=1e-6, rtol=0)
-    for g, w in zip(got[1], want[1]):
-        torch.testing.assert_close(g, w, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.stack(got[1]), torch.cat(want[1]), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("name,cell", [("rnn", "gru"), ("rnn", "lstm"), ("crnn", "gru")])
@@ -135,3 +135,34 @@ def test_int8_export_refuses_models_it_cannot_quantize(tmp_path):
     r = CliRunner().invoke(train_main, ["export", str(ckpt), "-o", str(tmp_path / "q.rtadt"), "--int8"])
     assert r.exit_code == 0, r.output
     assert "quantization" in load_bundle(tmp_path / "q.rtadt").manifest
+
+
+def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path):
+    """StepModel binds its buffers once and swaps two state sets; a dict-fed session.run that
+    carries every state output back is the plain reference. Several states of different
+    shapes (a CRNN's convolution histories and GRU state) so that a swapped binding shows."""
+    import numpy as np
+
+    from rtadt.engine import StepModel
+
+    model = small("crnn", "causal")
+    path = export_bundle(model, tmp_path / "c.rtadt", FeatureConfig(), name="c", lookahead_s=0.0,
+                         architecture="crnn", check_frames=20)
+    bundle = load_bundle(path)
+    assert len(bundle.states) >= 3
+    frames = np.random.default_rng(3).random((60, 84), dtype=np.float32) * 3
+    sess = bundle.session("step")
+    feed = {s.name: np.zeros(s.shape, np.float32) for s in bundle.states}
+    outs = ["activations"] + [s.output_name for s in bundle.states]
+    want = []
+    for f in frames:
+        feed["frame"] = f[None]
+        act, *new = sess.run(outs, feed)
+        feed.update({s.name: v for s, v in zip(bundle.states, new)})
+        want.append(act[0])
+    stepper = StepModel.from_bundle(bundle)
+    got = [stepper.push(f)[0][1] for f in frames]  # kept: each must survive the later steps
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    assert np.abs(np.diff(np.array(got), axis=0)).max() > 0  # the stream really moves the state
+    stepper.reset()  # from the initial state again, mid-stream
+    np.testing.assert_array_equal(np.array([stepper.push(f)[0][1] for f in frames[:7]]), np.array(want[:7]))

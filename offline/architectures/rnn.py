@@ -56,7 +56,8 @@ class Recurrent(nn.Module):
         self.out_features = H if causal else 2 * H
         # step() as explicit gate matmuls instead of one nn.GRU/nn.LSTM call: the same
         # arithmetic, exported as plain MatMul nodes that int8 weight quantization can take
-        # (onnxruntime's quantizer has no GRU kernel). offline.export sets it for int8 steps.
+        # (onnxruntime's quantizer has no GRU kernel), with the state as one tensor per layer
+        # (see state_shapes). offline.export sets it for int8 steps.
         self.explicit_step = False
 
     def forward(self, x: Tensor) -> Tensor:
@@ -64,6 +65,8 @@ class Recurrent(nn.Module):
 
     def state_shapes(self, batch: int) -> list[tuple[str, tuple[int, ...]]]:
         names = ("h", "c") if self.lstm else ("h",)
+        if self.explicit_step:  # one tensor per layer: the graph then neither slices nor stacks them
+            return [(f"{name}{layer}", (batch, self.H)) for name in names for layer in range(self.L)]
         return [(name, (self.L, batch, self.H)) for name in names]
 
     def step(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
@@ -76,22 +79,27 @@ class Recurrent(nn.Module):
 
     def _gate_step(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """The equations of torch's GRU and LSTM, layer by layer (gate order r, z, n and
-        i, f, g, o; the GRU's reset gate applied after the recurrent bias, as torch does)."""
-        H, hs, cs = self.H, [], []
-        for layer in range(self.L):
-            g = (x @ getattr(self.rnn, f"weight_ih_l{layer}").t() + getattr(self.rnn, f"bias_ih_l{layer}"),
-                 state[0][layer] @ getattr(self.rnn, f"weight_hh_l{layer}").t() + getattr(self.rnn, f"bias_hh_l{layer}"))
+        i, f, g, o; the GRU's reset gate applied after the recurrent bias, as torch does).
+        state: h of every layer, then (LSTM) c of every layer, each [B, H]. Gates that share
+        a nonlinearity go through it together: one node fewer per layer in the graph."""
+        H, L, hs, cs = self.H, self.L, [], []
+        for layer in range(L):
+            h = state[layer]
+            gi = x @ getattr(self.rnn, f"weight_ih_l{layer}").t() + getattr(self.rnn, f"bias_ih_l{layer}")
+            gh = h @ getattr(self.rnn, f"weight_hh_l{layer}").t() + getattr(self.rnn, f"bias_hh_l{layer}")
             if self.lstm:
-                i, f, c, o = (g[0] + g[1]).split(H, -1)
-                cs.append(torch.sigmoid(f) * state[1][layer] + torch.sigmoid(i) * torch.tanh(c))
+                i_f, g, o = (gi + gh).split([2 * H, H, H], -1)
+                i, f = torch.sigmoid(i_f).split(H, -1)
+                cs.append(f * state[L + layer] + i * torch.tanh(g))
                 x = torch.sigmoid(o) * torch.tanh(cs[-1])
             else:
-                (ir, iz, i_n), (hr, hz, hn) = g[0].split(H, -1), g[1].split(H, -1)
-                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-                n = torch.tanh(i_n + r * hn)
-                x = n + z * (state[0][layer] - n)
+                rz_i, n_i = gi.split([2 * H, H], -1)
+                rz_h, n_h = gh.split([2 * H, H], -1)
+                r, z = torch.sigmoid(rz_i + rz_h).split(H, -1)
+                n = torch.tanh(n_i + r * n_h)
+                x = n + z * (h - n)
             hs.append(x)
-        return x, [torch.stack(hs)] + ([torch.stack(cs)] if self.lstm else [])
+        return x, hs + cs
 
 
 class RNN(DrumModel):
