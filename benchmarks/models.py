@@ -21,9 +21,11 @@ each one, in the same run:
   products, normalisation, softmax, rotary rotations) is no MAC and not included;
 * microseconds per streaming step (causal flavour, batch 1), torch eager
   (``StepGraph(model)`` under ``torch.no_grad``) against onnxruntime (the ``step.onnx`` of
-  ``offline.export.export_graphs``, run as ``rtadt.engine.StepModel`` runs it: a dict feed,
-  the state outputs fed back each step); per round ``--steps`` timed steps after a warm-up
-  of 50, median and p99 per round, then the median over the rounds;
+  ``offline.export.export_graphs``, run through ``rtadt.engine.StepModel.push``, the engine's
+  own call: buffers bound once, two state sets swapped each step); the same graph fed as a
+  plain ``session.run`` with a dict (state outputs fed back each step) is timed alongside, to
+  show what the binding saves; per round ``--steps`` timed steps after a warm-up of 50,
+  median and p99 per round, then the median over the rounds;
 * milliseconds per 4 s window (400 frames, batch 1) of the full forward, both flavours,
   torch (``WindowGraph(model)``) against onnxruntime (``window.onnx``);
 * agreement: the largest absolute difference of the activations (after the sigmoid both
@@ -73,6 +75,8 @@ from benchmarks import machine  # noqa: E402
 
 from offline.architectures import NAMES, build  # noqa: E402
 from offline.export import CONTEXT_FRAMES, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
+from rtadt.bundle import StateSpec  # noqa: E402
+from rtadt.engine import StepModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -202,7 +206,10 @@ class Arch:
         self.outputs = ["activations"] + [f"{n}_out" for n in self.state_names]
         self._step_graph = cau_graphs["step"]
         self.sess_step = _session(cau_graphs["step"])
-        self.sess_step_int8 = _session(export_graphs(self.causal, int8=True)[0]["step"]) if name in INT8_ARCHS else None
+        self.sess_step_int8, self.states_int8 = None, []
+        if name in INT8_ARCHS:  # the int8 step has its own state layout (one tensor per layer)
+            graphs_int8, self.states_int8 = export_graphs(self.causal, int8=True)
+            self.sess_step_int8 = _session(graphs_int8["step"])
         self.sess_window = {"offline": _session(off_graphs["window"]), "causal": _session(cau_graphs["window"])}
         self.torch_step = StepGraph(self.causal).eval()
         self.torch_window = {"offline": WindowGraph(self.offline).eval(), "causal": WindowGraph(self.causal).eval()}
@@ -216,13 +223,28 @@ class Arch:
     def _zero_feed(self) -> dict:
         return {n: np.zeros(s, np.float32) for n, s in self.states}
 
-    def step_ort(self, warmup: int, steps: int, keep: bool = False, int8: bool = False):
-        """Times per step [s] of `steps` steps after `warmup` untimed ones, from the initial state."""
-        run, outputs, names = (self.sess_step_int8 if int8 else self.sess_step).run, self.outputs, self.state_names
-        feed = self._zero_feed()
+    def step_ort(self, warmup: int, steps: int, keep: bool = False, int8: bool = False, bound: bool = True):
+        """Times per step [s] of `steps` steps after `warmup` untimed ones, from the initial state:
+        through the engine's StepModel (bound), or as a dict-fed session.run (bound=False)."""
+        sess, states = (self.sess_step_int8, self.states_int8) if int8 else (self.sess_step, self.states)
         frames = self.frames_np
         times = np.empty(steps)
         kept = []
+        if bound:
+            push = StepModel(sess, NUM_FEATURES, NUM_CLASSES, [StateSpec(n, tuple(s)) for n, s in states]).push
+            for t in range(warmup):
+                push(frames[t][0])
+            for i in range(steps):
+                frame = frames[warmup + i][0]
+                t0 = perf()
+                acts = push(frame)[0][1]
+                times[i] = perf() - t0
+                if keep:
+                    kept.append(acts)
+            return times, (np.array(kept) if keep else None)
+        names = [n for n, _ in states]
+        run, outputs = sess.run, ["activations"] + [f"{n}_out" for n in names]
+        feed = {n: np.zeros(s, np.float32) for n, s in states}
         for t in range(warmup):
             feed["frame"] = frames[t]
             _, *new = run(outputs, feed)
@@ -397,7 +419,10 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             a.window_torch(flavour)
 
     backends = ("torch", "onnxruntime")
-    step_backends = {n: backends + (("onnxruntime_int8",) if a.sess_step_int8 else ()) for n, a in archs.items()}
+    # "_dict": the same graph fed as a plain session.run with a dict, for the binding's saving
+    step_backends = {n: backends + ("onnxruntime_dict",)
+                     + (("onnxruntime_int8", "onnxruntime_int8_dict") if a.sess_step_int8 else ())
+                     for n, a in archs.items()}
     step_runs = {(n, b): {"median": [], "p99": [], "mean": [], "max": []} for n in archs for b in step_backends[n]}
     win_runs = {(n, f, b): [] for n in archs for f in ("offline", "causal") for b in backends}
     total = repeats * sum(len(b) + 4 for b in step_backends.values())
@@ -409,7 +434,8 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
                     if backend == "torch":
                         times, _ = a.step_torch(WARMUP_STEPS, steps)
                     else:
-                        times, _ = a.step_ort(WARMUP_STEPS, steps, int8=backend == "onnxruntime_int8")
+                        times, _ = a.step_ort(WARMUP_STEPS, steps, int8="int8" in backend,
+                                              bound=not backend.endswith("_dict"))
                     us = times * 1e6
                     r = step_runs[(name, backend)]
                     r["median"].append(float(np.median(us)))
@@ -447,11 +473,14 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
                 "gmacs_per_s": macs / (med["median"] * 1e-6) / 1e9,
             }
         step["ratio_torch_to_onnxruntime"] = step["torch"]["us_median"] / step["onnxruntime"]["us_median"]
+        step["ratio_bound_to_dict"] = step["onnxruntime"]["us_median"] / step["onnxruntime_dict"]["us_median"]
         if a.sess_step_int8 is not None:
             _, q = a.step_ort(0, WARMUP_STEPS + steps, keep=True, int8=True)
             _, ref = a.step_torch(0, WARMUP_STEPS + steps, keep=True)
             step["onnxruntime_int8"]["max_deviation_vs_torch"] = float(np.abs(q - ref).max())
             step["ratio_int8_to_float32"] = step["onnxruntime_int8"]["us_median"] / step["onnxruntime"]["us_median"]
+            step["ratio_int8_bound_to_dict"] = (step["onnxruntime_int8"]["us_median"]
+                                                / step["onnxruntime_int8_dict"]["us_median"])
         window = {}
         for flavour in ("offline", "causal"):
             w = {}
@@ -495,7 +524,8 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             "statistic": "per round: median and p99 over the timed steps (one call per window); "
                          "reported: median over interleaved rounds (min and max kept)",
             "onnxruntime": "CPUExecutionProvider, intra_op_num_threads=1, inter_op_num_threads=1, "
-                           "default graph optimisation level; step fed as rtadt.engine.StepModel feeds it",
+                           "default graph optimisation level; step run through rtadt.engine.StepModel.push "
+                           "(IOBinding, two state sets swapped), and as a dict-fed session.run for comparison",
             "torch": "eager, torch.no_grad, set_num_threads(1); StepGraph / WindowGraph of offline.export "
                      "(both end in the sigmoid, as the ONNX graphs do)",
             "agreement_tolerance": AGREEMENT_TOLERANCE,
@@ -524,6 +554,8 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             "int8_hop_fraction_median": q8["hop_fraction_median"],
             "int8_holds_median": bool(q8["us_median"] < limit_us),
             "int8_max_deviation": q8["max_deviation_vs_torch"],
+            "int8_dict_us_median": results[GOAL_ARCH]["step"]["onnxruntime_int8_dict"]["us_median"],
+            "dict_us_median": results[GOAL_ARCH]["step"]["onnxruntime_dict"]["us_median"],
         },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -579,13 +611,17 @@ def markdown(r: dict) -> str:
         f"of the hop; p99 {machine.fmt(g['onnxruntime_us_p99'])} µs = {100 * g['hop_fraction_p99']:.2f} % "
         f"({'also under' if g['holds_p99'] else 'over'} the limit). "
         f"The round's median was under the limit in {g['rounds_under_limit']} of {g['rounds']} rounds. "
-        f"torch eager: {machine.fmt(g['torch_us_median'])} µs ({'under' if g['torch_holds_median'] else 'over'}).",
+        f"torch eager: {machine.fmt(g['torch_us_median'])} µs ({'under' if g['torch_holds_median'] else 'over'}). "
+        f"(All onnxruntime step times are the engine's bound call, `StepModel.push`; the same graph fed as a "
+        f"dict to `session.run`: {machine.fmt(g['dict_us_median'])} µs.)",
         "",
-        f"With 8-bit weights (`rtadt-train export --int8`: the recurrent layers as explicit gate MatMuls, every "
-        f"MatMul weight quantized; convolutions float32): **{machine.fmt(g['int8_us_median'])} µs** = "
+        f"With 8-bit weights (`rtadt-train export --int8`: the recurrent layers as explicit gate MatMuls with one "
+        f"state tensor per layer, the convolutions as im2col MatMuls whose activations are quantized before "
+        f"the im2col Gather, the MatMul weights in 8 bits): **{machine.fmt(g['int8_us_median'])} µs** = "
         f"{100 * g['int8_hop_fraction_median']:.2f} % of the hop (p99 {machine.fmt(g['int8_us_p99'])} µs), "
         f"{'under' if g['int8_holds_median'] else 'over'} the limit; activations within "
-        f"{g['int8_max_deviation']:.1e} of torch on these random weights. "
+        f"{g['int8_max_deviation']:.1e} of torch on these random weights (dict-fed: "
+        f"{machine.fmt(g['int8_dict_us_median'])} µs). "
         + "; ".join(f"{a['label']} int8 {machine.fmt(a['step']['onnxruntime_int8']['us_median'])} µs, "
                     f"{a['step']['ratio_int8_to_float32']:.2f}× its float32 step"
                     for a in r["models"].values() if "onnxruntime_int8" in a["step"]) + ".",
@@ -627,9 +663,9 @@ def markdown(r: dict) -> str:
         f"## Streaming step (causal flavour, batch 1): cost per {hop_ms:g} ms hop",
         "",
         "| architecture | torch µs median | torch p99 | ORT µs median | ORT p99 | ORT % of hop (median / p99) "
-        "| torch / ORT | ORT GMAC/s | ORT weights read GB/s | max abs diff ORT vs torch step "
-        "| … vs torch full sequence |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| torch / ORT | ORT dict-fed µs | bound / dict-fed | ORT GMAC/s | ORT weights read GB/s "
+        "| max abs diff ORT vs torch step | … vs torch full sequence |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, a in r["models"].items():
         t, o = a["step"]["torch"], a["step"]["onnxruntime"]
@@ -637,12 +673,15 @@ def markdown(r: dict) -> str:
         lines.append(
             f"| {a['label']} | {machine.fmt(t['us_median'])} | {machine.fmt(t['us_p99'])} | {machine.fmt(o['us_median'])} | {machine.fmt(o['us_p99'])} | "
             f"{100 * o['hop_fraction_median']:.2f} % / {100 * o['hop_fraction_p99']:.2f} % | "
-            f"{a['step']['ratio_torch_to_onnxruntime']:.2f} | {o['gmacs_per_s']:.1f} | "
+            f"{a['step']['ratio_torch_to_onnxruntime']:.2f} | {machine.fmt(a['step']['onnxruntime_dict']['us_median'])} | "
+            f"{a['step']['ratio_bound_to_dict']:.2f} | {o['gmacs_per_s']:.1f} | "
             f"{4 * a['parameters']['causal'] / (o['us_median'] * 1e-6) / 1e9:.1f} | "
             f"{d['step_vs_torch_step']:.1e} | {d['step_vs_torch_full_sequence']:.1e} |")
     lines += [
         "",
-        "µs per `session.run` (ORT) or per `StepGraph` call (torch), state fed back each step; "
+        "µs per `StepModel.push` (ORT, as the engine calls it: frame copied into a bound buffer, "
+        "activations copied out), per dict-fed `session.run` (ORT dict-fed), or per `StepGraph` call "
+        "(torch), state fed back each step; "
         "p99 is each round's 99th percentile, medianed over rounds. Agreement: activations (after the "
         f"sigmoid) over the {r['models'][NAMES[0]]['agreement']['steps_compared']} streamed frames, "
         "onnxruntime's step against torch's step, and over the first "

@@ -10,12 +10,13 @@ package and handles the models' fixed-shape step forms.
 
 int8 (`int8=True`, causal models with a recurrent stack): the step graph's recurrent layers
 are exported as explicit gate matmuls (`Recurrent.explicit_step`, whose state is one tensor
-per layer: the graph neither slices nor stacks it) and every MatMul weight is
-quantized to 8 bits (onnxruntime's dynamic quantization: weights int8 once, activations
-per call). At batch 1 a step reads every weight once per frame; the CRNN's recurrent weights
-(2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph stays
-float32. The step is then checked against torch to INT8_TOLERANCE instead of TOLERANCE, and
-the deviation is written into the manifest ("quantization").
+per layer: the graph neither slices nor stacks it), a convolutional front end as im2col
+MatMuls (`ConvFrontEnd.explicit_step`), and the MatMul weights are quantized to 8 bits
+(onnxruntime's dynamic quantization: weights once, activations per call; see
+quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
+weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph
+stays float32. The step is then checked against torch to INT8_TOLERANCE instead of
+TOLERANCE, and the deviation is written into the manifest ("quantization").
 """
 from __future__ import annotations
 
@@ -80,17 +81,103 @@ def _export(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str
     return buf.getvalue()
 
 
-def quantize_int8(graph: bytes) -> bytes:
-    """Every MatMul of an ONNX graph with 8-bit weights (dynamic quantization)."""
+MIN_INT8_ROWS = 32  # smaller products (a first convolution over 1-2 channels: 9-18 rows) stay float32
+
+
+def quantize_int8(graph: bytes, quantize_before_gather: bool = True) -> bytes:
+    """The MatMuls of an ONNX graph with 8-bit weights (onnxruntime's dynamic quantization:
+    the weights once, each activation per call with its own range).
+
+    Weight types were chosen by measurement on this machine's MLAS kernels (one-run ratios,
+    see the bundle benchmark): signed weights for im2col MatMuls (many rows: u8 x s8 runs on
+    VNNI, ~2x float32), unsigned for the recurrent matrix-vector products (u8 x u8 was faster
+    there). Weights with fewer than MIN_INT8_ROWS rows stay float32. Then, unless told not to,
+    each im2col MatMul's activation quantization is moved in front of its Gather
+    (`_quantize_before_gather`): the same numbers, a ninth of the quantization work."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model = onnx.load_from_string(graph)
+    rows = {init.name: init.dims[0] for init in model.graph.initializer if len(init.dims) == 2}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    im2col, other = [], []
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and rows.get(node.input[1], 0) >= MIN_INT8_ROWS:
+            (im2col if _gathered(node.input[0], producer) else other).append(node.name)
     with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
-        src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(graph)
-        # QUInt8 weights: MLAS's u8 x u8 kernels were the faster ones here (62-66 vs 71-76 us
-        # for QInt8 on the CRNN's recurrent stack, one run)
-        quantize_dynamic(src, dst, weight_type=QuantType.QUInt8, op_types_to_quantize=["MatMul"])
-        return dst.read_bytes()
+        path = Path(tmp) / "float.onnx"
+        path.write_bytes(graph)
+        for k, (nodes, weights) in enumerate(((im2col, QuantType.QInt8), (other, QuantType.QUInt8))):
+            if nodes:  # an empty list would mean "every node" to quantize_dynamic
+                out = Path(tmp) / f"int8-{k}.onnx"
+                quantize_dynamic(path, out, weight_type=weights, op_types_to_quantize=["MatMul"],
+                                 nodes_to_quantize=nodes)
+                path = out
+        graph = path.read_bytes()
+    return _quantize_before_gather(graph) if quantize_before_gather else graph
+
+
+def _gathered(name: str, producer: dict) -> bool:
+    """Is tensor `name` a Reshape of a Gather (an im2col matrix)?"""
+    node = producer.get(name)
+    if node is None or node.op_type != "Reshape":
+        return False
+    source = producer.get(node.input[0])
+    return source is not None and source.op_type == "Gather"
+
+
+def _quantize_before_gather(graph: bytes) -> bytes:
+    """DynamicQuantizeLinear(Reshape(Gather(x))) -> Reshape(Gather(DynamicQuantizeLinear(x))).
+
+    Gather and Reshape only copy elements, so quantizing x and then gathering gives the same
+    bytes as gathering and then quantizing, provided the range (hence scale and zero point)
+    is the same: it is when every element of x is gathered, as every row of an im2col window
+    is (a row not gathered could only widen the range). The quantization then runs over the
+    window (3 frames) instead of the im2col matrix (9 taps per band)."""
+    import onnx
+
+    model = onnx.load_from_string(graph)
+    nodes = list(model.graph.node)
+    producer = {out: node for node in nodes for out in node.output}
+    uses: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    moved = 0
+    for quant in (n for n in nodes if n.op_type == "DynamicQuantizeLinear"):
+        reshape = producer.get(quant.input[0])
+        if not _gathered(quant.input[0], producer) or uses[reshape.output[0]] != 1:
+            continue
+        gather = producer[reshape.input[0]]
+        if uses[gather.output[0]] != 1:
+            continue
+        quantized = quant.output[0]
+        quant.input[0] = gather.input[0]
+        quant.output[0] = gather.input[0] = f"{quantized}_before_gather"
+        reshape.output[0] = quantized  # what the MatMulInteger reads
+        moved += 1
+    if not moved:
+        return graph
+    del model.graph.node[:]
+    model.graph.node.extend(_topological(nodes, {i.name for i in model.graph.input}
+                                         | {i.name for i in model.graph.initializer}))
+    del model.graph.value_info[:]  # the moved tensors changed type (float -> uint8)
+    return model.SerializeToString()
+
+
+def _topological(nodes: list, available: set[str]) -> list:
+    available = set(available) | {""}  # "" is an omitted optional input
+    order, pending = [], list(nodes)
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise RuntimeError("graph has a cycle or a missing input")
+        for node in ready:
+            available.update(node.output)
+        order += ready
+        done = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in done]
+    return order
 
 
 @contextlib.contextmanager
@@ -108,15 +195,27 @@ def _quiet_root_logger():
 
 
 def _explicit_steps(model: DrumModel) -> DrumModel:
+    from offline.architectures.base import ConvFrontEnd
     from offline.architectures.rnn import Recurrent
 
     model = copy.deepcopy(model)
-    recurrent = [m for m in model.modules() if isinstance(m, Recurrent)]
-    if not recurrent:
+    if not any(isinstance(m, Recurrent) for m in model.modules()):
         raise ValueError(f"int8 export needs a recurrent stack; {type(model).__name__} has none")
-    for m in recurrent:
-        m.explicit_step = True
+    for m in model.modules():
+        if isinstance(m, (Recurrent, ConvFrontEnd)):
+            m.explicit_step = True
     return model
+
+
+def step_graph(model: DrumModel, explicit: bool = False) -> tuple[bytes, list[tuple[str, tuple]]]:
+    """The float32 step graph of a causal model and its states (name, shape); `explicit`:
+    the explicit forms that int8 quantization takes, with their own state layout."""
+    stepped = _explicit_steps(model) if explicit else model
+    states = [(name, tuple(shape)) for name, shape in stepped.state_shapes(1)]
+    names = [n for n, _ in states]
+    graph = _export(StepGraph(stepped), (torch.zeros(1, model.num_features), *stepped.initial_state(1)),
+                    ["frame", *names], ["activations", *[f"{n}_out" for n in names]])
+    return graph, states
 
 
 def export_graphs(model: DrumModel, trace_frames: int = 32,
@@ -129,11 +228,7 @@ def export_graphs(model: DrumModel, trace_frames: int = 32,
                                 ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})}
     states: list[tuple[str, tuple]] = []
     if model.causal:
-        stepped = _explicit_steps(model) if int8 else model  # explicit steps have their own state layout
-        states = [(name, tuple(shape)) for name, shape in stepped.state_shapes(1)]
-        names = [n for n, _ in states]
-        graphs["step"] = _export(StepGraph(stepped), (torch.zeros(1, F), *stepped.initial_state(1)),
-                                 ["frame", *names], ["activations", *[f"{n}_out" for n in names]])
+        graphs["step"], states = step_graph(model, explicit=int8)
         if int8:
             graphs["step"] = quantize_int8(graphs["step"])
     return graphs, states
@@ -173,7 +268,8 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
     with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
         dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),
                                    frames=check_frames, step_tolerance=INT8_TOLERANCE)
-    manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization)",
+    manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization; a convolutional "
+                                        "front end as im2col MatMuls)",
                                 "max_deviation": dev["step"], "checked_frames": check_frames}
     return write_bundle(path, manifest, graphs)
 

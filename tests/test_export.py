@@ -119,6 +119,7 @@ def test_int8_export_quantizes_the_step_within_its_tolerance(tmp_path, audio, na
     bundle = load_bundle(path)
     ops = {n.op_type for n in onnx.load_from_string(bundle.graphs["step"]).graph.node}
     assert "MatMulInteger" in ops and "GRU" not in ops and "LSTM" not in ops
+    assert "Conv" not in ops  # a front end's convolutions became im2col MatMuls
     dev = check_bundle_matches(model, path, frames=130, seed=1, step_tolerance=0.02)
     assert dev["window"] <= 1e-4 < dev["step"] <= 0.02  # quantized, within its bound; window float32
     assert 0 < bundle.manifest["quantization"]["max_deviation"] <= 0.02
@@ -166,3 +167,62 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path):
     assert np.abs(np.diff(np.array(got), axis=0)).max() > 0  # the stream really moves the state
     stepper.reset()  # from the initial state again, mid-stream
     np.testing.assert_array_equal(np.array([stepper.push(f)[0][1] for f in frames[:7]]), np.array(want[:7]))
+
+
+@pytest.mark.parametrize("bands,channels,pools", [(84, 1, (3, 3)), (85, 2, (3, 1))])
+def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
+    """ConvFrontEnd.explicit_step (im2col MatMuls, batch norm folded, channels last: the form
+    int8 export quantizes) against the full-sequence causal convolutions, over band counts
+    that pooling does not divide and a block without pooling."""
+    from offline.architectures.base import ConvFrontEnd, ConvSpec
+
+    torch.manual_seed(0)
+    front = ConvFrontEnd(bands, tuple(ConvSpec(c, pool=p) for c, p in zip((8, 12), pools)), causal=True,
+                         in_channels=channels).eval()
+    for m in front.modules():  # batch norm statistics that folding must get right
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    x = torch.rand(2, 30, bands * channels) * 3
+    with torch.no_grad():
+        want = front(x)
+        front.explicit_step = True
+        state = [torch.zeros(s) for _, s in front.state_shapes(2)]
+        got = []
+        for t in range(x.shape[1]):
+            y, state = front.step(x[:, t], state)
+            got.append(y)
+    torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
+
+
+def test_quantizing_before_the_gather_changes_no_number():
+    """quantize_int8 moves each im2col MatMul's activation quantization in front of its
+    Gather; every window row is gathered, so the range, scale and bytes are the same."""
+    import numpy as np
+    import onnx
+
+    from offline.export import quantize_int8, step_graph
+    from rtadt.bundle import StateSpec
+    from rtadt.engine import StepModel
+
+    model = small("crnn", "causal")
+    graph, states = step_graph(model, explicit=True)
+    runs = []
+    for moved in (False, True):
+        q = quantize_int8(graph, quantize_before_gather=moved)
+        nodes = onnx.load_from_string(q).graph.node
+        producer = {o: n.op_type for n in nodes for o in n.output}
+        quantized_gathers = sum(producer.get(n.input[0]) == "DynamicQuantizeLinear" for n in nodes if n.op_type == "Gather")
+        assert quantized_gathers == (3 if moved else 0)  # all convolutions but the first (9 rows: float32)
+        stepper = StepModel(load_session(q), model.num_features, 5, [StateSpec(n, s) for n, s in states])
+        frames = np.random.default_rng(0).random((80, model.num_features), dtype=np.float32) * 3
+        runs.append(np.array([stepper.push(f)[0][1] for f in frames]))
+    np.testing.assert_array_equal(runs[1], runs[0])
+
+
+def load_session(graph: bytes):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(graph, providers=["CPUExecutionProvider"])

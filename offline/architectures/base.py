@@ -10,6 +10,13 @@ The convolutional blocks follow Vogl et al. (ISMIR 2017) as used in the architec
 study: two 3x3 convolutions with batch norm and ReLU, max-pooling over frequency only
 (so the frame rate is kept), dropout. In the causal flavour, convolutions are padded on
 the past only; their step form keeps the last (kernel - 1) input frames of each layer.
+
+The front end's step has a second, explicit form (`ConvFrontEnd.explicit_step`, set by
+offline.export for int8 steps): each convolution of the newest frame as one MatMul over an
+im2col matrix gathered by a constant index, batch norm folded into the weights, channels
+last. Same arithmetic as the Conv form (tested to 1e-5); a MatMul is what onnxruntime's
+int8 quantization takes, and a Gather is what lets the activations be quantized before
+the 9x expansion of im2col (see offline.export.quantize_int8).
 """
 from __future__ import annotations
 
@@ -107,6 +114,7 @@ class ConvBlock(nn.Module):
         self.conv2 = TimeConv(spec.channels, spec.channels, causal=causal)
         self.bn2 = nn.BatchNorm2d(spec.channels)
         self.pool = nn.MaxPool2d((1, spec.pool)) if spec.pool > 1 else nn.Identity()
+        self.pool_size = spec.pool
         self.drop = nn.Dropout(spec.dropout)
         self.c_in, self.c_out = c_in, spec.channels
 
@@ -121,6 +129,32 @@ class ConvBlock(nn.Module):
         y, h2 = self.conv2.step(y, h2)
         y = torch.relu(self.bn2(y))
         return self.drop(self.pool(y)), h1, h2
+
+
+def im2col_index(bands: int, kernel: int = 3) -> Tensor:
+    """Rows of a window [kernel frames x bands (+ one zero row), C] that the im2col matrix of
+    a causal kernel x kernel convolution of its newest frame takes: index[f, t, j] is frame t
+    (oldest first), band f + j - kernel // 2, or the zero row (kernel * bands) off the edge."""
+    f = torch.arange(bands)[:, None, None]
+    t = torch.arange(kernel)[None, :, None]
+    band = f + torch.arange(kernel)[None, None, :] - kernel // 2
+    inside = (band >= 0) & (band < bands)
+    return torch.where(inside, t * bands + band, torch.full_like(band, kernel * bands))
+
+
+def im2col_conv_step(x: Tensor, history: Tensor, conv: TimeConv, bn: nn.BatchNorm2d,
+                     index: Tensor) -> tuple[Tensor, Tensor]:
+    """relu(bn(conv)) of the newest frame as one MatMul (eval mode: batch norm's running
+    statistics folded into the weights). x [B, bands, C] and history [B, (kernel-1) * bands, C]
+    channels last, oldest frame first; returns the output [B, bands, C_out] and the new history."""
+    b, bands, c = x.shape
+    k = conv.kernel
+    window = torch.cat([history, x, x.new_zeros(b, 1, c)], 1)
+    cols = window[:, index].reshape(b, bands, k * k * c)  # (time tap, band tap, channel)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight = (conv.conv.weight * scale[:, None, None, None]).permute(2, 3, 1, 0).reshape(k * k * c, -1)
+    bias = (conv.conv.bias - bn.running_mean) * scale + bn.bias
+    return torch.relu(cols @ weight + bias), window[:, bands:k * bands]
 
 
 def as_image(x: Tensor, channels: int) -> Tensor:
@@ -146,6 +180,9 @@ class ConvFrontEnd(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.out_channels, self.out_bands = c, f
         self.out_features = c * f
+        self.explicit_step = False  # step() as im2col MatMuls (see the module docstring)
+        for i, (_, bands_in) in enumerate(self.shapes):  # not in the state dict: derived from shapes
+            self.register_buffer(f"im2col{i}", im2col_index(bands_in), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         y = as_image(x, self.in_channels)
@@ -155,13 +192,34 @@ class ConvFrontEnd(nn.Module):
         return y.permute(0, 2, 1, 3).reshape(b, t, c * f)
 
     def state_shapes(self, batch: int, prefix: str = "conv") -> list[tuple[str, tuple[int, ...]]]:
+        if self.explicit_step:  # channels last, the two previous frames stacked along the bands
+            return [(f"{prefix}{i}", (batch, 2 * f, c)) for i, (c, f) in enumerate(self.shapes)]
         return [(f"{prefix}{i}", (batch, c, 2, f)) for i, (c, f) in enumerate(self.shapes)]
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """frame [B, F] -> [B, out_features]; state: one history per convolution."""
+        if self.explicit_step:
+            return self._im2col_step(frame, state)
         y = as_image(frame[:, None, :], self.in_channels)  # [B, C, 1, bands]
         new = []
         for i, block in enumerate(self.blocks):
             y, h1, h2 = block.step(y, state[2 * i], state[2 * i + 1])
             new += [h1, h2]
         return y.reshape(y.shape[0], -1), new
+
+    def _im2col_step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+        b = frame.shape[0]
+        y = frame.reshape(b, self.in_channels, -1).transpose(1, 2)  # [B, bands, C]
+        new = []
+        for i, block in enumerate(self.blocks):
+            for j, (conv, bn) in enumerate(((block.conv1, block.bn1), (block.conv2, block.bn2))):
+                n = 2 * i + j
+                y, history = im2col_conv_step(y, state[n], conv, bn, getattr(self, f"im2col{n}"))
+                new.append(history)
+            p = block.pool_size
+            if p > 1:  # max over groups of p bands; a remainder is dropped, as MaxPool2d does
+                bands = y.shape[1] // p * p
+                if bands < y.shape[1]:  # (no Slice node in the graph when nothing is dropped)
+                    y = y[:, :bands]
+                y = y.reshape(b, bands // p, p, -1).amax(2)
+        return y.transpose(1, 2).reshape(b, -1), new  # channel-major features, as the Conv form
