@@ -16,7 +16,10 @@ MatMuls (`ConvFrontEnd.explicit_step`), and the MatMul weights are quantized to 
 quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
 weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph
 stays float32. The step is then checked against torch to INT8_TOLERANCE instead of
-TOLERANCE, and the deviation is written into the manifest ("quantization").
+TOLERANCE, and the deviation is written into the manifest ("quantization"). Quantizing the
+convolutions' activations costs most of the deviation (a trained CRNN: 1.4e-2 with them,
+5e-3 without, on the check's input); a model whose int8 convolutions miss the tolerance is
+exported again with float32 Conv nodes and int8 recurrent layers, and the manifest says so.
 """
 from __future__ import annotations
 
@@ -194,7 +197,17 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-def _explicit_steps(model: DrumModel) -> DrumModel:
+class ExportMismatch(RuntimeError):
+    """Exported graphs that differ from torch by more than their tolerance."""
+
+
+def _has_front_end(model: DrumModel) -> bool:
+    from offline.architectures.base import ConvFrontEnd
+
+    return any(isinstance(m, ConvFrontEnd) for m in model.modules())
+
+
+def _explicit_steps(model: DrumModel, convolutions: bool = True) -> DrumModel:
     from offline.architectures.base import ConvFrontEnd
     from offline.architectures.rnn import Recurrent
 
@@ -202,15 +215,17 @@ def _explicit_steps(model: DrumModel) -> DrumModel:
     if not any(isinstance(m, Recurrent) for m in model.modules()):
         raise ValueError(f"int8 export needs a recurrent stack; {type(model).__name__} has none")
     for m in model.modules():
-        if isinstance(m, (Recurrent, ConvFrontEnd)):
+        if isinstance(m, Recurrent) or (convolutions and isinstance(m, ConvFrontEnd)):
             m.explicit_step = True
     return model
 
 
-def step_graph(model: DrumModel, explicit: bool = False) -> tuple[bytes, list[tuple[str, tuple]]]:
+def step_graph(model: DrumModel, explicit: bool = False,
+               convolutions: bool = True) -> tuple[bytes, list[tuple[str, tuple]]]:
     """The float32 step graph of a causal model and its states (name, shape); `explicit`:
-    the explicit forms that int8 quantization takes, with their own state layout."""
-    stepped = _explicit_steps(model) if explicit else model
+    the explicit forms that int8 quantization takes (the convolutions' too, unless told not
+    to), with their own state layout."""
+    stepped = _explicit_steps(model, convolutions) if explicit else model
     states = [(name, tuple(shape)) for name, shape in stepped.state_shapes(1)]
     names = [n for n, _ in states]
     graph = _export(StepGraph(stepped), (torch.zeros(1, model.num_features), *stepped.initial_state(1)),
@@ -218,8 +233,8 @@ def step_graph(model: DrumModel, explicit: bool = False) -> tuple[bytes, list[tu
     return graph, states
 
 
-def export_graphs(model: DrumModel, trace_frames: int = 32,
-                  int8: bool = False) -> tuple[dict[str, bytes], list[tuple[str, tuple]]]:
+def export_graphs(model: DrumModel, trace_frames: int = 32, int8: bool = False,
+                  int8_convolutions: bool = True) -> tuple[dict[str, bytes], list[tuple[str, tuple]]]:
     model = model.eval()
     if int8 and not model.causal:
         raise ValueError("int8 export quantizes the step graph: it needs a causal model")
@@ -228,7 +243,7 @@ def export_graphs(model: DrumModel, trace_frames: int = 32,
                                 ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})}
     states: list[tuple[str, tuple]] = []
     if model.causal:
-        graphs["step"], states = step_graph(model, explicit=int8)
+        graphs["step"], states = step_graph(model, explicit=int8, convolutions=int8_convolutions)
         if int8:
             graphs["step"] = quantize_int8(graphs["step"])
     return graphs, states
@@ -242,7 +257,6 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
     if features.num_features != model.num_features:
         raise ValueError(f"model takes {model.num_features} features, the feature config gives "
                          f"{features.num_features}")
-    graphs, states = export_graphs(model, int8=int8)
     manifest = {
         "name": name,
         "description": description,
@@ -259,18 +273,30 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
         "training": training,
         "evaluation": evaluation,
     }
-    if states:
-        manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
     if not int8:
+        graphs, states = export_graphs(model)
+        if states:
+            manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
         path = write_bundle(path, manifest, graphs)
         check_bundle_matches(model, path, frames=check_frames)
         return path
-    with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
-        dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),
-                                   frames=check_frames, step_tolerance=INT8_TOLERANCE)
-    manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization; a convolutional "
-                                        "front end as im2col MatMuls)",
+    tries = (True, False) if _has_front_end(model) else (False,)  # int8 convolutions first
+    for attempt, convolutions in enumerate(tries, 1):
+        graphs, states = export_graphs(model, int8=True, int8_convolutions=convolutions)
+        manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
+        try:
+            with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
+                dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),
+                                           frames=check_frames, step_tolerance=INT8_TOLERANCE)
+            break
+        except ExportMismatch:
+            if attempt == len(tries):
+                raise
+    manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization)",
                                 "max_deviation": dev["step"], "checked_frames": check_frames}
+    if tries[0]:
+        manifest["quantization"]["convolutions"] = (
+            "int8 im2col MatMuls" if convolutions else "float32: int8 convolutions missed the tolerance")
     return write_bundle(path, manifest, graphs)
 
 
@@ -307,5 +333,5 @@ def check_bundle_matches(model: DrumModel, path: str | Path, frames: int = 450, 
     tolerance = {"window": TOLERANCE, "step": step_tolerance}
     bad = {k: v for k, v in dev.items() if not v <= tolerance[k]}
     if bad:
-        raise RuntimeError(f"{path}: exported graphs differ from torch: {bad} (tolerances {tolerance})")
+        raise ExportMismatch(f"{path}: exported graphs differ from torch: {bad} (tolerances {tolerance})")
     return dev
