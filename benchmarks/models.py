@@ -744,14 +744,16 @@ def plot(r: dict, path: Path) -> None:
     names = list(r["models"])
     labels = [r["models"][n]["label"] for n in names]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5))
-    width = 0.38
+    width = 0.27
     xs = np.arange(len(names))
-    for j, (backend, color) in enumerate((("torch", "tab:orange"), ("onnxruntime", "tab:blue"))):
-        med = [r["models"][n]["step"][backend]["us_median"] for n in names]
-        p99 = [r["models"][n]["step"][backend]["us_p99"] for n in names]
-        x = xs + (j - 0.5) * width
-        ax1.bar(x, med, width, color=color, label=f"{backend} median")
-        ax1.scatter(x, p99, marker="_", s=200, color="black", zorder=3, label="p99" if j else None)
+    step_bars = (("torch", "tab:orange"), ("onnxruntime", "tab:blue"), ("onnxruntime_int8", "tab:green"))
+    for j, (backend, color) in enumerate(step_bars):
+        have = [i for i, n in enumerate(names) if backend in r["models"][n]["step"]]
+        med = [r["models"][names[i]]["step"][backend]["us_median"] for i in have]
+        p99 = [r["models"][names[i]]["step"][backend]["us_p99"] for i in have]
+        x = xs[have] + (j - 1) * width
+        ax1.bar(x, med, width, color=color, label=f"{backend.replace('_', ' ')} median")
+        ax1.scatter(x, p99, marker="_", s=150, color="black", zorder=3, label="p99" if j == 1 else None)
         for xi, v, top in zip(x, med, p99):  # the label above the p99 mark, which sits above the bar
             ax1.text(xi, max(v, top) * 1.08, f"{v:.0f}", ha="center", va="bottom", fontsize=7)
     limit = r["goal"]["limit_us"]
