@@ -93,10 +93,14 @@ def quantize_int8(graph: bytes, quantize_before_gather: bool = True) -> bytes:
 
     Weight types were chosen by measurement on this machine's MLAS kernels (one-run ratios,
     see the bundle benchmark): signed weights for im2col MatMuls (many rows: u8 x s8 runs on
-    VNNI, ~2x float32), unsigned for the recurrent matrix-vector products (u8 x u8 was faster
-    there). Weights with fewer than MIN_INT8_ROWS rows stay float32. Then, unless told not to,
-    each im2col MatMul's activation quantization is moved in front of its Gather
-    (`_quantize_before_gather`): the same numbers, a ninth of the quantization work."""
+    VNNI, ~2x float32), in 7 bits (`reduce_range`: on x86 CPUs without VNNI, u8 x s8 products
+    are summed in pairs into 16 bits, which 8-bit weights can saturate; measured: no cost in
+    speed or deviation here), unsigned for the recurrent matrix-vector products (u8 x u8 was
+    faster there). Only MatMul nodes: a Linear layer on a 2-D input is exported as Gemm and
+    stays float32 (the 5-class output layer, a few hundred MACs), as do weights with fewer than
+    MIN_INT8_ROWS rows. Then, unless told not to, each im2col MatMul's activation quantization
+    is moved in front of its Gather (`_quantize_before_gather`): the same numbers, over the
+    window of 3 frames instead of the im2col matrix of 9 taps per band, a third of the work."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -114,7 +118,7 @@ def quantize_int8(graph: bytes, quantize_before_gather: bool = True) -> bytes:
             if nodes:  # an empty list would mean "every node" to quantize_dynamic
                 out = Path(tmp) / f"int8-{k}.onnx"
                 quantize_dynamic(path, out, weight_type=weights, op_types_to_quantize=["MatMul"],
-                                 nodes_to_quantize=nodes)
+                                 nodes_to_quantize=nodes, reduce_range=weights == QuantType.QInt8)
                 path = out
         graph = path.read_bytes()
     return _quantize_before_gather(graph) if quantize_before_gather else graph
@@ -134,25 +138,32 @@ def _quantize_before_gather(graph: bytes) -> bytes:
 
     Gather and Reshape only copy elements, so quantizing x and then gathering gives the same
     bytes as gathering and then quantizing, provided the range (hence scale and zero point)
-    is the same: it is when every element of x is gathered, as every row of an im2col window
-    is (a row not gathered could only widen the range). The quantization then runs over the
-    window (3 frames) instead of the im2col matrix (9 taps per band)."""
+    is the same: it is when the Gather takes every element of x, as an im2col index takes
+    every row of its window. So only Gathers whose constant index covers every row of an x of
+    known size are rewritten (a row left out could widen the range, and cost precision)."""
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.load_from_string(graph)
     nodes = list(model.graph.node)
     producer = {out: node for node in nodes for out in node.output}
-    uses: dict[str, int] = {}
+    uses: dict[str, int] = {out.name: 1 for out in model.graph.output}
     for node in nodes:
         for name in node.input:
             uses[name] = uses.get(name, 0) + 1
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    constants.update({node.output[0]: numpy_helper.to_array(node.attribute[0].t) for node in nodes
+                      if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"})
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.value_info) + list(inferred.input)}
     moved = 0
     for quant in (n for n in nodes if n.op_type == "DynamicQuantizeLinear"):
         reshape = producer.get(quant.input[0])
         if not _gathered(quant.input[0], producer) or uses[reshape.output[0]] != 1:
             continue
         gather = producer[reshape.input[0]]
-        if uses[gather.output[0]] != 1:
+        if uses[gather.output[0]] != 1 or not _gathers_every_row(gather, constants, shapes):
             continue
         quantized = quant.output[0]
         quant.input[0] = gather.input[0]
@@ -166,6 +177,16 @@ def _quantize_before_gather(graph: bytes) -> bytes:
                                          | {i.name for i in model.graph.initializer}))
     del model.graph.value_info[:]  # the moved tensors changed type (float -> uint8)
     return model.SerializeToString()
+
+
+def _gathers_every_row(gather, constants: dict, shapes: dict) -> bool:
+    index = constants.get(gather.input[1])
+    axis = next((a.i for a in gather.attribute if a.name == "axis"), 0)
+    shape = shapes.get(gather.input[0])
+    if index is None or not shape or shape[axis] is None:
+        return False
+    rows = shape[axis]
+    return set(np.unique(np.where(index < 0, index + rows, index)).tolist()) == set(range(rows))
 
 
 def _topological(nodes: list, available: set[str]) -> list:
@@ -198,7 +219,12 @@ def _quiet_root_logger():
 
 
 class ExportMismatch(RuntimeError):
-    """Exported graphs that differ from torch by more than their tolerance."""
+    """Exported graphs that differ from torch by more than their tolerance; `failed` maps
+    each graph that did ("window", "step") to its deviation."""
+
+    def __init__(self, message: str, failed: dict[str, float]):
+        super().__init__(message)
+        self.failed = failed
 
 
 def _has_front_end(model: DrumModel) -> bool:
@@ -233,14 +259,17 @@ def step_graph(model: DrumModel, explicit: bool = False,
     return graph, states
 
 
+def window_graph(model: DrumModel, trace_frames: int = 32) -> bytes:
+    return _export(WindowGraph(model), (torch.zeros(1, trace_frames, model.num_features),), ["features"],
+                   ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})
+
+
 def export_graphs(model: DrumModel, trace_frames: int = 32, int8: bool = False,
                   int8_convolutions: bool = True) -> tuple[dict[str, bytes], list[tuple[str, tuple]]]:
     model = model.eval()
     if int8 and not model.causal:
         raise ValueError("int8 export quantizes the step graph: it needs a causal model")
-    F = model.num_features
-    graphs = {"window": _export(WindowGraph(model), (torch.zeros(1, trace_frames, F),), ["features"],
-                                ["activations"], {"features": {1: "frames"}, "activations": {1: "frames"}})}
+    graphs = {"window": window_graph(model, trace_frames)}
     states: list[tuple[str, tuple]] = []
     if model.causal:
         graphs["step"], states = step_graph(model, explicit=int8, convolutions=int8_convolutions)
@@ -280,23 +309,28 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
         path = write_bundle(path, manifest, graphs)
         check_bundle_matches(model, path, frames=check_frames)
         return path
+    if not model.causal:
+        raise ValueError("int8 export quantizes the step graph: it needs a causal model")
+    window = window_graph(model)
     tries = (True, False) if _has_front_end(model) else (False,)  # int8 convolutions first
     for attempt, convolutions in enumerate(tries, 1):
-        graphs, states = export_graphs(model, int8=True, int8_convolutions=convolutions)
+        step, states = step_graph(model, explicit=True, convolutions=convolutions)
+        graphs = {"window": window, "step": quantize_int8(step)}
         manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
         try:
             with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
                 dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),
                                            frames=check_frames, step_tolerance=INT8_TOLERANCE)
             break
-        except ExportMismatch:
-            if attempt == len(tries):
+        except ExportMismatch as exc:
+            if attempt == len(tries) or "window" in exc.failed:  # float convolutions cannot help
                 raise
     manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization)",
                                 "max_deviation": dev["step"], "checked_frames": check_frames}
     if tries[0]:
         manifest["quantization"]["convolutions"] = (
-            "int8 im2col MatMuls" if convolutions else "float32: int8 convolutions missed the tolerance")
+            f"int8 im2col MatMuls (under {MIN_INT8_ROWS} weight rows: float32)" if convolutions
+            else "float32: int8 convolutions missed the tolerance")
     return write_bundle(path, manifest, graphs)
 
 
@@ -333,5 +367,5 @@ def check_bundle_matches(model: DrumModel, path: str | Path, frames: int = 450, 
     tolerance = {"window": TOLERANCE, "step": step_tolerance}
     bad = {k: v for k, v in dev.items() if not v <= tolerance[k]}
     if bad:
-        raise ExportMismatch(f"{path}: exported graphs differ from torch: {bad} (tolerances {tolerance})")
+        raise ExportMismatch(f"{path}: exported graphs differ from torch: {bad} (tolerances {tolerance})", bad)
     return dev

@@ -39,9 +39,9 @@ class StepModel:
 
     The frame, the activations and two sets of state buffers are bound to the session once
     (onnxruntime's IOBinding): each step reads the state from one set and writes the next
-    state into the other, then the sets swap roles. A step therefore allocates nothing and
-    converts no array: `session.run` with a dict feed cost the int8 CRNN 152 us per step,
-    the bound step 129 us, with identical outputs (benchmarks/models.py measures both).
+    state into the other, then the sets swap roles. A step therefore converts no array and
+    allocates no state: against a dict-fed `session.run` of the same graph, with identical
+    outputs, it cost 0.86x for the int8 CRNN and 0.85x for the RNN (benchmarks/results/models.md).
     """
 
     def __init__(self, session, num_features: int, num_classes: int, states: Sequence[StateSpec]):

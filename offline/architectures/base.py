@@ -16,7 +16,7 @@ offline.export for int8 steps): each convolution of the newest frame as one MatM
 im2col matrix gathered by a constant index, batch norm folded into the weights, channels
 last. Same arithmetic as the Conv form (tested to 1e-5); a MatMul is what onnxruntime's
 int8 quantization takes, and a Gather is what lets the activations be quantized before
-the 9x expansion of im2col (see offline.export.quantize_int8).
+im2col repeats each of them (see offline.export.quantize_int8).
 """
 from __future__ import annotations
 
@@ -174,6 +174,7 @@ class ConvFrontEnd(nn.Module):
         for spec in specs:
             blocks.append(ConvBlock(c, spec, causal))
             self.shapes += [(c, f), (spec.channels, f)]
+            self.kernel = blocks[-1].conv1.kernel  # every convolution's (ConvBlock: 3)
             c, f = spec.channels, f // spec.pool if spec.pool > 1 else f
             if f < 1:
                 raise ValueError(f"{bands} bands are too few for {len(specs)} pooling blocks")
@@ -182,7 +183,7 @@ class ConvFrontEnd(nn.Module):
         self.out_features = c * f
         self.explicit_step = False  # step() as im2col MatMuls (see the module docstring)
         for i, (_, bands_in) in enumerate(self.shapes):  # not in the state dict: derived from shapes
-            self.register_buffer(f"im2col{i}", im2col_index(bands_in), persistent=False)
+            self.register_buffer(f"im2col{i}", im2col_index(bands_in, self.kernel), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         y = as_image(x, self.in_channels)
@@ -192,9 +193,10 @@ class ConvFrontEnd(nn.Module):
         return y.permute(0, 2, 1, 3).reshape(b, t, c * f)
 
     def state_shapes(self, batch: int, prefix: str = "conv") -> list[tuple[str, tuple[int, ...]]]:
-        if self.explicit_step:  # channels last, the two previous frames stacked along the bands
-            return [(f"{prefix}{i}", (batch, 2 * f, c)) for i, (c, f) in enumerate(self.shapes)]
-        return [(f"{prefix}{i}", (batch, c, 2, f)) for i, (c, f) in enumerate(self.shapes)]
+        past = self.kernel - 1  # input frames a causal convolution keeps
+        if self.explicit_step:  # channels last, the previous frames stacked along the bands
+            return [(f"{prefix}{i}", (batch, past * f, c)) for i, (c, f) in enumerate(self.shapes)]
+        return [(f"{prefix}{i}", (batch, c, past, f)) for i, (c, f) in enumerate(self.shapes)]
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         """frame [B, F] -> [B, out_features]; state: one history per convolution."""
