@@ -41,7 +41,7 @@ class StepModel:
     (onnxruntime's IOBinding): each step reads the state from one set and writes the next
     state into the other, then the sets swap roles. A step therefore converts no array and
     allocates no state: against a dict-fed `session.run` of the same graph, with identical
-    outputs, it cost 0.86x for the int8 CRNN and 0.85x for the RNN (benchmarks/results/models.md).
+    outputs, it costs 0.86-0.97x, by model (benchmarks/results/models.md).
     """
 
     def __init__(self, session, num_features: int, num_classes: int, states: Sequence[StateSpec]):
