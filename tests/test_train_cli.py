@@ -85,14 +85,19 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     assert len(manifest["thresholds"]) == 5
 
 
-def test_architecture_study_writes_its_report(tmp_path):
+def run_architecture_study(tmp_path, *options):
+    """`rtadt-train study architectures` on a tiny ADTOF set; returns the output folder, the
+    parsed architectures.json and the command's arguments (to run it again)."""
     adtof_with_splits(tmp_path / "data")
     out = tmp_path / "study"
-    args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out),
-            "--arch", "rnn", "--arch", "cnn", "--epochs", "1"]
+    args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out), *options]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
-    result = json.loads((out / "architectures.json").read_text())
+    return out, json.loads((out / "architectures.json").read_text()), args
+
+
+def test_architecture_study_writes_its_report(tmp_path):
+    out, result, args = run_architecture_study(tmp_path, "--arch", "rnn", "--arch", "cnn", "--epochs", "1")
     assert set(result["datasets"]["adtof"]) == {"rnn", "cnn"}
     for v in result["datasets"]["adtof"].values():
         assert 0.0 <= v["test_micro_f1"] <= 1.0 and v["epochs"] == 1
@@ -183,13 +188,8 @@ def test_architecture_study_with_search_selects_among_trials(tmp_path):
     """--trials 2: each architecture is searched on Ray (random draws from the small space)
     and the study scores the search's best trial."""
     pytest.importorskip("ray")
-    adtof_with_splits(tmp_path / "data")
-    out = tmp_path / "study"
-    args = ["study", "architectures", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(out),
-            "--arch", "rnn", "--epochs", "1", "--trials", "2"]
-    r = CliRunner().invoke(main, args)
-    assert r.exit_code == 0, r.output
-    v = json.loads((out / "architectures.json").read_text())["datasets"]["adtof"]["rnn"]
+    out, result, _ = run_architecture_study(tmp_path, "--arch", "rnn", "--epochs", "1", "--trials", "2")
+    v = result["datasets"]["adtof"]["rnn"]
     search = json.loads((out / "adtof" / "rnn" / "search" / "search.json").read_text())
     assert len(v["search"]) == len(search["trials"]) == 2
     assert v["hyperparameters"] == search["best"]["hyperparameters"]
