@@ -207,7 +207,7 @@ class Arch:
         self._step_graph = cau_graphs["step"]
         self.sess_step = _session(cau_graphs["step"])
         self.sess_step_int8, self.states_int8 = None, []
-        if name in INT8_ARCHS:  # the int8 step has its own state layout (one tensor per layer)
+        if name in INT8_ARCHS:  # the int8 step has its own state layout (see Recurrent._gate_step)
             graphs_int8, self.states_int8 = export_graphs(self.causal, int8=True)
             self.sess_step_int8 = _session(graphs_int8["step"])
         self.sess_window = {"offline": _session(off_graphs["window"]), "causal": _session(cau_graphs["window"])}
@@ -615,9 +615,10 @@ def markdown(r: dict) -> str:
         f"(All onnxruntime step times are the engine's bound call, `StepModel.push`; the same graph fed as a "
         f"dict to `session.run`: {machine.fmt(g['dict_us_median'])} µs.)",
         "",
-        f"With 8-bit weights (`rtadt-train export --int8`: the recurrent layers as explicit gate MatMuls with one "
-        f"state tensor per layer, the convolutions as im2col MatMuls whose activations are quantized before "
-        f"the im2col Gather, the MatMul weights in 8 bits): **{machine.fmt(g['int8_us_median'])} µs** = "
+        f"With 8-bit weights (`rtadt-train export --int8`: the recurrent layers as explicit gate MatMuls, each "
+        f"layer's recurrent product made with the next layer's input product and carried to the next frame, "
+        f"the convolutions as im2col MatMuls whose activations are quantized before the im2col Gather, the "
+        f"MatMul weights in 8 bits): **{machine.fmt(g['int8_us_median'])} µs** = "
         f"{100 * g['int8_hop_fraction_median']:.2f} % of the hop (p99 {machine.fmt(g['int8_us_p99'])} µs), "
         f"{'under' if g['int8_holds_median'] else 'over'} the limit; activations within "
         f"{g['int8_max_deviation']:.1e} of torch on these random weights (dict-fed: "

@@ -9,9 +9,10 @@ Graphs are written with torch's TorchScript exporter (`dynamo=False`): it needs 
 package and handles the models' fixed-shape step forms.
 
 int8 (`int8=True`, causal models with a recurrent stack): the step graph's recurrent layers
-are exported as explicit gate matmuls (`Recurrent.explicit_step`, whose state is one tensor
-per layer: the graph neither slices nor stacks it), a convolutional front end as im2col
-MatMuls (`ConvFrontEnd.explicit_step`), and the MatMul weights are quantized to 8 bits
+are exported as explicit gate matmuls (`Recurrent.explicit_step`: one state tensor per
+layer, and each layer's recurrent product made together with the next layer's input product
+and carried to the next frame), a convolutional front end as im2col MatMuls
+(`ConvFrontEnd.explicit_step`), and the MatMul weights are quantized to 8 bits
 (onnxruntime's dynamic quantization: weights once, activations per call; see
 quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
 weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph

@@ -88,21 +88,31 @@ def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_explicit_gate_step_is_the_recurrent_step(cell):
-    """Recurrent.explicit_step (torch's equations written out, for int8 export) against nn.GRU/LSTM."""
+def test_explicit_gate_step_streams_the_recurrent_layers(cell):
+    """Recurrent.explicit_step (torch's equations written out for int8 export, each layer's
+    recurrent product made one frame ahead and carried in the state) stepped from the zero
+    state reproduces nn.GRU/LSTM over the whole sequence. Biases are drawn large, so that a
+    bias counted twice, or carried into the zero state, shows."""
     from offline.architectures.rnn import Recurrent
 
     torch.manual_seed(0)
     r = Recurrent(20, 3, 16, cell, 0.0, causal=True).eval()
-    state = [torch.randn(3, 2, 16) for _ in r.state_shapes(2)]  # h (and c) of all 3 layers
-    x = torch.randn(2, 20)
+    for name, p in r.named_parameters():
+        if name.startswith("rnn.bias"):
+            p.data.uniform_(-1.0, 1.0)
+    x = torch.randn(2, 40, 20)
     with torch.no_grad():
-        want = r.step(x, state)
+        want = r(x)
         r.explicit_step = True
-        assert [s for _, s in r.state_shapes(2)] == [(2, 16)] * 3 * len(state)  # one tensor per layer
-        got = r.step(x, [layer for s in state for layer in s.unbind(0)])
-    torch.testing.assert_close(got[0], want[0], atol=1e-6, rtol=0)
-    torch.testing.assert_close(torch.stack(got[1]), torch.cat(want[1]), atol=1e-6, rtol=0)
+        names = [n for n, _ in r.state_shapes(2)]
+        kept = "h" if cell == "gru" else "c"  # one tensor per layer (the LSTM's h only enters the products)
+        products = ["gh0_rz", "gh0_n", "gh1_rz", "gh1_n", "gh2_rz", "gh2_n"] if cell == "gru" else ["gh0", "gh1", "gh2"]
+        assert names == [f"{kept}{layer}" for layer in range(3)] + products
+        state, got = [torch.zeros(shape) for _, shape in r.state_shapes(2)], []
+        for t in range(x.shape[1]):
+            y, state = r.step(x[:, t], state)
+            got.append(y)
+    torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name,cell", [("rnn", "gru"), ("rnn", "lstm"), ("crnn", "gru")])
