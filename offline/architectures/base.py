@@ -16,7 +16,11 @@ offline.export for int8 steps): each convolution of the newest frame as one MatM
 im2col matrix gathered by a constant index, batch norm folded into the weights, channels
 last. Same arithmetic as the Conv form (tested to 1e-5); a MatMul is what onnxruntime's
 int8 quantization takes, and a Gather is what lets the activations be quantized before
-im2col repeats each of them (see offline.export.quantize_int8).
+im2col repeats each of them (see offline.export.quantize_int8). Two shortcuts keep the
+graph small, since each node has a fixed cost at these sizes: the first convolution keeps
+the im2col rows of its past frames (a frame's rows are gathered once), and a convolution
+followed by pooling computes only the bands the pooling keeps, in the groups it takes them
+(no Slice, no Reshape before the max).
 """
 from __future__ import annotations
 
@@ -142,19 +146,53 @@ def im2col_index(bands: int, kernel: int = 3) -> Tensor:
     return torch.where(inside, t * bands + band, torch.full_like(band, kernel * bands))
 
 
+def frame_im2col_index(bands: int, channels: int, kernel: int = 3) -> Tensor:
+    """Elements of a frame of features (channel-major, then one zero) that the im2col rows of
+    a convolution over its bands take: index[f, j * channels + c] is channel c at band
+    f + j - kernel // 2, or the zero (channels * bands) off the edge."""
+    band = torch.arange(bands)[:, None, None] + torch.arange(kernel)[None, :, None] - kernel // 2
+    channel = torch.arange(channels)[None, None, :]
+    inside = (band >= 0) & (band < bands)
+    index = torch.where(inside, channel * bands + band, torch.full_like(band + channel, channels * bands))
+    return index.reshape(bands, kernel * channels)
+
+
+def _folded(conv: TimeConv, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """A convolution with batch norm's running statistics folded in, as an im2col weight
+    [(time tap, band tap, channel), C_out] and a bias."""
+    k = conv.kernel
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight = (conv.conv.weight * scale[:, None, None, None]).permute(2, 3, 1, 0).reshape(k * k * conv.conv.in_channels, -1)
+    return weight, (conv.conv.bias - bn.running_mean) * scale + bn.bias
+
+
 def im2col_conv_step(x: Tensor, history: Tensor, conv: TimeConv, bn: nn.BatchNorm2d,
                      index: Tensor) -> tuple[Tensor, Tensor]:
     """relu(bn(conv)) of the newest frame as one MatMul (eval mode: batch norm's running
     statistics folded into the weights). x [B, bands, C] and history [B, (kernel-1) * bands, C]
-    channels last, oldest frame first; returns the output [B, bands, C_out] and the new history."""
+    channels last, oldest frame first; returns the output [B, *index.shape[:-2], C_out] (the
+    bands that `index` takes, in its layout) and the new history."""
     b, bands, c = x.shape
     k = conv.kernel
     window = torch.cat([history, x, x.new_zeros(b, 1, c)], 1)
-    cols = window[:, index].reshape(b, bands, k * k * c)  # (time tap, band tap, channel)
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    weight = (conv.conv.weight * scale[:, None, None, None]).permute(2, 3, 1, 0).reshape(k * k * c, -1)
-    bias = (conv.conv.bias - bn.running_mean) * scale + bn.bias
+    cols = window[:, index].reshape(b, *index.shape[:-2], k * k * c)  # (time tap, band tap, channel)
+    weight, bias = _folded(conv, bn)
     return torch.relu(cols @ weight + bias), window[:, bands:k * bands]
+
+
+def first_conv_step(frame: Tensor, history: Tensor, conv: TimeConv, bn: nn.BatchNorm2d,
+                    index: Tensor) -> tuple[Tensor, Tensor]:
+    """im2col_conv_step for the convolution that reads the frame itself, with the im2col
+    rows of the past frames as its history [B, bands, (kernel-1) * kernel * C]: a frame's rows
+    are gathered once, not once per time tap, and gathered straight from the features (with
+    one or two channels, an im2col gather copies one number per element: its cost is the
+    element count)."""
+    b = frame.shape[0]
+    k = conv.kernel
+    rows = torch.cat([frame, frame.new_zeros(b, 1)], 1)[:, index]  # [B, bands, (band tap, channel)]
+    cols = torch.cat([history, rows], 2)  # (time tap, band tap, channel)
+    weight, bias = _folded(conv, bn)
+    return torch.relu(cols @ weight + bias), cols[:, :, rows.shape[2]:]
 
 
 def as_image(x: Tensor, channels: int) -> Tensor:
@@ -183,7 +221,15 @@ class ConvFrontEnd(nn.Module):
         self.out_features = c * f
         self.explicit_step = False  # step() as im2col MatMuls (see the module docstring)
         for i, (_, bands_in) in enumerate(self.shapes):  # not in the state dict: derived from shapes
-            self.register_buffer(f"im2col{i}", im2col_index(bands_in, self.kernel), persistent=False)
+            if i == 0:
+                index = frame_im2col_index(bands, in_channels, self.kernel)
+            else:
+                index = im2col_index(bands_in, self.kernel)
+                pool = self.blocks[i // 2].pool_size
+                if i % 2 and pool > 1:  # before pooling: only the bands it keeps, grouped as it takes them
+                    groups = bands_in // pool
+                    index = index[:groups * pool].reshape(groups, pool, *index.shape[1:])
+            self.register_buffer(f"im2col{i}", index, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         y = as_image(x, self.in_channels)
@@ -194,8 +240,11 @@ class ConvFrontEnd(nn.Module):
 
     def state_shapes(self, batch: int, prefix: str = "conv") -> list[tuple[str, tuple[int, ...]]]:
         past = self.kernel - 1  # input frames a causal convolution keeps
-        if self.explicit_step:  # channels last, the previous frames stacked along the bands
-            return [(f"{prefix}{i}", (batch, past * f, c)) for i, (c, f) in enumerate(self.shapes)]
+        if self.explicit_step:  # channels last, the previous frames stacked along the bands, but
+            # the first convolution's: the previous frames' im2col rows (see first_conv_step)
+            (c, f), k = self.shapes[0], self.kernel
+            return [(f"{prefix}0", (batch, f, past * k * c))] + [
+                (f"{prefix}{i}", (batch, past * f, c)) for i, (c, f) in enumerate(self.shapes) if i]
         return [(f"{prefix}{i}", (batch, c, past, f)) for i, (c, f) in enumerate(self.shapes)]
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
@@ -211,17 +260,13 @@ class ConvFrontEnd(nn.Module):
 
     def _im2col_step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         b = frame.shape[0]
-        y = frame.reshape(b, self.in_channels, -1).transpose(1, 2)  # [B, bands, C]
-        new = []
+        y, new = frame, []
         for i, block in enumerate(self.blocks):
             for j, (conv, bn) in enumerate(((block.conv1, block.bn1), (block.conv2, block.bn2))):
                 n = 2 * i + j
-                y, history = im2col_conv_step(y, state[n], conv, bn, getattr(self, f"im2col{n}"))
+                conv_step = first_conv_step if n == 0 else im2col_conv_step  # y: [B, bands, C] after the first
+                y, history = conv_step(y, state[n], conv, bn, getattr(self, f"im2col{n}"))
                 new.append(history)
-            p = block.pool_size
-            if p > 1:  # max over groups of p bands; a remainder is dropped, as MaxPool2d does
-                bands = y.shape[1] // p * p
-                if bands < y.shape[1]:  # (no Slice node in the graph when nothing is dropped)
-                    y = y[:, :bands]
-                y = y.reshape(b, bands // p, p, -1).amax(2)
+            if block.pool_size > 1:  # y [B, groups, pool, C]: the im2col index grouped the bands
+                y = y.amax(2)  # (a remainder of bands is left out, as MaxPool2d does)
         return y.transpose(1, 2).reshape(b, -1), new  # channel-major features, as the Conv form
