@@ -72,6 +72,8 @@ def test_model_benchmark_quick_writes_every_architecture(tmp_path):
     assert g["architecture"] == "crnn" and g["limit_us"] == 100.0
     _positive_finite(g["onnxruntime_us_median"], "goal.onnxruntime_us_median")
     assert isinstance(g["holds_median"], bool)
+    _positive_finite(g["int8_us_median"], "goal.int8_us_median")
+    assert isinstance(g["int8_holds_median"], bool) and 0 <= g["int8_rounds_under_limit"] <= g["rounds"]
 
     md = (tmp_path / "models.md").read_text()
     for heading in ("## Goal", "## Size and arithmetic", "## Streaming step", "## Window"):
