@@ -80,3 +80,57 @@ def test_model_benchmark_quick_writes_every_architecture(tmp_path):
         assert heading in md
     png = (tmp_path / "models.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_step_comparison_statistics_on_known_series():
+    """compare(): B is 0.9x A in every pair while the machine's speed drifts 2x between pairs,
+    so the pair ratios are exactly 0.9 although neither series is steady."""
+    import numpy as np
+
+    from benchmarks.step_ab import compare
+
+    drift = np.array([60.0, 70.0, 120.0, 90.0, 130.0])
+    r = compare(drift, 0.9 * drift)
+    assert r["blocks"] == 5 and r["limit_us"] == 100.0
+    for key in ("median", "q10", "q90"):
+        assert r["ratio_b_to_a"][key] == pytest.approx(0.9)
+    assert r["a"]["us_median"] == 90.0 and r["a"]["share_under_limit"] == pytest.approx(3 / 5)
+    assert r["b"]["us_max"] == pytest.approx(117.0) and r["b"]["share_under_limit"] == pytest.approx(3 / 5)
+    for a, b in (([], []), ([1.0, 2.0], [1.0]), ([1.0, -2.0], [1.0, 2.0]), ([1.0, float("nan")], [1.0, 2.0])):
+        with pytest.raises(ValueError):
+            compare(a, b)
+
+
+def test_step_comparison_runs_two_bundles(tmp_path):
+    """The A/B tool times two real bundles' steps and writes its numbers; a window-only
+    bundle has no step and is refused."""
+    from click.testing import CliRunner
+
+    from offline.cli import main as train_main
+
+    runner = CliRunner()
+    assert runner.invoke(train_main, ["init", "rnn", "--set", "L=1", "--set", "H=8", "-o", str(tmp_path / "c.pt")]).exit_code == 0
+    for name, extra in (("a", []), ("b", ["--int8"])):
+        r = runner.invoke(train_main, ["export", str(tmp_path / "c.pt"), "-o", str(tmp_path / f"{name}.rtadt"), *extra])
+        assert r.exit_code == 0, r.output
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "ab.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.step_ab", str(tmp_path / "a.rtadt"), str(tmp_path / "b.rtadt"),
+                           "--seconds", "0.5", "--block", "50", "--json", str(out), "--plot", str(tmp_path / "ab.png"),
+                           "--no-progress"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    assert r["blocks"] >= 1 and len(r["block_us"]["a"]) == len(r["block_us"]["b"]) == r["blocks"]
+    for key in ("a", "b"):
+        _positive_finite(r[key]["us_median"], f"{key}.us_median")
+    _positive_finite(r["ratio_b_to_a"]["median"], "ratio")
+    assert "B / A over" in proc.stdout
+    assert (tmp_path / "ab.png").read_bytes().startswith(b"\x89PNG")
+
+    assert runner.invoke(train_main, ["init", "rnn", "--flavour", "offline", "--set", "L=1", "--set", "H=8",
+                                      "-o", str(tmp_path / "o.pt")]).exit_code == 0
+    assert runner.invoke(train_main, ["export", str(tmp_path / "o.pt"), "-o", str(tmp_path / "o.rtadt")]).exit_code == 0
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.step_ab", str(tmp_path / "a.rtadt"), str(tmp_path / "o.rtadt"),
+                           "--seconds", "0.2", "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no streaming step" in proc.stderr

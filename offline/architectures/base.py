@@ -188,7 +188,6 @@ def first_conv_step(frame: Tensor, history: Tensor, conv: TimeConv, bn: nn.Batch
     one or two channels, an im2col gather copies one number per element: its cost is the
     element count)."""
     b = frame.shape[0]
-    k = conv.kernel
     rows = torch.cat([frame, frame.new_zeros(b, 1)], 1)[:, index]  # [B, bands, (band tap, channel)]
     cols = torch.cat([history, rows], 2)  # (time tap, band tap, channel)
     weight, bias = _folded(conv, bn)
