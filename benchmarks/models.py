@@ -75,7 +75,6 @@ from benchmarks import machine  # noqa: E402
 
 from offline.architectures import NAMES, build  # noqa: E402
 from offline.export import CONTEXT_FRAMES, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
-from rtadt.bundle import StateSpec  # noqa: E402
 from rtadt.engine import StepModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -202,8 +201,8 @@ class Arch:
         self.graph_bytes = {"window_offline": len(off_graphs["window"]), "window_causal": len(cau_graphs["window"]),
                             "step": len(cau_graphs["step"])}
         self.states = states
-        self.state_names = [n for n, _ in states]
-        self.outputs = ["activations"] + [f"{n}_out" for n in self.state_names]
+        self.state_names = [st.name for st in states]
+        self.outputs = ["activations"] + [st.output_name for st in states]
         self._step_graph = cau_graphs["step"]
         self.sess_step = _session(cau_graphs["step"])
         self.sess_step_int8, self.states_int8 = None, []
@@ -221,7 +220,7 @@ class Arch:
 
     # -- the step form --
     def _zero_feed(self) -> dict:
-        return {n: np.zeros(s, np.float32) for n, s in self.states}
+        return {st.name: np.zeros(st.shape, np.float32) for st in self.states}
 
     def step_ort(self, warmup: int, steps: int, keep: bool = False, int8: bool = False, bound: bool = True):
         """Times per step [s] of `steps` steps after `warmup` untimed ones, from the initial state:
@@ -231,7 +230,7 @@ class Arch:
         times = np.empty(steps)
         kept = []
         if bound:
-            push = StepModel(sess, NUM_FEATURES, NUM_CLASSES, [StateSpec(n, tuple(s)) for n, s in states]).push
+            push = StepModel(sess, NUM_FEATURES, NUM_CLASSES, states).push
             for t in range(warmup):
                 push(frames[t][0])
             for i in range(steps):
@@ -242,18 +241,17 @@ class Arch:
                 if keep:
                     kept.append(acts)
             return times, (np.array(kept) if keep else None)
-        names = [n for n, _ in states]
-        run, outputs = sess.run, ["activations"] + [f"{n}_out" for n in names]
-        feed = {n: np.zeros(s, np.float32) for n, s in states}
+        run, outputs = sess.run, ["activations"] + [st.output_name for st in states]
+        feed = {st.name: np.zeros(st.shape, np.float32) for st in states}
         for t in range(warmup):
             feed["frame"] = frames[t]
             _, *new = run(outputs, feed)
-            feed.update(zip(names, new))
+            feed.update((st.name, st.next_input(v)) for st, v in zip(states, new))
         for i in range(steps):
             feed["frame"] = frames[warmup + i]
             t0 = perf()
             acts, *new = run(outputs, feed)
-            feed.update(zip(names, new))
+            feed.update((st.name, st.next_input(v)) for st, v in zip(states, new))
             times[i] = perf() - t0
             if keep:
                 kept.append(acts[0])
@@ -312,7 +310,7 @@ class Arch:
             for t in range(warmup + steps):
                 feed["frame"] = self.frames_np[t % len(self.frames_np)]
                 _, *new = sess.run(self.outputs, feed)
-                feed.update(zip(self.state_names, new))
+                feed.update((st.name, st.next_input(v)) for st, v in zip(self.states, new))
             events = json.loads(Path(sess.end_profiling()).read_text())
         runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
                       key=lambda e: e["ts"])
@@ -350,7 +348,7 @@ class Arch:
             c = _count_macs(lambda m=model: m(self.window_t))
             c["macs_per_frame"] = c["macs"] / window_frames
             win[flavour] = c
-        state_floats = int(sum(math.prod(s) for _, s in self.states))
+        state_floats = int(sum(math.prod(st.shape) for st in self.states))
         return {
             "parameters": {"offline": _parameters(self.offline), "causal": _parameters(self.causal)},
             "state_tensors": len(self.states),

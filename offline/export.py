@@ -12,7 +12,8 @@ int8 (`int8=True`, causal models with a recurrent stack): the step graph's recur
 are exported as explicit gate matmuls (`Recurrent.explicit_step`: one state tensor per
 layer, and each layer's recurrent product made together with the next layer's input product
 and carried to the next frame), a convolutional front end as im2col MatMuls
-(`ConvFrontEnd.explicit_step`), and the MatMul weights are quantized to 8 bits
+(`ConvFrontEnd.explicit_step`, whose windows are states written whole and read from an
+offset: StateSpec.output_shape), and the MatMul weights are quantized to 8 bits
 (onnxruntime's dynamic quantization: weights once, activations per call; see
 quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
 weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import io
 import tempfile
 import warnings
@@ -37,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from offline.architectures import DrumModel
-from rtadt.bundle import load_bundle, write_bundle
+from rtadt.bundle import StateSpec, load_bundle, write_bundle
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.engine import StepModel
 from rtadt.features import FeatureConfig
@@ -157,7 +159,7 @@ def _quantize_before_gather(graph: bytes) -> bytes:
                       if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"})
     inferred = onnx.shape_inference.infer_shapes(model).graph
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in list(inferred.value_info) + list(inferred.input)}
+              for v in list(inferred.value_info) + list(inferred.input) + list(inferred.output)}
     moved = 0
     for quant in (n for n in nodes if n.op_type == "DynamicQuantizeLinear"):
         reshape = producer.get(quant.input[0])
@@ -248,16 +250,24 @@ def _explicit_steps(model: DrumModel, convolutions: bool = True) -> DrumModel:
 
 
 def step_graph(model: DrumModel, explicit: bool = False,
-               convolutions: bool = True) -> tuple[bytes, list[tuple[str, tuple]]]:
-    """The float32 step graph of a causal model and its states (name, shape); `explicit`:
-    the explicit forms that int8 quantization takes (the convolutions' too, unless told not
-    to), with their own state layout."""
+               convolutions: bool = True) -> tuple[bytes, list[StateSpec]]:
+    """The float32 step graph of a causal model and its states; `explicit`: the explicit
+    forms that int8 quantization takes (the convolutions' too, unless told not to), with
+    their own state layout (some states written larger than they are read: StateSpec)."""
     stepped = _explicit_steps(model, convolutions) if explicit else model
-    states = [(name, tuple(shape)) for name, shape in stepped.state_shapes(1)]
-    names = [n for n, _ in states]
+    states = [_state_spec(name, tuple(shape), tuple(out), start)
+              for (name, shape), (out, start) in zip(stepped.state_shapes(1), stepped.state_outputs(1))]
+    names = [s.name for s in states]
     graph = _export(StepGraph(stepped), (torch.zeros(1, model.num_features), *stepped.initial_state(1)),
-                    ["frame", *names], ["activations", *[f"{n}_out" for n in names]])
+                    ["frame", *names], ["activations", *[s.output_name for s in states]])
     return graph, states
+
+
+def _state_spec(name: str, shape: tuple, written: tuple, start_row: int) -> StateSpec:
+    """A batch-1 state read from row `start_row` (axis 1) of a larger output, as a flat offset."""
+    if written == shape:
+        return StateSpec(name, shape)
+    return StateSpec(name, shape, written, start_row * math.prod(written[2:]))
 
 
 def window_graph(model: DrumModel, trace_frames: int = 32) -> bytes:
@@ -266,12 +276,12 @@ def window_graph(model: DrumModel, trace_frames: int = 32) -> bytes:
 
 
 def export_graphs(model: DrumModel, trace_frames: int = 32, int8: bool = False,
-                  int8_convolutions: bool = True) -> tuple[dict[str, bytes], list[tuple[str, tuple]]]:
+                  int8_convolutions: bool = True) -> tuple[dict[str, bytes], list[StateSpec]]:
     model = model.eval()
     if int8 and not model.causal:
         raise ValueError("int8 export quantizes the step graph: it needs a causal model")
     graphs = {"window": window_graph(model, trace_frames)}
-    states: list[tuple[str, tuple]] = []
+    states: list[StateSpec] = []
     if model.causal:
         graphs["step"], states = step_graph(model, explicit=int8, convolutions=int8_convolutions)
         if int8:
@@ -306,7 +316,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
     if not int8:
         graphs, states = export_graphs(model)
         if states:
-            manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
+            manifest["step"] = {"state": [s.manifest_entry() for s in states]}
         path = write_bundle(path, manifest, graphs)
         check_bundle_matches(model, path, frames=check_frames)
         return path
@@ -317,7 +327,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
     for attempt, convolutions in enumerate(tries, 1):
         step, states = step_graph(model, explicit=True, convolutions=convolutions)
         graphs = {"window": window, "step": quantize_int8(step)}
-        manifest["step"] = {"state": [{"name": n, "shape": list(s)} for n, s in states]}
+        manifest["step"] = {"state": [s.manifest_entry() for s in states]}
         try:
             with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
                 dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),

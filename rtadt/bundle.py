@@ -8,6 +8,11 @@ runtime needs no per-model code):
 ``step.onnx``    inputs ``frame`` [1, F] and one tensor per state ->
                  outputs ``activations`` [1, C] and ``<state>_out`` per state
 
+The manifest's ``step.state`` lists each state's ``name`` and ``shape``; a state may also
+give an ``output_shape`` and ``offset``: its output is then larger than its input, and the
+next step reads the input from the output's flat elements ``offset`` on (a convolution's
+window written whole and read from its second frame: no copy, see StateSpec).
+
 Activations are probabilities in [0, 1] (exporters append the sigmoid). F is
 ``FeatureConfig.num_features``, C the number of classes. A causal model ships a step
 graph; a model that needs future context ships only a window graph, which the engine
@@ -21,6 +26,7 @@ frame a non-causal model must see before that frame's output is trusted.
 from __future__ import annotations
 
 import io
+import math
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -53,12 +59,33 @@ def default_bundle_path() -> Path:
 
 @dataclass(frozen=True)
 class StateSpec:
+    """A step state: graph input `name` of `shape`, written as output `name_out`. The output
+    may be larger (`output_shape`); the next step then reads the input from its flat elements
+    `offset` on (a convolution's window written whole, read from its second frame on: the
+    runtime binds that part of the buffer, nothing is copied)."""
     name: str
     shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None = None
+    offset: int = 0
 
     @property
     def output_name(self) -> str:
         return f"{self.name}_out"
+
+    @property
+    def written_shape(self) -> tuple[int, ...]:
+        return self.output_shape or self.shape
+
+    def next_input(self, output: np.ndarray) -> np.ndarray:
+        """The next step's input from this step's output (a view)."""
+        size = int(np.prod(self.shape))
+        return output.reshape(-1)[self.offset:self.offset + size].reshape(self.shape)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "shape": list(self.shape)}
+        if self.output_shape is not None:
+            entry.update(output_shape=list(self.output_shape), offset=self.offset)
+        return entry
 
 
 @dataclass
@@ -228,10 +255,18 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
         if which == "step":
             for s in spec.get("state", []):
                 if (not isinstance(s, dict) or not isinstance(s.get("name"), str)
-                        or not isinstance(s.get("shape"), list)
-                        or not all(isinstance(d, int) and d > 0 for d in s["shape"])):
+                        or not _positive_ints(s.get("shape"))):
                     fail("step.state entries need a name and a shape of positive integers")
-                states.append(StateSpec(s["name"], tuple(s["shape"])))
+                out, offset = s.get("output_shape"), s.get("offset", 0)
+                if out is not None:
+                    if not _positive_ints(out) or not isinstance(offset, int) or offset < 0:
+                        fail(f"step.state {s['name']!r}: output_shape must be positive integers, offset an integer >= 0")
+                    if offset + math.prod(s["shape"]) > math.prod(out):
+                        fail(f"step.state {s['name']!r}: {s['shape']} from offset {offset} does not fit in the "
+                             f"output {out}")
+                elif offset:
+                    fail(f"step.state {s['name']!r}: an offset needs an output_shape")
+                states.append(StateSpec(s["name"], tuple(s["shape"]), tuple(out) if out else None, offset))
     if not graphs:
         fail("manifest names no graph (window and/or step)")
     if "window" not in graphs:
@@ -240,6 +275,10 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
                   midi_notes=tuple(notes), thresholds=np.asarray(th, dtype=np.float32), peak=peak,
                   lookahead_s=float(lookahead), context_frames=ctx, window_every=every, future_frames=future,
                   states=tuple(states), graphs=graphs)
+
+
+def _positive_ints(value) -> bool:
+    return isinstance(value, list) and all(isinstance(d, int) and d > 0 for d in value)
 
 
 def _dims(value_info) -> list:
@@ -270,7 +309,7 @@ def _check_graphs(b: Bundle) -> None:
         expect("step", "output", step.get_outputs(), "activations", [1, C])
         for s in b.states:
             expect("step", "input", step.get_inputs(), s.name, list(s.shape))
-            expect("step", "output", step.get_outputs(), s.output_name, list(s.shape))
+            expect("step", "output", step.get_outputs(), s.output_name, list(s.written_shape))
         declared = {s.name for s in b.states} | {"frame"}
         extra = [i.name for i in step.get_inputs() if i.name not in declared]
         if extra:

@@ -39,9 +39,10 @@ class StepModel:
 
     The frame, the activations and two sets of state buffers are bound to the session once
     (onnxruntime's IOBinding): each step reads the state from one set and writes the next
-    state into the other, then the sets swap roles. A step therefore converts no array and
-    allocates no state: against a dict-fed `session.run` of the same graph, with identical
-    outputs, it costs 0.86-0.97x, by model (benchmarks/results/models.md).
+    state into the other, then the sets swap roles. A state written larger than it is read
+    (StateSpec.output_shape) is read through a view of the written buffer. A step therefore
+    converts, copies and allocates no state: against a dict-fed `session.run` of the same
+    graph, with identical outputs, it costs 0.86-0.97x, by model (benchmarks/results/models.md).
     """
 
     def __init__(self, session, num_features: int, num_classes: int, states: Sequence[StateSpec]):
@@ -50,7 +51,7 @@ class StepModel:
         self.session = session
         self._frame = np.zeros((1, num_features), dtype=np.float32)
         self._activations = np.zeros((1, num_classes), dtype=np.float32)
-        self._states = [[np.zeros(s.shape, dtype=np.float32) for s in states] for _ in range(2)]
+        self._states = [[np.zeros(s.written_shape, dtype=np.float32) for s in states] for _ in range(2)]
         self._bindings = []
         for read, write in ((0, 1), (1, 0)):
             binding = session.io_binding()
@@ -59,7 +60,7 @@ class StepModel:
             binding.bind_ortvalue_input("frame", ort.OrtValue.ortvalue_from_numpy(self._frame))
             binding.bind_ortvalue_output("activations", ort.OrtValue.ortvalue_from_numpy(self._activations))
             for spec, src, dst in zip(states, self._states[read], self._states[write]):
-                binding.bind_ortvalue_input(spec.name, ort.OrtValue.ortvalue_from_numpy(src))
+                binding.bind_ortvalue_input(spec.name, ort.OrtValue.ortvalue_from_numpy(spec.next_input(src)))
                 binding.bind_ortvalue_output(spec.output_name, ort.OrtValue.ortvalue_from_numpy(dst))
             self._bindings.append(binding)
         self.reset()

@@ -75,6 +75,14 @@ def test_step_graph_equals_window_graph():
      "has shape"),
     (lambda m: m["step"].update(state=[]), "not declared in the manifest"),
     (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 12]}]), "has shape"),
+    # a state written larger than it is read: the read part must fit, and the graph must write it
+    (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 84], "output_shape": [1, 84], "offset": 1}]),
+     "does not fit in the output"),
+    (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 84], "offset": 3}]), "needs an output_shape"),
+    (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 84], "output_shape": [1, 0]}]),
+     "output_shape must be positive"),
+    (lambda m: m["step"].update(state=[{"name": "prev", "shape": [1, 84], "output_shape": [1, 90], "offset": 6}]),
+     "prev_out.*has shape"),
     (lambda m: m["step"].update(file="nope.onnx"), "missing from the bundle"),
     (lambda m: m.update(peak_picking={"m": -1}), "peak_picking"),
     (lambda m: m.update(midi_notes=[36, 38, 47, 42, 200]), "midi_notes"),
@@ -129,3 +137,20 @@ def test_schema_constant_written(tmp_path):
     p = baseline.build(tmp_path / "x.rtadt")
     with zipfile.ZipFile(p) as zf:
         assert json.loads(zf.read("manifest.json"))["schema"] == SCHEMA
+
+
+def test_a_state_read_from_an_offset_is_a_view_of_what_was_written():
+    """StateSpec.next_input: the next step reads the elements from `offset` on of the written
+    output, in its own shape, without a copy (the engine binds that view)."""
+    import numpy as np
+
+    from rtadt.bundle import StateSpec
+
+    spec = StateSpec("conv1", (1, 4, 2), output_shape=(1, 7, 2), offset=2 * 2)  # rows 2..5 of 7
+    written = np.arange(14, dtype=np.float32).reshape(1, 7, 2)
+    read = spec.next_input(written)
+    np.testing.assert_array_equal(read, written[:, 2:6])
+    assert np.shares_memory(read, written) and read.flags.c_contiguous
+    assert spec.written_shape == (1, 7, 2) and StateSpec("h", (1, 3)).written_shape == (1, 3)
+    assert spec.manifest_entry() == {"name": "conv1", "shape": [1, 4, 2], "output_shape": [1, 7, 2], "offset": 4}
+    assert StateSpec("h", (1, 3)).manifest_entry() == {"name": "h", "shape": [1, 3]}

@@ -164,6 +164,8 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
                          architecture="crnn", check_frames=20, int8=int8)
     bundle = load_bundle(path)
     assert len(bundle.states) >= 3
+    # int8: the convolutions' windows are written whole and read from an offset (bound views)
+    assert any(s.output_shape and s.offset for s in bundle.states) == int8
     frames = np.random.default_rng(3).random((60, 84), dtype=np.float32) * 3
     sess = bundle.session("step")
     feed = {s.name: np.zeros(s.shape, np.float32) for s in bundle.states}
@@ -172,7 +174,7 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
     for f in frames:
         feed["frame"] = f[None]
         act, *new = sess.run(outs, feed)
-        feed.update({s.name: v for s, v in zip(bundle.states, new)})
+        feed.update({s.name: s.next_input(v) for s, v in zip(bundle.states, new)})
         want.append(act[0])
     stepper = StepModel.from_bundle(bundle)
     got = [stepper.push(f)[0][1] for f in frames]  # kept: each must survive the later steps
@@ -187,7 +189,7 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
     """ConvFrontEnd.explicit_step (im2col MatMuls, batch norm folded, channels last: the form
     int8 export quantizes) against the full-sequence causal convolutions, over band counts
     that pooling does not divide and a block without pooling."""
-    from offline.architectures.base import ConvFrontEnd, ConvSpec
+    from offline.architectures.base import ConvFrontEnd, ConvSpec, carried
 
     torch.manual_seed(0)
     front = ConvFrontEnd(bands, tuple(ConvSpec(c, pool=p) for c, p in zip((8, 12), pools)), causal=True,
@@ -206,6 +208,7 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
         got = []
         for t in range(x.shape[1]):
             y, state = front.step(x[:, t], state)
+            state = carried(state, front.state_shapes(2), front.state_outputs(2))
             got.append(y)
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
 
@@ -217,7 +220,6 @@ def test_quantizing_before_the_gather_changes_no_number():
     import onnx
 
     from offline.export import quantize_int8, step_graph
-    from rtadt.bundle import StateSpec
     from rtadt.engine import StepModel
 
     model = small("crnn", "causal")
@@ -229,7 +231,7 @@ def test_quantizing_before_the_gather_changes_no_number():
         producer = {o: n.op_type for n in nodes for o in n.output}
         quantized_gathers = sum(producer.get(n.input[0]) == "DynamicQuantizeLinear" for n in nodes if n.op_type == "Gather")
         assert quantized_gathers == (3 if moved else 0)  # all convolutions but the first (9 rows: float32)
-        stepper = StepModel(load_session(q), model.num_features, 5, [StateSpec(n, s) for n, s in states])
+        stepper = StepModel(load_session(q), model.num_features, 5, states)
         frames = np.random.default_rng(0).random((80, model.num_features), dtype=np.float32) * 3
         runs.append(np.array([stepper.push(f)[0][1] for f in frames]))
     np.testing.assert_array_equal(runs[1], runs[0])

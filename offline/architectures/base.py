@@ -16,11 +16,13 @@ offline.export for int8 steps): each convolution of the newest frame as one MatM
 im2col matrix gathered by a constant index, batch norm folded into the weights, channels
 last. Same arithmetic as the Conv form (tested to 1e-5); a MatMul is what onnxruntime's
 int8 quantization takes, and a Gather is what lets the activations be quantized before
-im2col repeats each of them (see offline.export.quantize_int8). Two shortcuts keep the
+im2col repeats each of them (see offline.export.quantize_int8). Three shortcuts keep the
 graph small, since each node has a fixed cost at these sizes: the first convolution keeps
-the im2col rows of its past frames (a frame's rows are gathered once), and a convolution
+the im2col rows of its past frames (a frame's rows are gathered once); a convolution
 followed by pooling computes only the bands the pooling keeps, in the groups it takes them
-(no Slice, no Reshape before the max).
+(no Slice, no Reshape before the max); and the other convolutions return their whole window
+as the new state, which the next step reads from its second frame on (no Slice: the
+runtime binds that part of the buffer, see DrumModel.state_outputs and rtadt.bundle.StateSpec).
 """
 from __future__ import annotations
 
@@ -64,6 +66,19 @@ class DrumModel(nn.Module):
         """Names and shapes of the state tensors, in the order step takes and returns them."""
         raise NotImplementedError
 
+    def state_outputs(self, batch: int = 1) -> list[tuple[tuple[int, ...], int]]:
+        """Per state, the shape step returns it in and the row (along axis 1) from which the
+        next step reads it: (its shape, 0), but for a convolutional front end's states in its
+        explicit form (they come first; see ConvFrontEnd.state_outputs)."""
+        front = getattr(self, "front", None)
+        outputs = front.state_outputs(batch) if isinstance(front, ConvFrontEnd) else []
+        return outputs + [(shape, 0) for _, shape in self.state_shapes(batch)[len(outputs):]]
+
+    def carry(self, returned: list[Tensor]) -> list[Tensor]:
+        """The next step's state from the state step returned."""
+        batch = returned[0].shape[0] if returned else 1
+        return carried(returned, self.state_shapes(batch), self.state_outputs(batch))
+
     def initial_state(self, batch: int = 1) -> list[Tensor]:
         return [torch.zeros(shape) for _, shape in self.state_shapes(batch)]
 
@@ -78,6 +93,14 @@ class DrumModel(nn.Module):
     def describe(self) -> dict:
         return {"class": type(self).__name__, "flavour": self.flavour, "hyperparameters": asdict(self.config),
                 "parameters": sum(p.numel() for p in self.parameters())}
+
+
+def carried(returned: list[Tensor], shapes: list[tuple[str, tuple[int, ...]]],
+            outputs: list[tuple[tuple[int, ...], int]]) -> list[Tensor]:
+    """Each returned state as the next step reads it: whole, or (written larger than it is
+    read) its rows along axis 1 from the row that `outputs` gives (see DrumModel.state_outputs)."""
+    return [t[:, start:start + shape[1]] if tuple(t.shape) != tuple(shape) else t
+            for t, (_, shape), (_, start) in zip(returned, shapes, outputs)]
 
 
 @dataclass(frozen=True)
@@ -171,13 +194,14 @@ def im2col_conv_step(x: Tensor, history: Tensor, conv: TimeConv, bn: nn.BatchNor
     """relu(bn(conv)) of the newest frame as one MatMul (eval mode: batch norm's running
     statistics folded into the weights). x [B, bands, C] and history [B, (kernel-1) * bands, C]
     channels last, oldest frame first; returns the output [B, *index.shape[:-2], C_out] (the
-    bands that `index` takes, in its layout) and the new history."""
+    bands that `index` takes, in its layout) and the window [B, kernel * bands + 1, C]
+    (history, x, a zero row), whose rows from `bands` to `kernel * bands` are the next history."""
     b, bands, c = x.shape
     k = conv.kernel
     window = torch.cat([history, x, x.new_zeros(b, 1, c)], 1)
     cols = window[:, index].reshape(b, *index.shape[:-2], k * k * c)  # (time tap, band tap, channel)
     weight, bias = _folded(conv, bn)
-    return torch.relu(cols @ weight + bias), window[:, bands:k * bands]
+    return torch.relu(cols @ weight + bias), window
 
 
 def first_conv_step(frame: Tensor, history: Tensor, conv: TimeConv, bn: nn.BatchNorm2d,
@@ -246,8 +270,20 @@ class ConvFrontEnd(nn.Module):
                 (f"{prefix}{i}", (batch, past * f, c)) for i, (c, f) in enumerate(self.shapes) if i]
         return [(f"{prefix}{i}", (batch, c, past, f)) for i, (c, f) in enumerate(self.shapes)]
 
+    def state_outputs(self, batch: int, prefix: str = "conv") -> list[tuple[tuple[int, ...], int]]:
+        """As DrumModel.state_outputs: in the explicit form a convolution after the first
+        returns its whole window (history, newest frame, zero row), and the next step reads
+        the history from its second frame on; an exported graph then needs no Slice, and the
+        runtime binds that part of the window's buffer as the next input (StateSpec.offset)."""
+        shapes = self.state_shapes(batch, prefix)
+        if not self.explicit_step:
+            return [(shape, 0) for _, shape in shapes]
+        k = self.kernel
+        return [(shapes[0][1], 0)] + [((batch, k * f + 1, c), f) for i, (c, f) in enumerate(self.shapes) if i]
+
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """frame [B, F] -> [B, out_features]; state: one history per convolution."""
+        """frame [B, F] -> [B, out_features]; state: one history per convolution (the
+        explicit form returns windows: see state_outputs)."""
         if self.explicit_step:
             return self._im2col_step(frame, state)
         y = as_image(frame[:, None, :], self.in_channels)  # [B, C, 1, bands]
