@@ -5,7 +5,8 @@ machine whose speed drifts (these VMs swing by about ±25 % within minutes).
 
 Each bundle's step graph runs through `rtadt.engine.StepModel.push` (the engine's own call)
 on one thread. Blocks of `--block` timed steps alternate between A and B until `--seconds`
-have passed; each block starts with 20 untimed steps, since the other bundle has just run.
+have passed (which of the two runs first in a pair alternates too); each block starts with
+20 untimed steps, since the other bundle has just run.
 The frames are seeded uniform random features in [0, 3) (the range of log-filtered
 spectrograms). Per block: the median µs per step. Reported: for each bundle the median over
 blocks, their range, and the share of blocks under the live-use goal (100 µs, 1 % of the
@@ -83,7 +84,8 @@ def run(a: Path, b: Path, seconds: float, block: int, progress: bool = True) -> 
     start = perf()
     with tqdm(total=round(seconds), unit="s", disable=not progress, desc="step A/B") as bar:
         while perf() - start < seconds:
-            for key, stepper in (("a", step_a), ("b", step_b)):
+            pair = (("a", step_a), ("b", step_b))
+            for key, stepper in pair if len(times["a"]) % 2 == 0 else pair[::-1]:  # who goes first alternates
                 for f in frames[:WARMUP_STEPS]:
                     stepper.push(f)
                 t = np.empty(block)
