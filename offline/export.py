@@ -267,6 +267,8 @@ def _state_spec(name: str, shape: tuple, written: tuple, start_row: int) -> Stat
     """A batch-1 state read from row `start_row` (axis 1) of a larger output, as a flat offset."""
     if written == shape:
         return StateSpec(name, shape)
+    if written[0] != 1 or shape[0] != 1 or written[2:] != shape[2:]:  # rows of one item: a flat range
+        raise ValueError(f"state {name}: {shape} is not a run of rows of {written}")
     return StateSpec(name, shape, written, start_row * math.prod(written[2:]))
 
 

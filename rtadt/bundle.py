@@ -257,16 +257,21 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
                 if (not isinstance(s, dict) or not isinstance(s.get("name"), str)
                         or not _positive_ints(s.get("shape"))):
                     fail("step.state entries need a name and a shape of positive integers")
+                unknown = sorted(set(s) - {"name", "shape", "output_shape", "offset"})
+                if unknown:
+                    fail(f"step.state {s['name']!r}: unknown keys {', '.join(unknown)} (a newer bundle format?)")
                 out, offset = s.get("output_shape"), s.get("offset", 0)
-                if out is not None:
-                    if not _positive_ints(out) or not isinstance(offset, int) or offset < 0:
-                        fail(f"step.state {s['name']!r}: output_shape must be positive integers, offset an integer >= 0")
-                    if offset + math.prod(s["shape"]) > math.prod(out):
-                        fail(f"step.state {s['name']!r}: {s['shape']} from offset {offset} does not fit in the "
-                             f"output {out}")
-                elif offset:
-                    fail(f"step.state {s['name']!r}: an offset needs an output_shape")
-                states.append(StateSpec(s["name"], tuple(s["shape"]), tuple(out) if out else None, offset))
+                if type(offset) is not int or offset < 0:
+                    fail(f"step.state {s['name']!r}: offset must be an integer >= 0")
+                if out is None:
+                    if offset:
+                        fail(f"step.state {s['name']!r}: an offset needs an output_shape")
+                elif not out or not _positive_ints(out):
+                    fail(f"step.state {s['name']!r}: output_shape must be positive integers")
+                elif offset + math.prod(s["shape"]) > math.prod(out):
+                    fail(f"step.state {s['name']!r}: {s['shape']} from offset {offset} does not fit in the "
+                         f"output {out}")
+                states.append(StateSpec(s["name"], tuple(s["shape"]), None if out is None else tuple(out), offset))
     if not graphs:
         fail("manifest names no graph (window and/or step)")
     if "window" not in graphs:

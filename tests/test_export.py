@@ -213,6 +213,38 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_explicit_crnn_step_streams_the_model_with_its_states_carried(cell):
+    """The whole explicit step (the form int8 export quantizes: im2col convolutions whose
+    windows are written whole, carried recurrent products), stepped with DrumModel.carry
+    from the zero state at batch 2, equals the full-sequence causal forward; carry refuses
+    a state of the wrong shape."""
+    from offline.architectures import build
+    from offline.export import _explicit_steps
+
+    torch.manual_seed(0)
+    model = build("crnn", flavour="causal", num_features=84, L=2, H=24, cell=cell).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    explicit = _explicit_steps(model)
+    written = [shape for shape, _ in explicit.state_outputs(2)]
+    assert written != [shape for _, shape in explicit.state_shapes(2)]  # some states are written larger
+    x = torch.rand(2, 25, 84) * 3
+    with torch.no_grad():
+        want = model(x)
+        state, got = explicit.initial_state(2), []
+        for t in range(x.shape[1]):
+            y, returned = explicit.step(x[:, t], state)
+            assert [tuple(r.shape) for r in returned] == [tuple(w) for w in written]
+            state = explicit.carry(returned)
+            got.append(y)
+        with pytest.raises(ValueError, match="returned"):
+            explicit.carry([r[:, :1] for r in returned])
+    torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
+
+
 def test_quantizing_before_the_gather_changes_no_number():
     """quantize_int8 moves each im2col MatMul's activation quantization in front of its
     Gather; every window row is gathered, so the range, scale and bytes are the same."""

@@ -99,8 +99,12 @@ def carried(returned: list[Tensor], shapes: list[tuple[str, tuple[int, ...]]],
             outputs: list[tuple[tuple[int, ...], int]]) -> list[Tensor]:
     """Each returned state as the next step reads it: whole, or (written larger than it is
     read) its rows along axis 1 from the row that `outputs` gives (see DrumModel.state_outputs)."""
-    return [t[:, start:start + shape[1]] if tuple(t.shape) != tuple(shape) else t
-            for t, (_, shape), (_, start) in zip(returned, shapes, outputs)]
+    states = []
+    for t, (name, shape), (written, start) in zip(returned, shapes, outputs, strict=True):
+        if tuple(t.shape) != tuple(written):
+            raise ValueError(f"state {name}: step returned {tuple(t.shape)}, not {tuple(written)}")
+        states.append(t if tuple(written) == tuple(shape) else t[:, start:start + shape[1]])
+    return states
 
 
 @dataclass(frozen=True)

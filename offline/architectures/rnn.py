@@ -135,7 +135,7 @@ class Recurrent(nn.Module):
             recurrent = self._weight("hh", layer)
             if layer + 1 < L:
                 weight = torch.cat([self._weight("ih", layer + 1), recurrent])
-                bias = torch.cat([self._input_bias(layer + 1), torch.zeros(recurrent.shape[0])])
+                bias = torch.cat([self._input_bias(layer + 1), recurrent.new_zeros(recurrent.shape[0])])
                 parts = split(x @ weight.t() + bias, sizes + sizes)
                 gates, carried_next = parts[:len(sizes)], parts[len(sizes):]
             else:
