@@ -12,8 +12,8 @@ spectrograms). Per block: the median µs per step. Reported: for each bundle the
 blocks, their range, and the share of blocks under the live-use goal (100 µs, 1 % of the
 10 ms hop); and the ratio B / A of each pair of neighbouring blocks, its median and its
 10-90 % range. A pair sees one phase of the machine, so the ratio is far steadier than
-either time: a typical run here had pair ratios within 0.94-0.97 while single blocks ranged
-from 66 to 137 µs.
+either time: in benchmarks/results/step_ab_int8_crnn.json the pair ratios lay within
+0.917-0.946 (10-90 %) while single blocks ranged from 75 to 197 µs.
 
 To compare the int8 step of two commits, export the same checkpoint with each:
 `rtadt-train init crnn -o c.pt`, then `rtadt-train export c.pt -o X.rtadt --int8` in each
@@ -66,7 +66,7 @@ def _stepper(path: Path):
     from rtadt.engine import StepModel
 
     bundle = load_bundle(path)
-    if "step" not in bundle.graphs:
+    if not bundle.has_step:
         raise SystemExit(f"{path}: a window-only bundle has no streaming step to time")
     return StepModel.from_bundle(bundle), bundle.features.num_features
 
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     for path in (args.a, args.b):
-        if not path.is_file():
+        if not path.exists():  # a zip or a plain directory
             p.error(f"{path}: no such bundle")
     r = run(args.a, args.b, args.seconds, args.block, progress=not args.no_progress)
     for key in ("a", "b"):
