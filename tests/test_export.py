@@ -183,6 +183,13 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
     stepper.reset()  # from the initial state again, mid-stream
     np.testing.assert_array_equal(np.array([stepper.push(f)[0][1] for f in frames[:7]]), np.array(want[:7]))
 
+    class PublicOnly:  # a session without onnxruntime's inner C++ session: the public call runs
+        def __init__(self, session):
+            self.io_binding, self.run_with_iobinding = session.io_binding, session.run_with_iobinding
+
+    public = StepModel(PublicOnly(bundle.session("step")), 84, 5, bundle.states)
+    np.testing.assert_array_equal(np.array([public.push(f)[0][1] for f in frames]), np.array(want))
+
 
 @pytest.mark.parametrize("bands,channels,pools", [(84, 1, (3, 3)), (85, 2, (3, 1))])
 def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
