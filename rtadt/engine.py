@@ -56,7 +56,7 @@ class StepModel:
     state into the other, then the sets swap roles. A state written larger than it is read
     (StateSpec.output_shape) is read through a view of the written buffer. A step therefore
     converts, copies and allocates no state: against a dict-fed `session.run` of the same
-    graph, with identical outputs, it costs 0.66-0.97x, by model and run (benchmarks/results/models.md).
+    graph, with identical outputs, it costs 0.54-0.97x, by model and run (benchmarks/results/models.md).
     """
 
     def __init__(self, session, num_features: int, num_classes: int, states: Sequence[StateSpec]):
