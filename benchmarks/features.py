@@ -22,7 +22,7 @@ bursts for snares, hi-hats and cymbals plus pitch-dropping low thumps for kicks)
     it: hop-sized blocks into a ``BufferProcessor``, then a ``FramedSignalProcessor``
     (``origin='stream'``, ``num_frames=1``), STFT and log-filtered spectrogram processors,
     one frame per call;
-* the engine (``Engine(load_bundle(), rate)``, the embedded baseline bundle) at 44.1 kHz and
+* the engine (``Engine(load_bundle(FLUX_BUNDLE), rate)``, the embedded baseline bundle) at 44.1 kHz and
   at 48 kHz (resampled), blocks of 64, 256, 512 and 1024 samples: mean, p99 and max
   microseconds per ``process`` call, and as a fraction of the block's real-time duration.
 
@@ -57,7 +57,7 @@ from tqdm import tqdm  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
 
-from rtadt.bundle import load_bundle  # noqa: E402
+from rtadt.bundle import FLUX_BUNDLE, load_bundle  # noqa: E402
 from rtadt.engine import Engine  # noqa: E402
 from rtadt.features import (  # noqa: E402
     FeatureConfig,
@@ -401,7 +401,7 @@ def run(seconds: float, repeats: int, out_dir: Path, progress: bool = True) -> d
     variants["madmom_offline"] = MadmomOffline(x, cfg)
     variants["madmom_online"] = MadmomOnline(x, cfg)
 
-    bundle = load_bundle()
+    bundle = load_bundle(FLUX_BUNDLE)
     t0 = perf()
     engines = {}
     for rate in ENGINE_RATES:

@@ -30,6 +30,17 @@ def _parse_data(items: tuple[str, ...], labelled: bool = False) -> dict:
     return out
 
 
+def _parse_range(text: str | None, option: str) -> tuple[float, float] | None:
+    """'-30,10' -> (-30.0, 10.0); None stays None."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected LOW,HIGH (two numbers)", param_hint=option) from None
+    return low, high
+
+
 def _parse_sets(items: tuple[str, ...]) -> dict:
     """'L=3' 'cell=lstm' -> {'L': 3, 'cell': 'lstm'} (numbers parsed as JSON)."""
     out = {}
@@ -132,8 +143,12 @@ def export(checkpoint, output, name, description, int8):
 @click.option("--workers", type=int, default=0, show_default=True)
 @click.option("--tensorboard", is_flag=True)
 @click.option("--resume", is_flag=True, help="continue the run in OUT from its last complete epoch")
+@click.option("--init-from", "init_from", type=click.Path(dir_okay=False),
+              help="start from this checkpoint's weights (same architecture, size and features)")
+@click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
+              help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
 def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, epochs, batch_size, lr,
-        max_batches, seed, device, workers, tensorboard, resume):
+        max_batches, seed, device, workers, tensorboard, resume, init_from, gain_db):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
 
@@ -149,7 +164,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
                           lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
                           max_batches_per_epoch=max_batches, seed=seed, device=device, num_workers=workers,
-                          tensorboard=tensorboard)
+                          tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
         features = FeatureConfig(positive_diff=diff)
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead, widen)
         summary = run_fit(cfg, train, val, out_dir, resume=resume)
@@ -238,7 +253,9 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
               help="offline: window graph + offline peak picker; streaming: the live engine, exactly")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="also write the scores as JSON")
 @click.option("--plot", type=click.Path(dir_okay=False), help="also draw per-class F1 bars (PNG)")
-def evaluate(model, dataset, root, split, mode, json_out, plot):
+@click.option("--gain-db", "gain_db", type=float, default=0.0, show_default=True,
+              help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
+def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
     """Score MODEL (a bundle, or a checkpoint exported on the fly) on a dataset split:
     onset F1 at 25 and 50 ms, per class, micro and macro."""
     import tempfile
@@ -249,17 +266,11 @@ def evaluate(model, dataset, root, split, mode, json_out, plot):
     from rtadt.bundle import BundleError, load_bundle
 
     try:
-        if model.endswith(".pt"):
-            from offline.export import export_checkpoint
-
-            tmp = Path(tempfile.mkdtemp()) / "model.rtadt"
-            export_checkpoint(model, tmp, name=Path(model).stem)
-            model = str(tmp)
-        bundle = load_bundle(model)
+        bundle = _resolve_model(model)
         tracks = [t for t in load(dataset, root) if t.split == split]
         if not tracks:
             _fail(f"{dataset}: no {split} tracks under {root}")
-        scores = evaluate_bundle(bundle, tracks, mode=mode)
+        scores = evaluate_bundle(bundle, tracks, mode=mode, gain_db=gain_db)
     except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     click.echo(scores.table())
@@ -267,6 +278,73 @@ def evaluate(model, dataset, root, split, mode, json_out, plot):
         Path(json_out).write_text(json.dumps(scores.to_dict(), indent=2))
     if plot:
         plot_f1(scores, plot, title=f"{bundle.name} on {dataset} {split} ({mode})")
+
+
+def _resolve_model(model: str):
+    """A bundle path, an installed bundle's name (`default`, `flux`), or a checkpoint (.pt)
+    exported on the fly."""
+    from rtadt.cli import resolve_model
+
+    if model.endswith(".pt"):
+        import tempfile
+
+        from offline.export import export_checkpoint
+
+        tmp = Path(tempfile.mkdtemp()) / "model.rtadt"
+        export_checkpoint(model, tmp, name=Path(model).stem)
+        model = str(tmp)
+    return resolve_model(model)
+
+
+@main.command("report")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--set", "sets", multiple=True, required=True, metavar="LABEL=NAME:ROOT[:SPLIT]",
+              help="a dataset split to score on (SPLIT default test); repeatable")
+@click.option("--gain-db", "gains", default="0", show_default=True, metavar="G,G,...",
+              help="input gains in dB to score at (e.g. 0,-30,6: level robustness)")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--title", default="Scorecard", show_default=True)
+def report(models, sets, gains, out_dir, title):
+    """Score MODELS (bundles, names or checkpoints; LABEL=MODEL to name one) on dataset splits
+    through the streaming engine at several input gains: scorecard.json, .md and .png in OUT."""
+    import shlex
+
+    from offline.datasets import DatasetError, load, statistics
+    from offline.report import scorecard, write_scorecard
+    from rtadt.bundle import BundleError
+
+    try:
+        gain_values = [float(g) for g in gains.split(",")]
+    except ValueError:
+        _fail(f"--gain-db: {gains!r}: expected numbers separated by commas", 2)
+    if 0.0 not in gain_values:
+        gain_values = [0.0] + gain_values
+    chosen, tracks = {}, {}
+    try:
+        for item in models:
+            label, eq, model = item.partition("=") if "=" in item and not Path(item).exists() else ("", "", item)
+            chosen[label or Path(model).stem] = _resolve_model(model)
+        for item in sets:
+            label, eq, rest = item.partition("=")
+            if not eq or ":" not in rest:
+                _fail(f"--set {item!r}: expected LABEL=NAME:ROOT[:SPLIT]", 2)
+            name, _, root = rest.partition(":")
+            split = "test"
+            if root.rsplit(":", 1)[-1] in ("train", "validation", "test"):
+                root, split = root.rsplit(":", 1)
+            tracks[label] = [t for t in load(name, root) if t.split == split]
+            if not tracks[label]:
+                _fail(f"--set {item!r}: no {split} tracks")
+        card = scorecard(chosen, tracks, gain_values)
+    except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    meta = {"command": "rtadt-train report " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+            "models": {k: {"name": b.name, "manifest": {x: b.manifest.get(x) for x in ("architecture", "lookahead_s", "training")
+                                                        if x in b.manifest}} for k, b in chosen.items()},
+            "sets": {k: {"tracks": len(v), "hours": sum(x["hours"] for x in statistics(v).values())}
+                     for k, v in tracks.items()}}
+    write_scorecard(card, out_dir, title, meta=meta)
+    click.echo((Path(out_dir) / "scorecard.md").read_text())
 
 
 @main.command("tune")
@@ -454,13 +532,17 @@ def datasets():
               help="also decode every audio file (slow) instead of reading headers only")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def datasets_check(name, root, audio, as_json):
-    """Validate a copy of dataset NAME at ROOT and print its statistics per split."""
+    """Validate a copy of dataset NAME at ROOT and print its statistics per split.
+
+    NAME is a loader (enst, mdb, egmd, slakh, adtof, sadtp, synth) or an ENST selection:
+    enst-KIND (KIND: phrases, minus-one, all) and enst-KIND-dN (drummer N trains, the other
+    drummers are halved into validation and test)."""
     from tqdm import tqdm
 
-    from offline.datasets import LOADERS, DatasetError, load, statistics
+    from offline.datasets import LOADERS, DatasetError, known, load, statistics
     from rtadt.drums import CLASSES, UnknownLabelError
 
-    if name not in LOADERS:
+    if not known(name):
         _fail(f"unknown dataset {name!r}; known: {', '.join(LOADERS)}", 2)
     try:
         tracks = load(name, root)

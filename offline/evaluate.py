@@ -194,14 +194,20 @@ def onset_counts(reference: Any, estimate: Any, window: float = 0.025) -> tuple[
 
     Every step removes one onset, so the sweep is O(n + m) after sorting.
     """
-    w = _check_window(window)
     ref = _check_onsets(reference, "reference")
     est = _check_onsets(estimate, "estimate")
+    tp = len(_sweep(ref, est, _check_window(window)))
+    return tp, len(est) - tp, len(ref) - tp
+
+
+def _sweep(ref: np.ndarray, est: np.ndarray, w: float) -> list[tuple[int, int]]:
+    """The matched (reference index, estimate index) pairs of onset_counts' sweep (sorted input)."""
     lo = est - w  # the same float operations as mir_eval's searchsorted(est - window)
     hi = est + w
-    i = j = tp = 0
+    i = j = 0
     n, m = len(ref), len(est)
     refl, lol, hil = ref.tolist(), lo.tolist(), hi.tolist()
+    pairs = []
     while i < n and j < m:
         r = refl[i]
         if r < lol[j]:
@@ -209,10 +215,37 @@ def onset_counts(reference: Any, estimate: Any, window: float = 0.025) -> tuple[
         elif r > hil[j]:
             j += 1
         else:
-            tp += 1
+            pairs.append((i, j))
             i += 1
             j += 1
-    return tp, m - tp, n - tp
+    return pairs
+
+
+def matched_onsets(reference: Any, estimate: Any, window: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """The (reference, estimate) onset times that onset_counts matches, as two sorted arrays:
+    a maximum one-to-one matching within +-window, each reference paired in time order."""
+    ref = _check_onsets(reference, "reference")
+    est = _check_onsets(estimate, "estimate")
+    pairs = _sweep(ref, est, _check_window(window))
+    return (np.array([ref[i] for i, _ in pairs], dtype=np.float64),
+            np.array([est[j] for _, j in pairs], dtype=np.float64))
+
+
+def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
+                        classes: Sequence[str] = CLASSES) -> np.ndarray:
+    """Emission time minus reference onset of every true positive (seconds), class by class:
+    how long after a hit its note leaves the engine. Estimates need `emitted` times (the
+    streaming engine's events have them)."""
+    out = []
+    for c in classes:
+        ref = np.sort([e.time for e in reference if e.drum == c])
+        est = sorted((e for e in estimate if e.drum == c), key=lambda e: e.time)
+        if any(e.emitted is None for e in est):
+            raise ValueError("detection latencies need emitted times (streaming mode)")
+        pairs = _sweep(np.asarray(ref, dtype=np.float64), np.array([e.time for e in est], dtype=np.float64),
+                       _check_window(window))
+        out += [est[j].emitted - ref[i] for i, j in pairs]
+    return np.asarray(out, dtype=np.float64)
 
 
 class PRF(NamedTuple):
@@ -646,8 +679,14 @@ def _transcribe_streaming(bundle, audio: np.ndarray, rate: int, thresholds: np.n
 
 def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds: Any = None, *,
                     picker: str | None = None, windows: Sequence[float] = WINDOWS,
-                    progress: bool = True, block_frames: Any = "auto") -> Scores:
+                    progress: bool = True, block_frames: Any = "auto", gain_db: float = 0.0,
+                    latencies: list | None = None) -> Scores:
     """Scores of a bundle over tracks (offline.datasets.Track), counts summed over tracks.
+
+    gain_db: every track played this much louder or quieter (a float signal: nothing clips,
+    as a digital gain before the engine). latencies: a list that, in streaming mode, is
+    extended with the detection latency (`detection_latencies`, at the widest window) of
+    every true positive.
 
     mode "offline": `transcribe_offline` (window.onnx over the whole track, see
     `window_activations`), with the offline picker by default (the thesis' protocol) or
@@ -674,13 +713,21 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
     session = bundle.session("window") if mode == "offline" else None
     total = None
     bar = tqdm(tracks, desc=f"evaluate {mode}", unit="track", disable=None if progress else True)
+    if latencies is not None and mode != "streaming":
+        raise ValueError("detection latencies are measured in streaming mode")
+    if not math.isfinite(gain_db):
+        raise ValueError(f"gain_db must be finite, got {gain_db!r}")
     for track in bar:
         audio, rate = track.load_audio()
+        if gain_db:
+            audio = (audio * 10 ** (gain_db / 20)).astype(np.float32)
         if mode == "offline":
             est = transcribe_offline(bundle, audio, rate, th, picker, session=session, block_frames=block_frames)
         else:
             est = _transcribe_streaming(bundle, audio, rate, th)
         s = score_events(list(track.events), est, windows, bundle.classes)
+        if latencies is not None:
+            latencies.extend(detection_latencies(track.events, est, windows[-1], bundle.classes).tolist())
         total = s if total is None else total + s
         bar.set_postfix(f1=f"{total.f1(windows[-1]):.3f}")
     return total

@@ -64,7 +64,7 @@ from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
 __all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
-           "validate", "tuned_counts", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
+           "validate", "tuned_counts", "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
@@ -96,7 +96,10 @@ class TrainConfig:
     lr_patience: int = 3                # ... divide the lr by 1 / lr_factor after this many
     lr_factor: float = 0.2
     class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
+    gain_db: tuple[float, float] | None = None  # each training segment heard at a gain drawn uniformly
+    #                                     in dB from this range (exact on cached features: with_gain)
     max_batches_per_epoch: int | None = None  # cap an epoch (budgets, tests); None: every segment once
+    init_from: str | None = None        # start from this checkpoint's weights (same model and features)
     # validation
     threshold: float = 0.5              # peak-picking threshold of every class for "val_f1"
     selection: str = "tuned"            # best.pt by F1 with per-class tuned thresholds, or at `threshold`
@@ -136,6 +139,11 @@ class TrainConfig:
             raise ValueError(f"tolerance_s must be >= 0, got {self.tolerance_s!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        if self.gain_db is not None:
+            low, high = (float(v) for v in self.gain_db)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ValueError(f"gain_db must be (low, high) finite dB with low <= high, got {self.gain_db!r}")
+            self.gain_db = (low, high)
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -191,6 +199,27 @@ def masked_bce(logits: Tensor, targets: Tensor, mask: Tensor, pos_weight: Tensor
     if reduction == "sum":
         return total
     return total / (mask.sum() * logits.shape[-1]).clamp(min=1)
+
+
+# ---------------------------------------------------------------------------------------
+# level augmentation
+
+
+def with_gain(features: Tensor, gain_db: Tensor, cfg: FeatureConfig) -> Tensor:
+    """The features of the same audio played `gain_db` louder, from the features alone.
+
+    features [B, T, F] as rtadt.features computes them, gain_db [B]. The filtered magnitude
+    spectrum is linear in the audio, so with f = log10(m x + a) the gained features are
+    log10(g (10^f - a) + a), g = 10^(gain_db / 20): exact, no audio needed. Computed in
+    float64, where 10^f - a keeps its digits for quiet frames (f near 0). Positive
+    difference features are refused: a segment's first difference needs the frame before it.
+    """
+    if cfg.positive_diff:
+        raise ValueError("gain augmentation needs features without positive differences (a segment's first "
+                         "difference depends on the frame before the segment)")
+    g = torch.pow(10.0, gain_db.double() / 20).view(-1, 1, 1)
+    linear = torch.clamp(torch.pow(10.0, features.double()) - cfg.log_add, min=0.0)
+    return torch.log10(g * linear + cfg.log_add).to(features.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,6 +454,8 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     out_dir = Path(out_dir)
     train, val = _caches(train_cache), _caches(val_cache)
     features = check_caches(cfg, train, val)
+    if cfg.gain_db is not None and features.positive_diff:
+        raise ValueError("gain augmentation (gain_db) needs features without positive differences (--diff)")
     device = cfg.resolved_device()
     last_path, best_path, log_path = out_dir / LAST, out_dir / BEST, out_dir / LOG
 
@@ -468,6 +499,8 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     epoch, history = 0, []
     best = {"epoch": 0, "f1": -1.0, "loss": math.inf}   # best validation F1 (ties: lower loss)
     lowest_val_loss, bad_epochs = math.inf, 0            # early stopping on the validation loss
+    if previous is None and cfg.init_from:
+        _initial_weights(model, cfg, features)
     if previous is not None:
         model.load_state_dict(previous["state_dict"])
         optimizer.load_state_dict(previous["optimizer"])
@@ -500,6 +533,9 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
             loss_sum, frames = 0.0, 0
             with _bar(cfg, batches, epoch) as bar:  # closed even when the epoch is interrupted
                 for step, (x, y, m) in enumerate(islice(train_loader, batches)):
+                    if cfg.gain_db is not None:  # the global torch RNG: last.pt keeps its state
+                        low, high = cfg.gain_db
+                        x = with_gain(x, low + (high - low) * torch.rand(len(x)), features)
                     x, y, m = (t.to(device, non_blocking=True) for t in (x, y, m))
                     loss = masked_bce(model(x).float(), y, m, pos_weight)
                     if not torch.isfinite(loss):
@@ -585,6 +621,33 @@ def _tensorboard_epoch(writer, record: dict) -> None:
             writer.add_scalar(f"f1_per_class/{c}", v, e)
     writer.add_scalar("lr", record["lr"], e)
     writer.flush()
+
+
+def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig) -> None:
+    """Load cfg.init_from's weights into model: a checkpoint of the same architecture,
+    flavour, hyperparameters and features (any rtadt checkpoint: best.pt, last.pt, a
+    committed weights-only one). Only the weights come along, not the optimizer."""
+    path = Path(cfg.init_from)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint to initialise from")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable rtadt checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{path}: not an rtadt checkpoint")
+    same = {"architecture": cfg.architecture, "flavour": cfg.flavour}
+    differ = [f"{k} {ckpt.get(k)!r} (here {v!r})" for k, v in same.items() if ckpt.get(k) != v]
+    if ckpt.get("features") is not None and FeatureConfig.from_dict(ckpt["features"]) != features:
+        differ.append("its feature config")
+    if differ:
+        raise ValueError(f"{path}: cannot initialise from it: {', '.join(differ)}")
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: its weights do not fit this model's hyperparameters "
+                         f"({str(exc).splitlines()[0]})") from None
+    _note(f"initialised from {path}")
 
 
 def _check_resumable(previous: dict, cfg: TrainConfig, features: FeatureConfig, path: Path) -> None:

@@ -11,7 +11,7 @@ It is the runtime's test model (real ONNX graphs, a real recurrent state) and th
 every learned model has to beat. The graphs are written with the ONNX helper API, so
 building it needs `onnx` but no torch; hosting it needs only onnxruntime.
 
-    python -m rtadt.baseline [PATH]     # rebuilds the embedded default bundle
+    python -m rtadt.baseline [PATH]     # rebuilds rtadt/models/flux.rtadt (`-m flux`)
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtadt.bundle import DEFAULT_BUNDLE, write_bundle
+from rtadt.bundle import FLUX_BUNDLE, write_bundle
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.features import FeatureConfig
 from rtadt.filterbank import log_filterbank
@@ -148,10 +148,10 @@ def manifest(cfg: FeatureConfig) -> dict:
 LOOKAHEAD_S = 0.01
 
 
-def build(path: str | Path = DEFAULT_BUNDLE, cfg: FeatureConfig | None = None) -> Path:
+def build(path: str | Path = FLUX_BUNDLE, cfg: FeatureConfig | None = None) -> Path:
     cfg = cfg or FeatureConfig()
     return write_bundle(path, manifest(cfg), build_graphs(cfg))
 
 
 if __name__ == "__main__":
-    print(build(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_BUNDLE))
+    print(build(sys.argv[1] if len(sys.argv) > 1 else FLUX_BUNDLE))

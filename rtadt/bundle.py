@@ -41,7 +41,8 @@ from rtadt.peaks import PeakParams
 
 SCHEMA = "rtadt-bundle/1"
 MANIFEST = "manifest.json"
-DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.rtadt"
+DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.rtadt"  # the learnt default model
+FLUX_BUNDLE = Path(__file__).parent / "models" / "flux.rtadt"  # the spectral-flux baseline (rtadt/baseline.py)
 
 _REQUIRED = ("schema", "name", "features", "classes", "thresholds", "peak_picking",
              "lookahead_s", "context_frames")
@@ -55,6 +56,10 @@ class BundleError(Exception):
 
 def default_bundle_path() -> Path:
     return DEFAULT_BUNDLE
+
+
+def flux_bundle_path() -> Path:
+    return FLUX_BUNDLE
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from rtadt import baseline
-from rtadt.bundle import DEFAULT_BUNDLE, SCHEMA, BundleError, load_bundle, write_bundle
+from rtadt.bundle import FLUX_BUNDLE, SCHEMA, BundleError, load_bundle, write_bundle
 from rtadt.features import FeatureConfig
 
 
-def default_files() -> dict[str, bytes]:
-    with zipfile.ZipFile(DEFAULT_BUNDLE) as zf:
+def flux_files() -> dict[str, bytes]:
+    with zipfile.ZipFile(FLUX_BUNDLE) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
 
 
@@ -28,8 +28,8 @@ def write_dir(tmp_path, files, manifest_edit=None):
     return d
 
 
-def test_default_bundle_loads_and_is_causal():
-    b = load_bundle()
+def test_flux_bundle_loads_and_is_causal():
+    b = load_bundle(FLUX_BUNDLE)
     assert b.classes == ("KD", "SD", "TT", "HH", "CY")
     assert b.midi_notes == (36, 38, 47, 42, 49)
     assert b.has_step and b.features == FeatureConfig()
@@ -37,20 +37,20 @@ def test_default_bundle_loads_and_is_causal():
 
 
 def test_directory_form_loads(tmp_path):
-    b = load_bundle(write_dir(tmp_path, default_files()))
+    b = load_bundle(write_dir(tmp_path, flux_files()))
     assert b.name == "flux-baseline"
 
 
-def test_default_bundle_is_reproducible(tmp_path):
-    """The committed default is what `python -m rtadt.baseline` builds (nothing hand-edited)."""
+def test_flux_bundle_is_reproducible(tmp_path):
+    """The committed baseline is what `python -m rtadt.baseline` builds (nothing hand-edited)."""
     built = load_bundle(baseline.build(tmp_path / "x.rtadt"))
-    shipped = load_bundle()
+    shipped = load_bundle(FLUX_BUNDLE)
     assert built.manifest == shipped.manifest
     assert built.graphs == shipped.graphs
 
 
 def test_step_graph_equals_window_graph():
-    b = load_bundle()
+    b = load_bundle(FLUX_BUNDLE)
     x = np.random.default_rng(1).random((50, b.features.num_features)).astype(np.float32)
     win = b.session("window").run(["activations"], {"features": x[None]})[0][0]
     step, prev = b.session("step"), np.zeros((1, b.features.num_features), np.float32)
@@ -99,18 +99,18 @@ def test_step_graph_equals_window_graph():
 ])
 def test_invalid_manifests(tmp_path, edit, message):
     with pytest.raises(BundleError, match=message):
-        load_bundle(write_dir(tmp_path, default_files(), edit))
+        load_bundle(write_dir(tmp_path, flux_files(), edit))
 
 
 def test_missing_graph_file(tmp_path):
-    files = default_files()
+    files = flux_files()
     del files["window.onnx"]
     with pytest.raises(BundleError, match="window graph 'window.onnx' is missing"):
         load_bundle(write_dir(tmp_path, files))
 
 
 def test_corrupt_graph(tmp_path):
-    files = default_files()
+    files = flux_files()
     files["step.onnx"] = b"not onnx"
     with pytest.raises(BundleError, match="step.onnx does not load"):
         load_bundle(write_dir(tmp_path, files))

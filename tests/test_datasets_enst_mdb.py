@@ -151,23 +151,112 @@ def test_enst_missing_file_names_dataset_and_file(enst_root, relative, what):
     assert what in str(err.value)
 
 
-def test_enst_missing_drummer_is_an_error(enst_root):
+def test_enst_missing_drummers_are_left_out(enst_root):
     shutil.rmtree(enst_root / "drummer_2")
-    with pytest.raises(DatasetError, match="missing folder of drummer 2") as err:
-        enst.load(enst_root)
-    assert err.value.path == str(enst_root / "drummer_2")
+    names = [t.name for t in enst.load(enst_root)]
+    assert names and not any(n.startswith("drummer_2/") for n in names)
+    assert {n.split("/")[0] for n in names} == {"drummer_1", "drummer_3"}
 
 
-def test_enst_missing_root_is_an_error(tmp_path):
-    with pytest.raises(DatasetError, match="enst: .*nowhere: missing dataset root"):
-        enst.load(tmp_path / "nowhere")
+def test_enst_without_any_drummer_is_an_error(tmp_path):
+    (tmp_path / "ENST-drums-public").mkdir()
+    with pytest.raises(DatasetError, match="drummer_1, drummer_2 or drummer_3 folders; found none"):
+        enst.load(tmp_path)
 
 
-def test_enst_drummer_without_minus_one_tracks_is_an_error(enst_root):
+def test_enst_drummer_without_minus_one_tracks_is_left_out(enst_root):
     for p in (enst_root / "drummer_3").rglob("*minus-one*"):
         p.unlink()
-    with pytest.raises(DatasetError, match="drummer_3: minus-one tracks"):
-        enst.load(enst_root)
+    assert not any(t.name.startswith("drummer_3/") for t in enst.load(enst_root))
+
+
+def test_enst_selection_without_tracks_is_an_error(enst_root):
+    with pytest.raises(DatasetError, match="phrase tracks .* found none"):
+        enst.load(enst_root, "enst-phrases")
+
+
+def build_enst_dev(base: Path) -> Path:
+    """The development copy's layout: FLAC audio, phrases for drummers 1 and 2, minus-one
+    tracks with accompaniment for drummer 2 only, no drummer 3."""
+    root = base / "ENST-drums-public"
+    phrases = {1: ["036_phrase_disco_simple_slow_sticks", "042_phrase_rock_simple_slow_rods",
+                   "050_phrase_afro_simple_slow_sticks"],
+               2: ["038_phrase_disco_simple_slow_sticks", "045_phrase_rock_simple_medium_sticks",
+                   "054_phrase_afro_complex_medium_sticks", "099_phrase_country_simple_slow_brushes"]}
+    minus_one = {2: ["130_MIDI-minus-one_bigband_sticks", "132_MIDI-minus-one_blues-102_sticks",
+                     "134_MIDI-minus-one_country-120_sticks"]}
+    seed = 0
+    for drummer, names in phrases.items():
+        for name in names + minus_one.get(drummer, []):
+            seed += 1
+            d = root / f"drummer_{drummer}"
+            write_enst_annotation(d / "annotation" / f"{name}.txt", ENST_ROWS)
+            write_wav(d / "audio" / "wet_mix" / f"{name}.flac", seed)
+            if "minus-one" in name:
+                write_wav(d / "audio" / "accompaniment" / f"{name}.flac", seed + 100)
+    return root
+
+
+def test_enst_reads_flac_phrases_and_splits_by_drummer(tmp_path):
+    root = build_enst_dev(tmp_path)
+    tracks = by_name(enst.load(root, "enst-all-d1"))
+    assert {n: t.split for n, t in tracks.items() if n.startswith("drummer_1/")} == dict.fromkeys(
+        ["drummer_1/036_phrase_disco_simple_slow_sticks", "drummer_1/042_phrase_rock_simple_slow_rods",
+         "drummer_1/050_phrase_afro_simple_slow_sticks"], "train")
+    # drummer 2's tracks alternate validation / test within each kind, in sorted order
+    assert {n: t.split for n, t in tracks.items() if n.startswith("drummer_2/")} == {
+        "drummer_2/038_phrase_disco_simple_slow_sticks": "validation",
+        "drummer_2/045_phrase_rock_simple_medium_sticks": "test",
+        "drummer_2/054_phrase_afro_complex_medium_sticks": "validation",
+        "drummer_2/099_phrase_country_simple_slow_brushes": "test",
+        "drummer_2/130_MIDI-minus-one_bigband_sticks": "validation",
+        "drummer_2/132_MIDI-minus-one_blues-102_sticks": "test",
+        "drummer_2/134_MIDI-minus-one_country-120_sticks": "validation",
+    }
+    phrase = tracks["drummer_1/036_phrase_disco_simple_slow_sticks"]
+    assert phrase.audio == (root / "drummer_1/audio/wet_mix/036_phrase_disco_simple_slow_sticks.flac",)
+    assert phrase.gains == (1.0,) and phrase.meta["kind"] == "phrase"
+    mix, rate = phrase.load_audio()
+    assert rate == SR and len(mix) == int(0.3 * SR)
+    band = tracks["drummer_2/130_MIDI-minus-one_bigband_sticks"]
+    assert [p.suffix for p in band.audio] == [".flac", ".flac"] and band.gains == pytest.approx((2 / 3, 1 / 3))
+
+
+def test_enst_selections_are_consistent(tmp_path):
+    root = build_enst_dev(tmp_path)
+
+    def splits(name):
+        return {t.name: t.split for t in enst.load(root, name)}
+
+    both = splits("enst-all-d1")
+    assert both == {**splits("enst-phrases-d1"), **splits("enst-minus-one-d1")}
+    assert set(splits("enst-phrases-d1")).isdisjoint(splits("enst-minus-one-d1"))
+    reverse = splits("enst-all-d2")
+    assert {n for n, s in reverse.items() if s == "train"} == {n for n in both if n.startswith("drummer_2/")}
+    assert {s for n, s in reverse.items() if n.startswith("drummer_1/")} == {"validation", "test"}
+    # the study's name keeps its meaning: minus-one tracks, drummers 1 and 2 train
+    assert set(splits("enst").values()) == {"train"} and splits("enst") == splits("enst-minus-one")
+
+
+@pytest.mark.parametrize("name", ["enst-d1", "enst-phrase-d1", "enst-all-d4", "enst-all-", "enstx"])
+def test_enst_unknown_selection_names(tmp_path, name):
+    assert not datasets.known(name) or name == "enst-d1"
+    if name == "enst-d1":  # the minus-one tracks with drummer 1 training: a valid name
+        assert datasets.known(name)
+        return
+    with pytest.raises(ValueError, match="unknown"):
+        datasets.load(name, build_enst_dev(tmp_path))
+
+
+def test_enst_dev_copy_in_shared_data_checks():
+    """The real development copy (../shared/data/enst-drums-dev), where it is present."""
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "enst-drums-dev"
+    if not root.is_dir():
+        pytest.skip(f"{root} not present")
+    tracks = enst.load(root, "enst-all-d1")
+    counts = {s: sum(t.split == s for t in tracks) for s in ("train", "validation", "test")}
+    assert counts["train"] == 27 and counts["validation"] + counts["test"] == 56
+    assert all(p.is_file() for t in tracks for p in t.audio)
 
 
 def test_enst_unknown_labels_all_reported_with_file(enst_root):

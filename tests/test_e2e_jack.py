@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtadt.bundle import load_bundle
+from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.drums import CLASSES
 
 from .jackplayer import JackPlayer, check_note_offs, drum_pattern, match_onsets, render_pattern
@@ -152,7 +152,7 @@ def _ms(x) -> str:
 
 def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys, record_property):
     pytest.importorskip("jack", reason="JACK-Client (pip install JACK-Client) drives the test")
-    bundle = load_bundle()
+    bundle = load_bundle(FLUX_BUNDLE)
     cfg = bundle.features
     hop_s = cfg.hop_size / cfg.sample_rate
     note_class = dict(zip(bundle.midi_notes, bundle.classes))

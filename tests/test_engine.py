@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from rtadt.bundle import DEFAULT_BUNDLE, load_bundle
+from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.engine import Engine, transcribe_array
 from rtadt.resample import resample
 from rtadt.sources import example_events, example_path, read_audio
@@ -20,7 +20,7 @@ def example():
 
 @pytest.fixture(scope="module")
 def bundle():
-    return load_bundle()
+    return load_bundle(FLUX_BUNDLE)
 
 
 def run_blocks(bundle, audio, rate, sizes):
@@ -53,7 +53,7 @@ def test_events_identical_for_any_block_size(bundle, example):
 
 
 def window_only_bundle(tmp_path, every):
-    with zipfile.ZipFile(DEFAULT_BUNDLE) as zf:
+    with zipfile.ZipFile(FLUX_BUNDLE) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     m = json.loads(files["manifest.json"])
     del m["step"]

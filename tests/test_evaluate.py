@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from offline.datasets.base import Track
-from offline.evaluate import (Counts, Scores, accumulate, activations_to_events, evaluate_bundle, onset_counts,
+from offline.evaluate import (Counts, Scores, accumulate, activations_to_events, detection_latencies, evaluate_bundle,
+                              matched_onsets, onset_counts,
                               onset_times, plot_f1, prf, score_events, transcribe_offline, tune_bundle_thresholds,
                               tune_thresholds, window_activations)
-from rtadt.bundle import DEFAULT_BUNDLE, load_bundle
+from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.drums import Event, UnknownLabelError
 from rtadt.engine import Engine, transcribe_array
 from rtadt.features import FeatureConfig, features_for_audio
@@ -237,7 +238,7 @@ CFG = FeatureConfig()
 
 
 def test_onset_times_follow_the_engine_rule():
-    bundle = load_bundle()
+    bundle = load_bundle(FLUX_BUNDLE)
     engine = Engine(bundle, 48000)
     frames = np.array([0, 1, 7, 1000])
     delay = engine.features.resampler_delay_s
@@ -307,7 +308,7 @@ def test_tuning_validation():
 
 @pytest.fixture(scope="module")
 def bundle():
-    return load_bundle()
+    return load_bundle(FLUX_BUNDLE)
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +383,7 @@ def test_evaluate_bundle_validation(bundle, example_track):
 
 def windowed_bundle(tmp_path, context):
     """The default bundle without its step graph: run as a non-causal (windowed) model."""
-    with zipfile.ZipFile(DEFAULT_BUNDLE) as zf:
+    with zipfile.ZipFile(FLUX_BUNDLE) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     m = json.loads(files["manifest.json"])
     del m["step"]
@@ -415,3 +416,54 @@ def test_chunked_window_runs_cover_every_frame_once(bundle, tmp_path, context):
     with pytest.raises(ValueError, match="block_frames"):
         window_activations(bundle, feats, block_frames=0)
     assert math.isfinite(float(got.sum()))
+
+
+# ----------------------------------------------------------------------------- pairs, latency, gain, scorecard
+
+
+def test_matched_onsets_are_mir_evals_matching_in_size_and_admissible():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        ref, est = random_case(rng)
+        r, e = matched_onsets(ref, est, 0.05)
+        assert len(r) == len(e) == onset_counts(ref, est, 0.05)[0] == mir_eval_tp(ref, est, 0.05)[0]
+        assert np.all(np.abs(r - e) <= 0.05 + 1e-12)
+        assert len(set(r.tolist())) <= len(r) and np.all(np.diff(r) >= 0)  # each reference once, in order
+
+
+def test_detection_latencies_are_emission_minus_onset_of_true_positives():
+    ref = [Event(1.0, "KD"), Event(2.0, "SD"), Event(3.0, "KD")]
+    est = [Event(1.01, "KD", emitted=1.02), Event(2.03, "SD", emitted=2.045), Event(5.0, "KD", emitted=5.01),
+           Event(3.0, "HH", emitted=3.01)]
+    np.testing.assert_allclose(np.sort(detection_latencies(ref, est)), [0.02, 0.045])
+    with pytest.raises(ValueError, match="emitted"):
+        detection_latencies(ref, [Event(1.0, "KD")])
+
+
+def test_gain_is_applied_before_the_engine(bundle, example_track):
+    loud = evaluate_bundle(bundle, [example_track], "streaming", progress=False)
+    latencies: list = []
+    same = evaluate_bundle(bundle, [example_track], "streaming", progress=False, gain_db=0.0, latencies=latencies)
+    assert same.to_dict() == loud.to_dict()
+    assert len(latencies) == loud.micro(0.05).tp and all(0 <= x < 0.1 for x in latencies)
+    quiet = evaluate_bundle(bundle, [example_track], "streaming", progress=False, gain_db=-60.0)
+    assert quiet.micro(0.05).tp < loud.micro(0.05).tp  # the flux baseline goes deaf: the gain took effect
+    with pytest.raises(ValueError, match="streaming"):
+        evaluate_bundle(bundle, [example_track], "offline", progress=False, latencies=[])
+
+
+def test_scorecard_files(bundle, example_track, tmp_path):
+    from offline.report import robustness, scorecard, write_scorecard
+
+    card = scorecard({"flux": bundle}, {"example": [example_track]}, gains=(0.0, -20.0), progress=False)
+    entry = card["flux"]["example"]
+    assert set(entry) == {"0", "-20"} and entry["0"]["latency_ms"]["n"] > 0 and "latency_ms" not in entry["-20"]
+    assert entry["0"]["micro_f1"]["50ms"] == pytest.approx(
+        evaluate_bundle(bundle, [example_track], "streaming", progress=False).f1(0.05), abs=1e-4)
+    rob = robustness(card)["flux"]["example"]["-20"]
+    assert rob == pytest.approx(entry["-20"]["micro_f1"]["50ms"] - entry["0"]["micro_f1"]["50ms"], abs=1e-4)
+    out = write_scorecard(card, tmp_path / "card", "test card", meta={"command": "x"})
+    data = json.loads((out / "scorecard.json").read_text())
+    assert data["scores"] == card and data["meta"] == {"command": "x"}
+    assert "| flux | example |" in (out / "scorecard.md").read_text()
+    assert (out / "scorecard.png").stat().st_size > 1000

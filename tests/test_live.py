@@ -1,7 +1,7 @@
 """run_stream: the live loop gives the offline events, and closes every sink whatever happens."""
 import pytest
 
-from rtadt.bundle import load_bundle
+from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.engine import Engine, transcribe_array
 from rtadt.live import run_stream
 from rtadt.sources import FileSource, example_path, read_audio
@@ -26,7 +26,7 @@ class RecordingSink:
 
 @pytest.fixture(scope="module")
 def bundle():
-    return load_bundle()
+    return load_bundle(FLUX_BUNDLE)
 
 
 def key(events):

@@ -294,6 +294,73 @@ def test_annotations_sit_on_the_acoustic_onsets(ctx, kit):
     assert np.mean(np.abs(errors) < 0.002) >= 0.9 and np.median(np.abs(errors)) < 0.0005, errors * 1000
 
 
+@pytest.mark.parametrize("kit", ["hydrogen/ForzeeStereo", "musescore/Room 2"])
+def test_tuned_pieces_rooms_and_chain_keep_annotations_on_the_onsets(ctx, kit):
+    """Every new ingredient at once, on isolated hits: the labels stay on the onsets."""
+    context, _ = ctx
+    rng = np.random.default_rng(4)
+    room = S.recording.draw_room(rng)
+    room["far_db"] = -10.0  # a close microphone in the mix, the room 10 dB under it
+    room["rt60"] = max(0.3, 1.05 * S.recording.shortest_rt60(room["dims"]))  # tails die between hits
+    spec = {"id": "t", "split": "test", "kind": "drums", "duration": 90.0, "seed": 11, "kit": kit,
+            "drums": {"source": "procedural", "style": "sparse", "seed": 5, "min_gap": 2.5},
+            "level_db": -20.0, "augment": {}, "pieces": K.piece_tuning(rng), "room": room,
+            "master": S.recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
+    audio, events, _ = S.render_example(spec, context)
+    times = np.array([e.time for e in events])
+    alone = [e for e in events if np.sort(np.abs(times - e.time))[1] > 0.05]
+    errors = np.array([t - e.time for e in alone if (t := energy_onset(audio, e.time)) is not None])
+    assert len(errors) >= 10
+    assert np.mean(np.abs(errors) < 0.003) >= 0.9 and np.median(np.abs(errors)) < 0.001, errors * 1000
+
+
+def test_piece_tuning_changes_the_sound_not_the_labels(ctx):
+    context, _ = ctx
+    kit = context.kits["hydrogen/BJA_Pacific"]
+    hits = [(0.2, 36, 100), (0.9, 38, 90), (1.6, 42, 70)]
+    plain, on_plain, _ = kit.render(hits, 3 * RATE, np.random.default_rng(1))
+    tuning = {c: {"pitch": 2.0, "gain_db": -6.0} for c in CLASSES}
+    tuned, on_tuned, _ = kit.render(hits, 3 * RATE, np.random.default_rng(1), pieces=tuning)
+    assert [(d, v) for _, d, v in on_plain] == [(d, v) for _, d, v in on_tuned]
+    # each onset is where the tuned sample's own attack is: within its (shortened) attack of the plain one
+    assert all(abs(a - b) <= 0.2 * max(a - int(t * RATE), 1) + 1
+               for (a, _, _), (b, _, _), (t, _, _) in zip(on_plain, on_tuned, hits))
+    assert 20 * np.log10(np.abs(tuned).max() / np.abs(plain).max()) == pytest.approx(-6, abs=1.5)
+    sf_kit = context.kits["fluidr3/Standard"]
+    loud, on_loud, _ = sf_kit.render(hits, 3 * RATE, np.random.default_rng(1), context.cache_dir,
+                                     pieces={c: {"gain_db": 6.0} for c in CLASSES})
+    assert [v for _, _, v in on_loud] == [min(127, round(v * 10 ** (6 / 40))) for _, _, v in hits]
+
+
+def test_clipped_examples_keep_their_labels_and_clip(ctx):
+    x = np.zeros(RATE, np.float32)
+    x[10000:10400] = np.hanning(400) * np.sin(np.arange(400) * 0.3)
+    y, level = S.finish(x, {"level_db": -20.0, "augment": {}, "clip_db": 6.0})
+    assert np.abs(y).max() == 1.0 and level["clipped"] > 0
+    driven = x * 10 ** (6 / 20) / np.abs(x).max()  # the same signal, unclipped
+    assert int(np.argmax(np.abs(y) > 0.01)) == int(np.argmax(np.abs(driven) > 0.01))
+    np.testing.assert_allclose(y, np.clip(driven, -1, 1), atol=1e-6)
+
+
+def test_accompaniment_soundfonts_are_drawn_and_used(ctx):
+    context, _ = ctx
+    specs = S.plan(context, 0.3, seed=2, splits=("train",))
+    fonts = {sp["song"].get("soundfont") for sp in specs if "song" in sp}
+    assert fonts <= {p.name for p in context.sources.music_soundfonts} and len(fonts) == 2
+    assert S.music_soundfont(context.sources, "MuseScore_General_Full.sf2").name == "MuseScore_General_Full.sf2"
+    assert S.music_soundfont(context.sources, None) == context.sources.gm_soundfont
+    with pytest.raises(S.DatasetError):
+        S.music_soundfont(context.sources, "nothing.sf2")
+
+
+def test_new_kit_families_and_their_splits(ctx):
+    context, left_out = ctx
+    families = {K.family_of(n): k.split for n, k in context.kits.items()}
+    assert families["musescore"] == "train" and families["timgm6mb"] == "test"
+    assert "musescore/Metronome" in left_out["kits"] and "timgm6mb/Orchestra" in left_out["kits"]
+    assert any(n.startswith("musescore/TR-808") for n in context.kits)  # electronic kits are drums too
+
+
 def test_unknown_drum_notes_are_errors(tmp_path, cache):
     kit = K.HydrogenKit(K.HYDROGEN_ROOT / "BJA_Pacific")
     with pytest.raises(UnknownLabelError):
@@ -353,6 +420,23 @@ def test_drum_parts_are_seeded():
     hits = S.groove_part(S.Sources().groove, segs)
     assert hits and all(0 <= t < 25.0 for t, _, _ in hits)
     assert all(r["split"] == "validation" for r in rows if r["midi_filename"] in {s["file"] for s in segs})
+
+
+def test_ornaments_add_grace_notes_rolls_and_pedal_hats():
+    rng = np.random.default_rng(0)
+    hits = [(1.0, 38, 100), (2.0, 45, 95), (3.0, 51, 80)]
+    # force every ornament: draw until a pattern has them all
+    for seed in range(500):
+        out, rates = S.ornaments(np.random.default_rng(seed), hits, 0.125, 51, 4, 5.0)
+        if rates["flam"] > 0.2 and rates["roll"] > 0 and rates["pedal"]:
+            break
+    assert rates["pedal"] and any(n == 44 for _, n, _ in out)
+    assert all(0 <= t < 5.0 and gm_note_to_class(n) and 1 <= v <= 127 for t, n, v in out)
+    graces = [(t, n, v) for t, n, v in out if n in (38, 45) and (t, n, v) not in hits]
+    assert all(v < 100 for _, _, v in graces)
+    assert S.ornaments(rng, [], 0.125, 42, 4, 5.0)[0] == []  # no pedal under a closed hi-hat
+    bpms = [S.groove_pattern(np.random.default_rng(s), 10.0)[1]["bpm"] for s in range(200)]
+    assert min(bpms) < 70 and max(bpms) > 200 and all(50 <= b <= 240 for b in bpms)
 
 
 def test_augmentations_keep_onsets_and_are_seeded():

@@ -25,7 +25,7 @@ from offline.export import export_bundle
 from rtadt.bundle import load_bundle
 from rtadt.drums import CLASSES, Event
 from rtadt.engine import transcribe_array
-from rtadt.features import FeatureConfig
+from rtadt.features import FeatureConfig, features_for_audio
 
 RATE = 44100
 SECONDS = 4.0
@@ -405,3 +405,71 @@ def test_fit_on_cuda_writes_checkpoints_that_load_on_cpu(caches, tmp_path):
     assert next(model.parameters()).device.type == "cpu"
     summary = T.fit(replace(cfg, max_epochs=3), *caches, tmp_path, resume=True)
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------
+# level augmentation and initial weights
+
+
+@pytest.mark.parametrize("gain_db", [-40.0, -12.0, 0.0, 6.0, 20.0])
+def test_with_gain_equals_the_features_of_the_gained_audio(tracks, gain_db):
+    cfg = FeatureConfig()
+    audio, rate = tracks[0].load_audio()
+    quiet = 0.05 * audio  # room above for +20 dB: features take any amplitude, nothing clips
+    want = features_for_audio(quiet * 10 ** (gain_db / 20), rate, cfg)
+    have = features_for_audio(quiet, rate, cfg)
+    got = T.with_gain(torch.from_numpy(have)[None], torch.tensor([gain_db]), cfg)[0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if gain_db != 0:  # the transform does something the tolerance would see
+        assert np.abs(have - want).max() > 1e-3
+
+
+def test_with_gain_applies_one_gain_per_segment_and_refuses_difference_features():
+    x = torch.rand(3, 10, FeatureConfig().num_bands)
+    out = T.with_gain(x, torch.tensor([0.0, -20.0, 10.0]), FeatureConfig())
+    torch.testing.assert_close(out[0], x[0], rtol=1e-6, atol=1e-6)
+    assert (out[1] < x[1]).all() and (out[2] > x[2]).all()
+    with pytest.raises(ValueError, match="positive differences"):
+        T.with_gain(x, torch.zeros(3), FeatureConfig(positive_diff=True))
+    with pytest.raises(ValueError, match="gain_db"):
+        replace(CFG, gain_db=(10.0, -10.0))
+
+
+def test_gain_augmentation_changes_training_and_resumes_exactly(caches, tmp_path):
+    cfg = replace(CFG, gain_db=(-30.0, 10.0), max_epochs=2)
+    plain = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "plain")
+    T.fit(replace(cfg, max_epochs=1), *caches, tmp_path / "a")
+    assert read_log(tmp_path / "a")[0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], abs=1e-6)
+    T.fit(cfg, *caches, tmp_path / "a", resume=True)
+    T.fit(cfg, *caches, tmp_path / "b")
+    for a, b in zip(read_log(tmp_path / "a"), read_log(tmp_path / "b")):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+
+
+def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
+    out4, _ = run4
+    start = torch.load(out4 / T.BEST, weights_only=True)["state_dict"]
+    seen = {}
+
+    def first_batch(epoch, step, loss):
+        seen.setdefault("loss", loss)
+
+    cfg = replace(CFG, init_from=str(out4 / T.BEST), max_epochs=1, lr=1e-12)
+    T.fit(cfg, *caches, tmp_path / "init", on_batch=first_batch)
+    after = torch.load(tmp_path / "init" / T.LAST, weights_only=True)["state_dict"]
+    for k, v in start.items():
+        if v.dtype.is_floating_point and "running" not in k:  # batch-norm statistics move in train mode
+            torch.testing.assert_close(after[k], v, rtol=0, atol=1e-6)
+    fresh = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "fresh")
+    assert seen["loss"] < fresh["history"][0]["train_loss"]
+
+
+def test_init_from_refuses_another_model(run4, caches, tmp_path):
+    out4, _ = run4
+    with pytest.raises(ValueError, match="do not fit"):
+        T.fit(replace(CFG, hyperparameters={"L": 1, "H": 16}, init_from=str(out4 / T.BEST)), *caches, tmp_path / "x")
+    with pytest.raises(ValueError, match="architecture"):
+        T.fit(replace(CFG, architecture="rnn", hyperparameters={}, init_from=str(out4 / T.BEST)), *caches,
+              tmp_path / "y")
+    with pytest.raises(FileNotFoundError):
+        T.fit(replace(CFG, init_from=str(tmp_path / "none.pt")), *caches, tmp_path / "z")

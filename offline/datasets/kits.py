@@ -46,6 +46,10 @@ from rtadt.drums import gm_note_to_class
 HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
 AVL_SOUNDFONTS = ("Black_Pearl_4_LV2.sf2", "Red_Zeppelin_4_LV2.sf2")  # Debian avldrums.lv2-soundfont
+# General MIDI SoundFonts besides FluidR3 (the `gm_soundfont`) whose drum presets (bank 128) are
+# kits: family (the name's prefix) -> file in SOUNDFONT_DIR. Debian musescore-general-soundfont-
+# lossless and timgm6mb-soundfont.
+GM_SOUNDFONT_KITS = {"musescore": "MuseScore_General_Full.sf2", "timgm6mb": "TimGM6mb.sf2"}
 ONSET_DB = -40.0  # an onset is the first sample above this level relative to the sound's peak
 
 # ------------------------------------------------------------------ roles
@@ -350,20 +354,27 @@ KIT_FAMILIES = {
 # Held-out families; every other family trains. Each held-out split has an acoustic kit played
 # by fluidsynth (AVL), acoustic Hydrogen kits and an electronic kit. FluidR3's drum presets are
 # one family in train: its Standard, Room, Power, Jazz and Brush kits share many samples.
+# MuseScore General's 24 kits (Standard, Room, Power, Jazz and Brush variants, Electronic, TR-808)
+# train: the best-sounding SoundFont kits. TimGM6mb's seven (a small, low-fidelity GM set, unlike
+# anything in training) test.
 FAMILY_SPLIT = {
     "black-pearl": "validation", "ColomboAcousticDrumkit": "validation", "Audiophob": "validation",
-    "red-zeppelin": "test", "ForzeeStereo": "test", "VariBreaks": "test",
+    "red-zeppelin": "test", "ForzeeStereo": "test", "VariBreaks": "test", "timgm6mb": "test",
 }
-# Presets that are not a drum kit on the GM keys.
-EXCLUDED_PRESETS = {"Orchestra Kit": "concert percussion: timpani on the tom keys"}
+# Presets that are not a drum kit on the GM keys (matched on the preset name's first word).
+EXCLUDED_PRESETS = {"Orchestra": "concert percussion: timpani on the tom keys",
+                    "Metronome": "clicks, not drums", "Marching": "marching percussion, not a drum kit",
+                    "OldMarchingBass": "marching percussion, not a drum kit",
+                    "OldMarchingTenor": "marching percussion, not a drum kit", "SFX": "sound effects"}
 # Cached probe results depend on this code: bump it when probing changes.
 PROBE_VERSION = 1
 PROBE_NOTES = tuple(range(35, 60))
 
 
 def family_of(name: str) -> str:
-    if name.startswith("fluidr3/"):
-        return "fluidr3"
+    prefix = name.partition("/")[0]
+    if prefix == "fluidr3" or prefix in GM_SOUNDFONT_KITS:
+        return prefix
     return KIT_FAMILIES.get(name, name.partition("/")[2])
 
 
@@ -405,9 +416,14 @@ class HydrogenKit:
     def resolve(self, note: int, chosen: dict[str, Instrument]) -> Instrument | None:
         return next((chosen[r] for r in ROLE_FALLBACK[note_role(note)] if r in chosen), None)
 
-    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path | None = None):
-        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity)."""
+    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path | None = None,
+               pieces: dict | None = None):
+        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity).
+
+        pieces: per class {"pitch": semitones, "gain_db": dB} (see piece_tuning): each piece of
+        the kit tuned and balanced, so that a class is not learnt from one kit's few samples."""
         chosen = self.choose(rng)
+        pieces = pieces or {}
         voices, dropped = [], {}
         for t, note, vel in hits:
             inst = self.resolve(note, chosen)
@@ -416,9 +432,11 @@ class HydrogenKit:
                 dropped[drum] = dropped.get(drum, 0) + 1
                 continue
             layer = select_layer(inst.layers, vel)
-            x, onset = load_sample(layer.path, layer.pitch)
+            tune = pieces.get(drum, {})
+            x, onset = load_sample(layer.path, layer.pitch + tune.get("pitch", 0.0))
             group = "hh" if drum == "HH" else (f"m{inst.mute_group}" if inst.mute_group >= 0 else None)
-            voices.append((int(round(t * RATE)), x, vel / 127 * layer.gain * inst.gain, group, onset, drum, vel))
+            gain = vel / 127 * layer.gain * inst.gain * 10 ** (tune.get("gain_db", 0.0) / 20)
+            voices.append((int(round(t * RATE)), x, gain, group, onset, drum, vel))
         voices.sort(key=lambda v: v[0])
         out = np.zeros(n_samples, np.float32)
         next_in_group: dict[str, int] = {}
@@ -439,6 +457,13 @@ class HydrogenKit:
             merge_onset(onsets, start, start + onset, drum, vel)
         info = {"instruments": {r: i.name for r, i in chosen.items()}, "dropped": dropped}
         return out, sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
+
+
+def piece_tuning(rng: np.random.Generator, pitch: float = 2.0, gain_db: float = 6.0) -> dict:
+    """Per class a tuning (semitones, in quarter tones so that pitched samples cache well) and
+    a level (dB), drawn uniformly within +-pitch and +-gain_db."""
+    return {c: {"pitch": float(np.round(rng.uniform(-pitch, pitch) * 4) / 4),
+                "gain_db": float(rng.uniform(-gain_db, gain_db))} for c in ("KD", "SD", "TT", "HH", "CY")}
 
 
 def merge_onset(onsets: dict, start: int, onset: int, drum: str, vel: int) -> None:
@@ -514,15 +539,21 @@ class SoundFontKit:
             k for r in ROLE_FALLBACK[note_role(note)] for k in SOUNDFONT_ROLE_NOTES[r])
         return next((k for k in keys if offsets.get(k, [None] * 127)[velocity - 1] is not None), None)
 
-    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path):
-        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity)."""
+    def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path, pieces: dict | None = None):
+        """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity).
+
+        pieces: per class {"gain_db": dB}, played as velocity (a SoundFont's amplitude follows
+        about velocity squared, so the velocity is scaled by 10^(dB / 40)); the velocity
+        played is the one labelled. Pitch is not varied: a bent key would move its onset."""
         offsets = self.offsets(cache_dir)
+        pieces = pieces or {}
         channel, messages = self.program_messages()
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
         dropped, planned, replaced = {}, [], 0
         for t, note, vel in hits:
-            key = self.resolve(note, vel, offsets)
             drum = gm_note_to_class(note)
+            vel = int(np.clip(round(vel * 10 ** (pieces.get(drum, {}).get("gain_db", 0.0) / 40)), 1, 127))
+            key = self.resolve(note, vel, offsets)
             if key is None:
                 dropped[drum] = dropped.get(drum, 0) + 1
                 continue
@@ -558,15 +589,20 @@ def discover_kits(hydrogen_root: Path = HYDROGEN_ROOT, soundfont_dir: Path = SOU
                 excluded[kit.name] = f"no kick and snare (instruments: {', '.join(kit.unmapped)})"
             else:
                 kits.append(kit)
-    if Path(gm_soundfont).is_file():
-        for bank, prog, preset in soundfont_presets(gm_soundfont):
+    gm_fonts = [("fluidr3", Path(gm_soundfont))]
+    gm_fonts += [(family, Path(soundfont_dir) / fname) for family, fname in GM_SOUNDFONT_KITS.items()]
+    for family, path in gm_fonts:
+        if not path.is_file():
+            continue
+        for bank, prog, preset in soundfont_presets(path):
             if bank != 128:
                 continue
-            name = f"fluidr3/{preset}"
-            if preset in EXCLUDED_PRESETS:
-                excluded[name] = EXCLUDED_PRESETS[preset]
+            name = f"{family}/{preset}"
+            reason = EXCLUDED_PRESETS.get(preset.split()[0])
+            if reason:
+                excluded[name] = reason
             else:
-                kits.append(SoundFontKit(gm_soundfont, bank, prog, preset, name))
+                kits.append(SoundFontKit(path, bank, prog, preset, name))
     for fname in AVL_SOUNDFONTS:
         path = Path(soundfont_dir) / fname
         if path.is_file():

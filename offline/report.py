@@ -1,0 +1,140 @@
+"""A scorecard: several bundles on several dataset splits, through the streaming engine (the
+live code path), at several input gains. What results/ folders commit for a model choice.
+
+    card = scorecard({"crnn": bundle, "flux": flux}, {"enst-d2": (tracks, ...)}, gains=(0, -30, 6))
+    write_scorecard(card, out_dir, title)      # scorecard.json, scorecard.md, scorecard.png
+
+Per (model, set, gain): micro F1 at 25 and 50 ms, per-class F1 at 50 ms, and at gain 0 the
+detection latency of the true positives (emission minus reference onset: median, p95).
+Level robustness is each set's micro F1 at a gain minus at 0 dB.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from offline.evaluate import evaluate_bundle
+
+WINDOWS = (0.025, 0.05)
+
+
+def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = False) -> dict:
+    """Streaming scores of one bundle on tracks at one gain (see the module docstring)."""
+    latencies: list[float] = []
+    scores = evaluate_bundle(bundle, tracks, mode="streaming", windows=WINDOWS, progress=progress,
+                             gain_db=gain_db, latencies=latencies if gain_db == 0 else None)
+    out = {"gain_db": gain_db, "tracks": len(tracks),
+           "micro_f1": {f"{w * 1000:g}ms": round(scores.f1(w), 4) for w in WINDOWS},
+           "f1_per_class_50ms": {c: round(scores.per_class(0.05)[c].f1, 4) for c in scores.classes},
+           "counts_50ms": scores.micro(0.05).to_dict()}
+    if gain_db == 0:
+        lat = np.asarray(latencies) * 1000
+        out["latency_ms"] = ({"median": round(float(np.median(lat)), 2), "p95": round(float(np.percentile(lat, 95)), 2),
+                              "n": int(len(lat))} if len(lat) else None)
+    return out
+
+
+def scorecard(models: Mapping[str, object], sets: Mapping[str, Sequence], gains: Sequence[float] = (0.0,),
+              progress: bool = True) -> dict:
+    """{model: {set: {gain: score_one(...)}}} for every model, set and gain."""
+    from tqdm import tqdm
+
+    jobs = [(m, s, g) for m in models for s in sets for g in gains]
+    out: dict = {m: {s: {} for s in sets} for m in models}
+    for m, s, g in tqdm(jobs, desc="scorecard", unit="run", disable=None if progress else True):
+        out[m][s][f"{g:g}"] = score_one(models[m], sets[s], g)
+    return out
+
+
+def robustness(card: dict) -> dict:
+    """{model: {set: {gain: micro F1 at 50 ms there minus at 0 dB}}}."""
+    out = {}
+    for m, by_set in card.items():
+        out[m] = {}
+        for s, by_gain in by_set.items():
+            if "0" not in by_gain:
+                continue
+            base = by_gain["0"]["micro_f1"]["50ms"]
+            out[m][s] = {g: round(v["micro_f1"]["50ms"] - base, 4) for g, v in by_gain.items() if g != "0"}
+    return out
+
+
+def markdown(card: dict, title: str, notes: str = "") -> str:
+    sets = list(next(iter(card.values())))
+    lines = [f"# {title}", ""]
+    if notes:
+        lines += [notes, ""]
+    lines += ["Micro F1 at 50 ms (25 ms), streaming engine, input at 0 dB:", "",
+              "| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
+    for m, by_set in card.items():
+        cells = [f"{v['0']['micro_f1']['50ms']:.3f} ({v['0']['micro_f1']['25ms']:.3f})" if "0" in v else "-"
+                 for v in by_set.values()]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    classes = list(next(iter(next(iter(card.values())).values()))["0"]["f1_per_class_50ms"])
+    lines += ["", "Per-class F1 at 50 ms (0 dB):", "", "| model | set | " + " | ".join(classes) + " |",
+              "|---|---|" + "---|" * len(classes)]
+    for m, by_set in card.items():
+        for s, v in by_set.items():
+            if "0" in v:
+                lines.append(f"| {m} | {s} | " + " | ".join(f"{v['0']['f1_per_class_50ms'][c]:.3f}" for c in classes) + " |")
+    lines += ["", "Detection latency of true positives (emission - onset, ms), 0 dB:", "",
+              "| model | set | median | p95 | n |", "|---|---|---|---|---|"]
+    for m, by_set in card.items():
+        for s, v in by_set.items():
+            lat = v.get("0", {}).get("latency_ms")
+            if lat:
+                lines.append(f"| {m} | {s} | {lat['median']:.1f} | {lat['p95']:.1f} | {lat['n']} |")
+    rob = robustness(card)
+    if any(rob[m][s] for m in rob for s in rob[m]):
+        lines += ["", "Level robustness: micro F1 at 50 ms at a gain minus at 0 dB:", "",
+                  "| model | set | " + " | ".join(f"{g} dB" for g in next(iter(next(iter(rob.values())).values()))) + " |",
+                  "|---|---|" + "---|" * len(next(iter(next(iter(rob.values())).values())))]
+        for m in rob:
+            for s, d in rob[m].items():
+                lines.append(f"| {m} | {s} | " + " | ".join(f"{x:+.3f}" for x in d.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(card: dict, path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models, sets = list(card), list(next(iter(card.values())))
+    gains = list(next(iter(next(iter(card.values())).values())))
+    fig, axes = plt.subplots(1, len(gains), figsize=(4 + 3 * len(sets) * len(gains) / 2, 4), squeeze=False)
+    width = 0.8 / len(models)
+    for ax, g in zip(axes[0], gains):
+        for i, m in enumerate(models):
+            vals = [card[m][s][g]["micro_f1"]["50ms"] if g in card[m][s] else np.nan for s in sets]
+            bars = ax.bar(np.arange(len(sets)) + i * width, vals, width, label=m)
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.set_xticks(np.arange(len(sets)) + width * (len(models) - 1) / 2, sets, rotation=20, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"input {g} dB", fontsize=9)
+        ax.set_ylabel("micro F1 at 50 ms (streaming)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = "", meta: dict | None = None) -> Path:
+    """scorecard.json (with meta: commands, models, hours), scorecard.md and scorecard.png."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"title": title, "meta": meta or {}, "scores": card, "robustness": robustness(card)}
+    for name, text in (("scorecard.json", json.dumps(payload, indent=1) + "\n"),
+                       ("scorecard.md", markdown(card, title, notes))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
+    plot(card, out / "scorecard.png", title)
+    return out
