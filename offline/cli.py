@@ -349,29 +349,50 @@ def report(models, sets, gains, out_dir, title):
 
 @main.command("tune")
 @click.argument("bundle_path", metavar="BUNDLE")
-@click.option("--dataset", "dataset", required=True)
-@click.option("--root", required=True, type=click.Path(file_okay=False))
+@click.option("--data", "data", multiple=True, metavar="NAME:ROOT",
+              help="a dataset whose validation split to tune on; repeatable")
+@click.option("--dataset", "dataset", help="a dataset name (with --root; the same as --data NAME:ROOT)")
+@click.option("--root", type=click.Path(file_okay=False))
+@click.option("--deltas", default="0,0.02,0.05,0.1", show_default=True, metavar="D,D,...",
+              help="peak-picking deltas to try; the best on validation is kept with its thresholds")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the tuned bundle to write")
-def tune(bundle_path, dataset, root, output):
-    """Tune per-class peak thresholds on a dataset's validation split (the live, online picker)
-    and write them into a copy of BUNDLE."""
+def tune(bundle_path, data, dataset, root, deltas, output):
+    """Tune the live (online) picker on validation splits: per-class thresholds and the delta,
+    written into a copy of BUNDLE."""
     from offline.datasets import DatasetError, load
-    from offline.evaluate import tune_bundle_thresholds
-    from rtadt.bundle import BundleError, load_bundle, write_bundle
+    from offline.evaluate import tune_bundle_peaks
+    from rtadt.bundle import BundleError, write_bundle
 
+    sources = list(_parse_data(data).items())
+    if dataset or root:
+        if not (dataset and root):
+            _fail("--dataset and --root go together", 2)
+        sources.append((dataset, root))
+    if not sources:
+        _fail("give the validation data: --data NAME:ROOT (repeatable) or --dataset NAME --root ROOT", 2)
     try:
-        bundle = load_bundle(bundle_path)
-        tracks = [t for t in load(dataset, root) if t.split == "validation"]
-        if not tracks:
-            _fail(f"{dataset}: no validation tracks under {root}")
-        th = tune_bundle_thresholds(bundle, tracks, picker="online")
-        manifest = dict(bundle.manifest, thresholds=[round(float(t), 4) for t in th])
-        manifest["training"] = dict(manifest.get("training") or {},
-                                    thresholds_tuned_on=f"{dataset} validation ({len(tracks)} tracks)")
+        delta_values = [float(d) for d in deltas.split(",")]
+    except ValueError:
+        _fail(f"--deltas: {deltas!r}: expected numbers separated by commas", 2)
+    try:
+        bundle = _resolve_model(bundle_path)
+        tracks = []
+        for name, path in sources:
+            found = [t for t in load(name, path) if t.split == "validation"]
+            if not found:
+                _fail(f"{name}: no validation tracks under {path}")
+            tracks += found
+        peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values)
+        manifest = dict(bundle.manifest, thresholds=[round(float(t), 4) for t in th], peak_picking=peak.to_dict())
+        manifest["training"] = dict(manifest.get("training") or {}, peaks_tuned_on={
+            "sets": [f"{n} validation" for n, _ in sources], "tracks": len(tracks), "picker": "online",
+            "micro_f1_by_delta": {f"{d:g}": f for d, f in by_delta.items()}})
         write_bundle(output, manifest, bundle.graphs)
     except (BundleError, DatasetError, ValueError) as exc:
         _fail(str(exc))
-    click.echo(f"{output}: thresholds " + ", ".join(f"{c} {t:.2f}" for c, t in zip(bundle.classes, th)))
+    click.echo(f"{output}: delta {peak.delta:g} (validation micro F1 by delta: "
+               + ", ".join(f"{d:g}: {f:.3f}" for d, f in by_delta.items()) + "); thresholds "
+               + ", ".join(f"{c} {t:.2f}" for c, t in zip(bundle.classes, th)))
 
 
 @main.command()
@@ -384,7 +405,9 @@ def tune(bundle_path, dataset, root, output):
 @click.option("--kinds", metavar="KIND=WEIGHT,...",
               help="mix of example kinds (drums, drums+music, song, music), e.g. 'drums=1' for drums alone; "
                    "default: the SynthConfig mix")
-def synth(out_dir, hours, seed, splits, workers, kinds):
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="a SynthConfig field, e.g. room=0 (no rooms) or level_db=[-30,-10]; repeatable")
+def synth(out_dir, hours, seed, splits, workers, kinds, sets):
     """Render training data: Groove MIDI and procedural drum parts on sampled kits (whole kits
     held out for validation and test), over real song accompaniment, augmented. Resumable."""
     from pathlib import Path
@@ -408,12 +431,37 @@ def synth(out_dir, hours, seed, splits, workers, kinds):
                 or not all(0 <= w < float("inf") for w in weights.values()):  # also refuses nan
             _fail(f"--kinds: {kinds!r}: kinds are {', '.join(KINDS)} with weights >= 0, at least one > 0", 2)
         config = SynthConfig(kinds=weights)
+    if sets:
+        config = _synth_config(config, _parse_sets(sets))
     try:
         manifest = render_dataset(Path(out_dir), hours, seed=seed, splits=tuple(splits) or ("train", "validation", "test"),
                                   workers=workers, config=config)
     except (DatasetError, RuntimeError, OSError) as exc:
         _fail(str(exc))
     click.echo(f"{manifest}: rendered; load it with `--data synth:{out_dir}`")
+
+
+def _synth_config(config, changes: dict):
+    """config with SynthConfig fields changed: probabilities in [0, 1], ranges as [low, high]."""
+    from dataclasses import fields, replace
+
+    known = {f.name: f for f in fields(config)}
+    for name, value in changes.items():
+        if name not in known or name in ("kinds", "split_shares"):
+            _fail(f"--set {name}: not a SynthConfig field one can set here; fields: "
+                  f"{', '.join(k for k in known if k not in ('kinds', 'split_shares'))}", 2)
+        old = getattr(config, name)
+        if isinstance(old, tuple):
+            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+                    and value[0] <= value[1]):
+                _fail(f"--set {name}={value!r}: expected [low, high]", 2)
+            value = (float(value[0]), float(value[1]))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= (
+                1 if name not in ("preroll",) else 10):
+            _fail(f"--set {name}={value!r}: expected a number in [0, 1]" if name != "preroll" else
+                  f"--set {name}={value!r}: expected seconds in [0, 10]", 2)
+        changes[name] = value
+    return replace(config, **changes)
 
 
 def _study_budget(command):

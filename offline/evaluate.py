@@ -820,6 +820,44 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
     return best
 
 
+def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
+                      grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                      progress: bool = True) -> tuple[PeakParams, np.ndarray, dict[float, float]]:
+    """The online picker's delta and per-class thresholds that maximise micro F1 on tracks
+    (a validation split): for each delta, each class's best threshold (`tune_thresholds`);
+    then the delta whose tuned micro F1 is highest (ties: the larger delta, the stricter
+    picker). A fixed delta can silence a model whose activations peak low; this lets the
+    validation data say. Returns (peak params, thresholds, {delta: tuned micro F1})."""
+    from tqdm import tqdm
+
+    tracks = list(tracks)
+    if not tracks:
+        raise ValueError("no tracks to tune on")
+    session = bundle.session("window")
+    acts, refs, delays = [], [], []
+    for track in tqdm(tracks, desc="activations", unit="track", disable=None if progress else True):
+        audio, rate = track.load_audio()
+        a, d = _offline_activations(bundle, audio, rate, session, "auto")
+        acts.append(a)
+        refs.append(list(track.events))
+        delays.append(d)
+    fallback = np.asarray(bundle.thresholds, dtype=np.float64)
+    g = _check_grid(grid)
+    best, scores = None, {}
+    for delta in sorted(float(d) for d in deltas):
+        peak = dataclasses.replace(bundle.peak, delta=delta)
+        counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
+                                 classes=bundle.classes, picker="online", delay_s=delays)
+        th = tune_thresholds(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
+                             classes=bundle.classes, picker="online", delay_s=delays, fallback=fallback)
+        chosen = np.array([counts[int(np.argmin(np.abs(g - t))), c] for c, t in enumerate(th)])
+        tp, fp, fn = chosen.sum(axis=0)
+        scores[delta] = round(prf(int(tp), int(fp), int(fn)).f1, 4)
+        if best is None or scores[delta] >= best[2]:
+            best = (peak, th, scores[delta])
+    return best[0], best[1], scores
+
+
 def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.05, 0.95, 19),
                            window: float = 0.05, *, picker: str = "offline", progress: bool = True,
                            block_frames: Any = "auto", fallback: Any = "bundle") -> np.ndarray:

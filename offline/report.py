@@ -138,3 +138,32 @@ def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = ""
         os.replace(tmp, out / name)
     plot(card, out / "scorecard.png", title)
     return out
+
+
+def training_curves(history: Sequence[dict], path: str | Path, title: str = "training") -> Path:
+    """Losses and validation micro F1 per epoch of a run's log (log.jsonl records), one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        raise ValueError("no epochs to plot")
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    ax1.plot(epochs, [r["val_loss"] for r in history], "o-", label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("weighted BCE")
+    ax1.legend()
+    ax2.plot(epochs, [r["select_f1"] for r in history], "o-", label="tuned thresholds")
+    ax2.plot(epochs, [r["val_f1"] for r in history], "o-", label="threshold 0.5")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("validation micro F1 (50 ms)")
+    ax2.set_ylim(0, 1)
+    ax2.legend()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtadt.bundle import FLUX_BUNDLE, load_bundle
+from rtadt.bundle import DEFAULT_BUNDLE, FLUX_BUNDLE, load_bundle
 from rtadt.drums import CLASSES
 
 from .jackplayer import JackPlayer, check_note_offs, drum_pattern, match_onsets, render_pattern
@@ -150,9 +150,11 @@ def _ms(x) -> str:
     return f"{1000 * x:6.1f}"
 
 
-def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys, record_property):
+@pytest.mark.parametrize("model", ["flux", "default"])
+def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys, record_property, model):
+    """The flux baseline (known behaviour) and the shipped default model, live through JACK."""
     pytest.importorskip("jack", reason="JACK-Client (pip install JACK-Client) drives the test")
-    bundle = load_bundle(FLUX_BUNDLE)
+    bundle = load_bundle({"flux": FLUX_BUNDLE, "default": DEFAULT_BUNDLE}[model])
     cfg = bundle.features
     hop_s = cfg.hop_size / cfg.sample_rate
     note_class = dict(zip(bundle.midi_notes, bundle.classes))
@@ -174,7 +176,8 @@ def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys,
 
         duration = round(pattern.duration + 1.0, 3)
         cmd = [sys.executable, "-m", "rtadt.cli", "listen", "--device", "system", "--midi-out",
-               "--midi-api", "jack", "--port-name", port_name, "--quiet", "--duration", str(duration)]
+               "--midi-api", "jack", "--port-name", port_name, "--quiet", "--duration", str(duration),
+               "-m", str(bundle.source)]
         with open(out_path, "w") as out, open(err_path, "w") as err:
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         try:

@@ -467,3 +467,38 @@ def test_scorecard_files(bundle, example_track, tmp_path):
     assert data["scores"] == card and data["meta"] == {"command": "x"}
     assert "| flux | example |" in (out / "scorecard.md").read_text()
     assert (out / "scorecard.png").stat().st_size > 1000
+
+
+def test_training_curves(tmp_path):
+    from offline.report import training_curves
+
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "select_f1": 0.1 * e, "val_f1": 0.08 * e}
+               for e in (1, 2, 3)]
+    assert training_curves(history, tmp_path / "c.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="no epochs"):
+        training_curves([], tmp_path / "d.png")
+
+
+def test_peak_tuning_picks_the_delta_that_lets_a_low_model_speak(bundle, example_track, tmp_path):
+    """A bundle whose activations are scaled down (peaks of at most 0.1) is silenced by the
+    fixed delta 0.1; tuning the delta on the same audio finds a smaller one and scores."""
+    import onnx
+    from onnx import helper
+
+    from offline.evaluate import tune_bundle_peaks
+    from rtadt.bundle import write_bundle
+
+    def scaled(graph_bytes):
+        model = onnx.load_from_string(graph_bytes)
+        g = model.graph
+        for node in g.node:
+            node.output[:] = ["activations_raw" if o == "activations" else o for o in node.output]
+        g.initializer.append(onnx.numpy_helper.from_array(np.array(0.1, np.float32), "tenth"))
+        g.node.append(helper.make_node("Mul", ["activations_raw", "tenth"], ["activations"]))
+        return model.SerializeToString()
+
+    graphs = {k: scaled(v) for k, v in bundle.graphs.items()}
+    quiet = load_bundle(write_bundle(tmp_path / "quiet.rtadt", dict(bundle.manifest, thresholds=[0.05] * 5), graphs))
+    peak, th, by_delta = tune_bundle_peaks(quiet, [example_track], deltas=(0.0, 0.1), progress=False)
+    assert by_delta[0.1] == 0.0 < by_delta[0.0]
+    assert peak.delta == 0.0 and min(th) <= 0.1  # classes it finds get thresholds under its peaks

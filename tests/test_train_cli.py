@@ -81,7 +81,11 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     from rtadt.bundle import load_bundle
 
     manifest = load_bundle(tuned).manifest
-    assert "adtof validation" in manifest["training"]["thresholds_tuned_on"]
+    tuned_on = manifest["training"]["peaks_tuned_on"]
+    assert tuned_on["sets"] == ["adtof validation"] and tuned_on["picker"] == "online"
+    assert set(tuned_on["micro_f1_by_delta"]) == {"0", "0.02", "0.05", "0.1"}
+    best = max(tuned_on["micro_f1_by_delta"].values())
+    assert tuned_on["micro_f1_by_delta"][f"{manifest['peak_picking']['delta']:g}"] == best
     assert len(manifest["thresholds"]) == 5
 
 
@@ -182,6 +186,22 @@ def test_synth_kinds_reach_the_renderer(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--kinds", "drums=2,song=1"])
     assert r.exit_code == 0, r.output
     assert seen["config"].kinds == {"drums": 2.0, "song": 1.0}
+
+
+def test_synth_config_fields_reach_the_renderer_and_are_validated(tmp_path, monkeypatch):
+    import offline.datasets.synth as synth
+
+    seen = {}
+    monkeypatch.setattr(synth, "render_dataset", lambda out, hours, **kw: seen.update(kw) or out / "manifest.json")
+    r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set", "room=0",
+                                  "--set", "level_db=[-30,-10]", "--kinds", "drums=1"])
+    assert r.exit_code == 0, r.output
+    cfg = seen["config"]
+    assert cfg.room == 0 and cfg.level_db == (-30.0, -10.0) and cfg.kinds == {"drums": 1.0}
+    assert cfg.codec == synth.SynthConfig().codec  # the others keep their defaults
+    for bad in ("nothing=1", "room=2", "room=x", "level_db=[-10,-30]", "level_db=3", "kinds=1"):
+        r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set", bad])
+        assert r.exit_code == 2 and "--set" in r.output, (bad, r.output)
 
 
 def test_architecture_study_with_search_selects_among_trials(tmp_path):

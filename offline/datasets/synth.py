@@ -61,8 +61,9 @@ from offline.example import RATE, SOUNDFONT
 from rtadt.drums import Event, UnknownLabelError, gm_note_to_class
 
 DATASET = "synth"
-_HERE = Path(__file__).resolve().parents[3] / "shared" / "data"
-DATA_ROOT = _HERE if _HERE.is_dir() else Path("/work/shared/data")
+# Groove MIDI and the accompaniment songs: $RTADT_DATA, else the project layout's shared/data
+# beside the repository (../shared/data). Sources() can name other folders.
+DATA_ROOT = Path(os.environ.get("RTADT_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data")
 DEFAULT_CACHE = Path(os.environ.get("RTADT_CACHE", Path.home() / ".cache" / "rtadt")) / "synth"
 
 # Melodic programs given to POP909's program-0 tracks: keys, plucked and mallet sounds (sharp
@@ -873,7 +874,7 @@ def render_dataset(out_dir: Path, hours: float, seed: int = 0, splits=("train", 
 def load(root: Path) -> list[Track]:
     """The rendered examples listed in root/manifest.json, as Tracks with their annotations."""
     root = Path(root)
-    path = require(DATASET, root / "manifest.json", "manifest.json (render with render_dataset)")
+    path = require(DATASET, root / "manifest.json", "manifest.json (render one with `rtadt-train synth --out DIR`)")
     try:
         manifest = json.loads(path.read_text())
         examples = manifest["examples"]
