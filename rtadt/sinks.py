@@ -31,6 +31,7 @@ import os
 import sys
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
@@ -57,6 +58,7 @@ NOTE_OFF = 0x80 | MIDI_CHANNEL  # 0x89: note-off, channel 10
 CONTROL_CHANGE = 0xB0 | MIDI_CHANNEL  # 0xB9: control change, channel 10
 CC_ALL_SOUND_OFF = 120
 CC_ALL_NOTES_OFF = 123
+JACK_DRAIN_S = 0.04  # seconds a JACK MIDI port is kept open after the last message (see _close)
 
 MIDI_APIS: tuple[str, ...] = ("auto", "alsa", "jack")
 
@@ -355,7 +357,12 @@ class MidiPortSink(Sink):
                 except Exception:  # the port is gone: nothing left to silence
                     pass
                 self._sounding.clear()
-                out.close_port()  # RtMidi's JACK backend waits for queued messages here
+                if self._api_code == _rtmidi().API_UNIX_JACK:
+                    # RtMidi's JACK backend hands messages to its process callback through a
+                    # ring buffer; closing the port right away could drop the last ones (the
+                    # all-notes-off, seen on a busy machine): a few JACK periods let it drain.
+                    time.sleep(JACK_DRAIN_S)
+                out.close_port()
         finally:
             out.delete()
 

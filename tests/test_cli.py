@@ -86,7 +86,9 @@ def test_stereo_48k_file_is_mixed_and_resampled(tmp_path):
 def test_info_and_bad_bundle(tmp_path):
     r = run("info", "--json")
     assert r.exit_code == 0
-    assert json.loads(r.output)["name"] == "flux-baseline"
+    assert json.loads(r.output)["name"] == "rtadt-crnn"  # the learnt default
+    r = run("info", "flux", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["name"] == "flux-baseline"
     bad = tmp_path / "bad.rtadt"
     bad.write_text("x")
     assert_one_line_error(run("info", str(bad)), "not a bundle")

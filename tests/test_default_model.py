@@ -1,0 +1,72 @@
+"""The shipped default model (rtadt/models/default.rtadt): a learnt causal model, hosted by the
+runtime alone, that transcribes the example recording better than the flux baseline, at any
+input level.
+
+The truth is the example recording's ground truth (rtadt/data/example.tsv, the MIDI it was
+rendered from, at the measured acoustic onsets); the example's kit (FluidR3's standard GM kit)
+is a training kit, so these tests prove the shipped model is sound, not how well it transfers
+(offline/results/default-model/ does that, on real recordings).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from offline.evaluate import evaluate_bundle
+from offline.datasets.base import Track
+from rtadt.bundle import DEFAULT_BUNDLE, FLUX_BUNDLE, load_bundle
+from rtadt.engine import StepModel
+from rtadt.sources import example_events, example_path
+
+
+@pytest.fixture(scope="module")
+def default():
+    return load_bundle(DEFAULT_BUNDLE)
+
+
+@pytest.fixture(scope="module")
+def example():
+    return Track(dataset="example", name="example", split="test", audio=(example_path(),), gains=(1.0,),
+                 events=tuple(example_events()))
+
+
+def f1(bundle, track, gain_db=0.0):
+    return evaluate_bundle(bundle, [track], "streaming", progress=False, gain_db=gain_db).f1(0.05)
+
+
+def test_the_default_is_a_learnt_causal_model_with_its_record(default):
+    m = default.manifest
+    assert m["architecture"]["name"] in ("rnn", "crnn", "cnn", "conv_transformer", "vit")
+    assert default.has_step and default.classes == ("KD", "SD", "TT", "HH", "CY")
+    assert m["training"]["data"]["train"]["hours"] > 1  # trained on hours of audio, not a test's seconds
+    assert "peaks_tuned_on" in m["training"]
+    assert m["evaluation"]  # the figures it was chosen by travel with it
+    assert 0 < default.lookahead_s <= 0.03
+
+
+def test_step_graph_follows_the_window_graph(default):
+    """The live step (int8 where shipped so) and the whole-window graph agree on real features."""
+    from rtadt.features import features_for_audio
+    from rtadt.sources import read_audio
+
+    audio, rate = read_audio(example_path())
+    x = features_for_audio(audio[: rate * 6], rate, default.features).astype(np.float32)
+    window = default.session("window").run(["activations"], {"features": x[None]})[0][0]
+    step = StepModel.from_bundle(default)
+    rows = np.array([step.push(f)[0][1] for f in x])
+    assert np.abs(rows - window).max() < 0.03
+
+
+def test_transcribes_the_example_better_than_the_flux_baseline(default, example):
+    """Micro F1 at 50 ms through the live engine. The shipped model finds nearly every hit of
+    the example (recall 0.99) but fires extra snare and cymbal notes on its bright hi-hats, so
+    its margin here is small (0.654 against 0.598 when it was shipped); on real recordings
+    it is far larger (offline/results/default-model)."""
+    learnt, flux = f1(default, example), f1(load_bundle(FLUX_BUNDLE), example)
+    assert learnt > flux, (learnt, flux)
+
+
+@pytest.mark.parametrize("gain_db", [-30.0, 6.0])
+def test_the_default_hears_quiet_and_hot_input(default, example, gain_db):
+    """Level robustness on the example (the committed results measure it on real recordings)."""
+    assert f1(default, example, gain_db) >= f1(default, example) - 0.05
