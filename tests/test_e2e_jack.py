@@ -77,6 +77,7 @@ MARGIN_S = 0.010
 STARTUP_TIMEOUT_S = 30.0  # imports, numba/onnxruntime warm-up, opening the ports
 EXIT_TIMEOUT_S = 15.0  # after its --duration has elapsed
 LOCK_TIMEOUT_S = 120.0
+START_ATTEMPTS = 3  # runs in which the JACK server stalls are started again (see the test)
 POLL_S = 0.01
 
 
@@ -150,10 +151,29 @@ def _ms(x) -> str:
     return f"{1000 * x:6.1f}"
 
 
+class JackStalled(Exception):
+    """The JACK server did not play the test's pattern in time: the machine, not rtadt."""
+
+
 @pytest.mark.parametrize("model", ["flux", "default"])
 def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys, record_property, model):
-    """The flux baseline (known behaviour) and the shipped default model, live through JACK."""
+    """The flux baseline (known behaviour) and the shipped default model, live through JACK.
+
+    A run in which the JACK server itself falls behind (a busy machine: the dummy driver's
+    cycles come late, the pattern is not played in time) is started again, at most
+    START_ATTEMPTS times in all; nothing rtadt did is retried or loosened."""
     pytest.importorskip("jack", reason="JACK-Client (pip install JACK-Client) drives the test")
+    stalls = []
+    for attempt in range(START_ATTEMPTS):
+        try:
+            return _live_run(pattern, tmp_path / f"attempt{attempt}", capsys, record_property, model)
+        except JackStalled as exc:
+            stalls.append(str(exc))
+    pytest.fail(f"the JACK server stalled in all {START_ATTEMPTS} attempts: {stalls}")
+
+
+def _live_run(pattern, tmp_path, capsys, record_property, model):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle({"flux": FLUX_BUNDLE, "default": DEFAULT_BUNDLE}[model])
     cfg = bundle.features
     hop_s = cfg.hop_size / cfg.sample_rate
@@ -218,7 +238,8 @@ def test_live_jack_transcription_latency(jack_server, pattern, tmp_path, capsys,
             assert setup_s + 0.05 < duration - pattern.duration, (
                 f"setup took {setup_s:.2f} s: rtadt (--duration {duration}) would stop before the "
                 "pattern ends")
-            assert player.wait_played(pattern.duration + 5.0), "JACK did not play the pattern in time"
+            if not player.wait_played(pattern.duration + 5.0):
+                raise JackStalled("JACK did not play the pattern in time")
             wiring = {p.name: sorted(c.name for c in client.get_all_connections(p)) for p in inputs}
 
             # -- 4. rtadt stops by itself after --duration

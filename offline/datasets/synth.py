@@ -102,8 +102,9 @@ class Sources:
 class SynthConfig:
     seconds: tuple[float, float] = (12.0, 30.0)  # example duration, uniform
     split_shares: dict = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
-    # Music-heavy: a first model fired on the band in real mixes; this mix raised them (issue 12).
-    kinds: dict = field(default_factory=lambda: {"drums": 0.15, "drums+music": 0.35, "song": 0.3, "music": 0.2})
+    # Chosen on ENST drummer 2 (offline/results/realism): a music-heavy mix (drums 0.15, music
+    # 0.2) cost 0.10 micro F1 on real drums alone and bought 0.01 on real drums with a band.
+    kinds: dict = field(default_factory=lambda: {"drums": 0.3, "drums+music": 0.35, "song": 0.3, "music": 0.05})
     procedural: float = 0.3  # share of drum parts (outside songs) that are procedural, where Groove MIDI exists
     level_db: tuple[float, float] = (-45.0, -6.0)  # RMS dBFS of the finished example (peak kept under 0.99) ...
     quiet: float = 0.1  # share of very quiet examples ...
