@@ -41,16 +41,23 @@ def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's dict, loaded without unpickling code; FileNotFoundError or ValueError
+    (a one-line reason) for anything else."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable rtadt checkpoint ({exc})") from None
+        raise ValueError(f"{path}: not a readable rtadt checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path}: not an rtadt checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
+    ckpt = read_checkpoint(path)
     features = FeatureConfig.from_dict(ckpt["features"])
     model = build_for(ckpt["architecture"], features, flavour=ckpt["flavour"],
                       num_classes=len(ckpt["classes"]), **ckpt["hyperparameters"])

@@ -57,7 +57,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from offline.evaluate import onset_counts
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
-from offline.checkpoint import checkpoint_dict, save_checkpoint
+from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
@@ -628,14 +628,7 @@ def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig
     flavour, hyperparameters and features (any rtadt checkpoint: best.pt, last.pt, a
     committed weights-only one). Only the weights come along, not the optimizer."""
     path = Path(cfg.init_from)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint to initialise from")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable rtadt checkpoint ({type(exc).__name__})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path}: not an rtadt checkpoint")
+    ckpt = read_checkpoint(path)
     same = {"architecture": cfg.architecture, "flavour": cfg.flavour}
     differ = [f"{k} {ckpt.get(k)!r} (here {v!r})" for k, v in same.items() if ckpt.get(k) != v]
     if ckpt.get("features") is not None and FeatureConfig.from_dict(ckpt["features"]) != features:
