@@ -207,6 +207,16 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
         th = _merged_thresholds(bundle, thresholds)
     except _user_errors() as exc:
         _fail(str(exc))
+    targets: dict[Path, list[str]] = {}
+    for name in files:
+        out_dir = Path(output_dir) if output_dir else Path(name).parent
+        for f in fmts:
+            targets.setdefault(out_dir / (Path(name).stem + FORMATS[f]), []).append(name)
+    clashes = {out: names for out, names in targets.items() if len(names) > 1}
+    if clashes:
+        out, names = next(iter(clashes.items()))
+        _fail(f"{' and '.join(names)} would both be written to {out}: give them separate --output-dir runs "
+              f"or rename one", 2)
     failed = 0
     for name in files:
         try:
@@ -214,7 +224,7 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
             engine = Engine(bundle, source.sample_rate, thresholds=th)
             events = []
             with tqdm(total=source.frames, unit="sample", unit_scale=True, desc=Path(name).name,
-                      leave=False, disable=None) as bar:
+                      disable=None) as bar:
                 for block in source.blocks():
                     events += engine.process(block)
                     bar.update(len(block))
@@ -227,8 +237,9 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
             written = []
             for f in fmts:
                 out = out_dir / (Path(name).stem + FORMATS[f])
+                replaced = out.exists()
                 write_events(out, events)
-                written.append(str(out))
+                written.append(str(out) + (" (replaced)" if replaced else ""))
             counts = Counter(e.drum for e in events)
             click.echo(f"{name}: {len(events)} notes ("
                        + ", ".join(f"{c} {counts[c]}" for c in bundle.classes) + ") -> " + ", ".join(written))

@@ -84,14 +84,23 @@ def _open_soundfile(path: Path):
     return f
 
 
+def check_finite(data: np.ndarray, path: str | Path, start: int, rate: int) -> None:
+    """AudioError where a block read from `path` (from frame `start`) holds NaN or infinite
+    samples (a float WAV can): no model output means anything after one."""
+    if not np.isfinite(data).all():
+        bad = start + int(np.flatnonzero(~np.isfinite(data).all(axis=-1) if data.ndim > 1 else ~np.isfinite(data))[0])
+        raise AudioError(f"{path}: NaN or infinite sample at {bad / rate:.3f} s: not playable audio")
+
+
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """A whole file, mixed to mono float32."""
+    """A whole file, mixed to mono float32; NaN or infinite samples are an AudioError."""
     path = Path(path)
     with _open_soundfile(path) as f:
         try:
             data = f.read(dtype="float32", always_2d=True)
         except Exception as exc:  # libsndfile reports truncated data late
             raise AudioError(f"{path}: unreadable or corrupt audio ({exc})") from None
+        check_finite(data, path, 0, f.samplerate)
         return mix_to_mono(data), f.samplerate
 
 
@@ -120,7 +129,9 @@ class FileSource:
         return self.frames / self.sample_rate
 
     def blocks(self) -> Iterator[np.ndarray]:
+        """Mono blocks of the file; an AudioError at the first NaN or infinite sample."""
         with _open_soundfile(self.path) as f:
+            start = 0
             while True:
                 try:
                     data = f.read(self.block_size, dtype="float32", always_2d=True)
@@ -128,6 +139,8 @@ class FileSource:
                     raise AudioError(f"{self.path}: unreadable or corrupt audio ({exc})") from None
                 if len(data) == 0:
                     return
+                check_finite(data, self.path, start, self.sample_rate)
+                start += len(data)
                 yield mix_to_mono(data)
 
     # live-style delivery into a ring buffer

@@ -70,6 +70,36 @@ def test_transcribe_goes_on_after_a_bad_file(tmp_path):
     assert (tmp_path / "example.txt").exists()
 
 
+def test_transcribe_refuses_outputs_that_collide_and_says_what_it_replaces(tmp_path):
+    a, b = tmp_path / "a" / "drums.wav", tmp_path / "b" / "drums.wav"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(example_path().read_bytes())  # a FLAC under a .wav name: soundfile reads it
+    out = tmp_path / "out"
+    r = run("transcribe", str(a), str(b), "-o", str(out), "-f", "txt")
+    assert_one_line_error(r, "would both be written to", "drums.txt")
+    assert r.exit_code == 2 and not out.exists()  # refused before anything was written
+    r = run("transcribe", str(a), str(b), "-f", "txt")  # beside each input: no collision
+    assert r.exit_code == 0 and (a.parent / "drums.txt").exists() and (b.parent / "drums.txt").exists()
+    assert "(replaced)" not in r.output
+    r = run("transcribe", str(a), "-f", "txt")
+    assert r.exit_code == 0 and "drums.txt (replaced)" in r.output
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_are_one_line_errors(tmp_path, bad):
+    x = np.zeros(44100, np.float32)
+    x[30000] = bad
+    path = tmp_path / "bad.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    assert_one_line_error(run("transcribe", str(path)), "NaN or infinite sample at 0.680 s")
+    assert_one_line_error(run("listen", "--input", str(path), "-q"), "NaN or infinite sample at 0.680 s")
+    from rtadt.sources import AudioError, read_audio
+
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        read_audio(path)
+
+
 def test_stereo_48k_file_is_mixed_and_resampled(tmp_path):
     from rtadt.resample import resample
     from rtadt.sources import read_audio
