@@ -256,14 +256,11 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
 @click.option("--gain-db", "gain_db", type=float, default=0.0, show_default=True,
               help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
 def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
-    """Score MODEL (a bundle, or a checkpoint exported on the fly) on a dataset split:
-    onset F1 at 25 and 50 ms, per class, micro and macro."""
-    import tempfile
-    from pathlib import Path
-
+    """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
+    dataset split: onset F1 at 25 and 50 ms, per class, micro and macro."""
     from offline.datasets import DatasetError, load
     from offline.evaluate import evaluate_bundle, plot_f1
-    from rtadt.bundle import BundleError, load_bundle
+    from rtadt.bundle import BundleError
 
     try:
         bundle = _resolve_model(model)

@@ -221,16 +221,6 @@ def _sweep(ref: np.ndarray, est: np.ndarray, w: float) -> list[tuple[int, int]]:
     return pairs
 
 
-def matched_onsets(reference: Any, estimate: Any, window: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """The (reference, estimate) onset times that onset_counts matches, as two sorted arrays:
-    a maximum one-to-one matching within +-window, each reference paired in time order."""
-    ref = _check_onsets(reference, "reference")
-    est = _check_onsets(estimate, "estimate")
-    pairs = _sweep(ref, est, _check_window(window))
-    return (np.array([ref[i] for i, _ in pairs], dtype=np.float64),
-            np.array([est[j] for _, j in pairs], dtype=np.float64))
-
-
 def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
                         classes: Sequence[str] = CLASSES) -> np.ndarray:
     """Emission time minus reference onset of every true positive (seconds), class by class:
@@ -805,19 +795,29 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
     g = _check_grid(grid)
     counts = threshold_sweep(activations_per_track, references_per_track, cfg, lookahead_s, peak_params,
                              g, window, classes=classes, picker=picker, delay_s=delay_s)
+    return _best_thresholds(counts, g, classes, fallback)[0]
+
+
+def _best_thresholds(counts: np.ndarray, g: np.ndarray, classes: Sequence[str],
+                     fallback: Any) -> tuple[np.ndarray, np.ndarray]:
+    """tune_thresholds' choice from a threshold_sweep's counts: (thresholds, the summed
+    (tp, fp, fn) of the classes that could be tuned, at their thresholds)."""
     fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
     best = np.zeros(len(classes), dtype=np.float64)
+    total = np.zeros(3, dtype=np.int64)
     for c, drum in enumerate(classes):
         if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
             if fb is None:
                 raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
                                  "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
             best[c] = fb[c]
+            total += counts[int(np.argmin(np.abs(g - fb[c]))), c]
             continue
         f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
         tied = np.flatnonzero(f1 == f1.max())
         best[c] = g[tied[(len(tied) - 1) // 2]]
-    return best
+        total += counts[tied[(len(tied) - 1) // 2], c]
+    return best, total
 
 
 def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
@@ -828,6 +828,23 @@ def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 
     then the delta whose tuned micro F1 is highest (ties: the larger delta, the stricter
     picker). A fixed delta can silence a model whose activations peak low; this lets the
     validation data say. Returns (peak params, thresholds, {delta: tuned micro F1})."""
+    acts, refs, delays = _validation_activations(bundle, tracks, progress)
+    fallback = np.asarray(bundle.thresholds, dtype=np.float64)
+    g = _check_grid(grid)
+    best, scores = None, {}
+    for delta in sorted(float(d) for d in deltas):
+        peak = dataclasses.replace(bundle.peak, delta=delta)
+        counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
+                                 classes=bundle.classes, picker="online", delay_s=delays)
+        th, (tp, fp, fn) = _best_thresholds(counts, g, bundle.classes, fallback)
+        scores[delta] = round(prf(int(tp), int(fp), int(fn)).f1, 4)
+        if best is None or scores[delta] >= best[2]:
+            best = (peak, th, scores[delta])
+    return best[0], best[1], scores
+
+
+def _validation_activations(bundle, tracks: Iterable, progress: bool, block_frames: Any = "auto"):
+    """(activations, reference events, resampler delays) of each track, by the window graph."""
     from tqdm import tqdm
 
     tracks = list(tracks)
@@ -837,25 +854,11 @@ def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 
     acts, refs, delays = [], [], []
     for track in tqdm(tracks, desc="activations", unit="track", disable=None if progress else True):
         audio, rate = track.load_audio()
-        a, d = _offline_activations(bundle, audio, rate, session, "auto")
+        a, d = _offline_activations(bundle, audio, rate, session, block_frames)
         acts.append(a)
         refs.append(list(track.events))
         delays.append(d)
-    fallback = np.asarray(bundle.thresholds, dtype=np.float64)
-    g = _check_grid(grid)
-    best, scores = None, {}
-    for delta in sorted(float(d) for d in deltas):
-        peak = dataclasses.replace(bundle.peak, delta=delta)
-        counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
-                                 classes=bundle.classes, picker="online", delay_s=delays)
-        th = tune_thresholds(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
-                             classes=bundle.classes, picker="online", delay_s=delays, fallback=fallback)
-        chosen = np.array([counts[int(np.argmin(np.abs(g - t))), c] for c, t in enumerate(th)])
-        tp, fp, fn = chosen.sum(axis=0)
-        scores[delta] = round(prf(int(tp), int(fp), int(fn)).f1, 4)
-        if best is None or scores[delta] >= best[2]:
-            best = (peak, th, scores[delta])
-    return best[0], best[1], scores
+    return acts, refs, delays
 
 
 def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.05, 0.95, 19),
@@ -864,17 +867,7 @@ def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.0
     """`tune_thresholds` for a bundle on tracks (a validation split): activations by
     `window_activations`, the bundle's features, lookahead and peak parameters.
     Classes without reference onsets keep the bundle's thresholds (fallback="bundle")."""
-    from tqdm import tqdm
-
-    tracks = list(tracks)
-    session = bundle.session("window")
-    acts, refs, delays = [], [], []
-    for track in tqdm(tracks, desc="activations", unit="track", disable=None if progress else True):
-        audio, rate = track.load_audio()
-        a, d = _offline_activations(bundle, audio, rate, session, block_frames)
-        acts.append(a)
-        refs.append(list(track.events))
-        delays.append(d)
+    acts, refs, delays = _validation_activations(bundle, tracks, progress, block_frames)
     if isinstance(fallback, str) and fallback == "bundle":
         fallback = np.asarray(bundle.thresholds, dtype=np.float64)
     return tune_thresholds(acts, refs, bundle.features, bundle.lookahead_s, bundle.peak, grid, window,

@@ -207,16 +207,16 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
         th = _merged_thresholds(bundle, thresholds)
     except _user_errors() as exc:
         _fail(str(exc))
-    targets: dict[Path, list[str]] = {}
-    for name in files:
-        out_dir = Path(output_dir) if output_dir else Path(name).parent
-        for f in fmts:
-            targets.setdefault(out_dir / (Path(name).stem + FORMATS[f]), []).append(name)
-    clashes = {out: names for out, names in targets.items() if len(names) > 1}
-    if clashes:
-        out, names = next(iter(clashes.items()))
-        _fail(f"{' and '.join(names)} would both be written to {out}: give them separate --output-dir runs "
-              f"or rename one", 2)
+    outputs = {name: [(Path(output_dir) if output_dir else Path(name).parent) / (Path(name).stem + FORMATS[f])
+                      for f in fmts] for name in files}
+    writers: dict[Path, list[str]] = {}
+    for name, outs in outputs.items():
+        for out in outs:
+            writers.setdefault(out, []).append(name)
+    clash = next(((out, names) for out, names in writers.items() if len(names) > 1), None)
+    if clash:
+        _fail(f"{' and '.join(clash[1])} would both be written to {clash[0]}: give them separate --output-dir "
+              f"runs or rename one", 2)
     failed = 0
     for name in files:
         try:
@@ -229,14 +229,13 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
                     events += engine.process(block)
                     bar.update(len(block))
             events += engine.finish()
-            out_dir = Path(output_dir) if output_dir else Path(name).parent
+            out_dir = outputs[name][0].parent
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 _fail(f"cannot create {out_dir}: {exc.strerror}")
             written = []
-            for f in fmts:
-                out = out_dir / (Path(name).stem + FORMATS[f])
+            for out in outputs[name]:
                 replaced = out.exists()
                 write_events(out, events)
                 written.append(str(out) + (" (replaced)" if replaced else ""))

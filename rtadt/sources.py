@@ -85,10 +85,11 @@ def _open_soundfile(path: Path):
 
 
 def check_finite(data: np.ndarray, path: str | Path, start: int, rate: int) -> None:
-    """AudioError where a block read from `path` (from frame `start`) holds NaN or infinite
-    samples (a float WAV can): no model output means anything after one."""
-    if not np.isfinite(data).all():
-        bad = start + int(np.flatnonzero(~np.isfinite(data).all(axis=-1) if data.ndim > 1 else ~np.isfinite(data))[0])
+    """AudioError where a block [frames, channels] read from `path` (from frame `start`)
+    holds NaN or infinite samples (a float WAV can): no model output means anything after one."""
+    finite = np.isfinite(data).all(axis=1)
+    if not finite.all():
+        bad = start + int(np.argmin(finite))
         raise AudioError(f"{path}: NaN or infinite sample at {bad / rate:.3f} s: not playable audio")
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a JACK server with the dummy driver for audio and MIDI tests.
+"""Shared fixtures: a JACK server with the dummy driver for audio and MIDI tests, and the
+example recording as a scored track.
 
 CI starts jackd before pytest (.ci/run). Run locally, the fixture starts one if it can.
 Where JACK cannot run at all the JACK tests are skipped, except under CI, where they fail:
@@ -46,3 +47,13 @@ def jack_server():
     yield JACK_RATE
     proc.terminate()
     proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def example_track():
+    """The example recording that ships with rtadt, as a Track with its ground truth."""
+    from offline.datasets.base import Track
+    from rtadt.sources import example_events, example_path
+
+    return Track(dataset="example", name="example", split="test", audio=(example_path(),), gains=(1.0,),
+                 events=tuple(example_events()))

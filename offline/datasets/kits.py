@@ -41,7 +41,7 @@ import soundfile as sf
 
 from offline.datasets.base import DatasetError
 from offline.example import RATE, SOUNDFONT
-from rtadt.drums import gm_note_to_class
+from rtadt.drums import CLASSES, gm_note_to_class
 
 HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
@@ -463,7 +463,7 @@ def piece_tuning(rng: np.random.Generator, pitch: float = 2.0, gain_db: float = 
     """Per class a tuning (semitones, in quarter tones so that pitched samples cache well) and
     a level (dB), drawn uniformly within +-pitch and +-gain_db."""
     return {c: {"pitch": float(np.round(rng.uniform(-pitch, pitch) * 4) / 4),
-                "gain_db": float(rng.uniform(-gain_db, gain_db))} for c in ("KD", "SD", "TT", "HH", "CY")}
+                "gain_db": float(rng.uniform(-gain_db, gain_db))} for c in CLASSES}
 
 
 def merge_onset(onsets: dict, start: int, onset: int, drum: str, vel: int) -> None:

@@ -31,7 +31,8 @@ FRACTIONAL_DELAY_HALF = 40  # pyroomacoustics' fractional-delay filters have 81 
 CODECS = {"mp3": (64, 96, 128, 192), "ogg": (64, 96, 128)}  # format -> bitrates (kbit/s) drawn from
 
 
-def _rms(x: np.ndarray) -> float:
+def rms(x: np.ndarray) -> float:
+    """Root mean square of a signal, in float64 (0 for an empty one)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
@@ -58,7 +59,8 @@ def draw_room(rng: np.random.Generator) -> dict:
     close = mic_at(float(rng.uniform(0.1, 0.6)))
     far = mic_at(float(rng.uniform(1.0, min(6.0, max(dims[:2]) / 2))))
     alone = bool(rng.random() < 0.1)
-    return {"dims": dims, "rt60": max(float(rng.uniform(0.15, 1.2)), 1.05 * shortest_rt60(dims)), "source": source, "close": close, "far": far,
+    rt60 = max(float(rng.uniform(0.15, 1.2)), 1.05 * shortest_rt60(dims))
+    return {"dims": dims, "rt60": rt60, "source": source, "close": close, "far": far,
             "far_db": None if alone else float(rng.uniform(-25, 10))}
 
 
@@ -108,7 +110,7 @@ def room(x: np.ndarray, p: dict) -> np.ndarray:
     lag = direct_path(nearest)
     y = oaconvolve(x.astype(np.float64), ir)[lag:lag + len(x)]
     y = np.pad(y, (0, len(x) - len(y)))
-    rx, ry = _rms(x), _rms(y)
+    rx, ry = rms(x), rms(y)
     return (y * (rx / ry if ry > 0 else 0.0)).astype(np.float32)
 
 
@@ -153,9 +155,9 @@ def master(x: np.ndarray, chain: dict) -> np.ndarray:
         y = pb.Compressor(threshold_db=ref + c["threshold_db"], ratio=c["ratio"], attack_ms=c["attack_ms"],
                           release_ms=c["release_ms"])(y, RATE)
     if "saturate" in chain:
-        before = _rms(y)
+        before = rms(y)
         y = pb.Distortion(drive_db=chain["saturate"]["drive_db"])(y / max(float(np.abs(y).max()), 1e-12), RATE)
-        y = y * (before / max(_rms(y), 1e-12))
+        y = y * (before / max(rms(y), 1e-12))
     if "dark" in chain:
         y = pb.LowpassFilter(cutoff_frequency_hz=chain["dark"]["cutoff_hz"])(y, RATE)
     if "limit" in chain:

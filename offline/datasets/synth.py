@@ -514,14 +514,12 @@ def add_noise(x: np.ndarray, p: dict) -> np.ndarray:
         spec = np.fft.rfft(noise)
         f = np.maximum(np.arange(len(spec)), 1)
         noise = np.fft.irfft(spec / (np.sqrt(f) if p["color"] == "pink" else f), len(x))
-    rms, nrms = _rms(x), _rms(noise)
+    rms, nrms = recording.rms(x), recording.rms(noise)
     if rms == 0 or nrms == 0:
         return x
     return (x + noise * rms / nrms * 10 ** (-p["snr_db"] / 20)).astype(np.float32)
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
 def draw_augmentations(rng: np.random.Generator, cfg: SynthConfig) -> dict:
@@ -564,13 +562,13 @@ def finish(x: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
 
 
 def _level(x: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
-    rms, peak = _rms(x), float(np.abs(x).max()) if len(x) else 0.0
+    rms, peak = recording.rms(x), float(np.abs(x).max()) if len(x) else 0.0
     if rms == 0:
         return x, {"gain_db": None, "rms_db": None}
     if "clip_db" in spec:
         gain = 10 ** (spec["clip_db"] / 20) / peak
         y = np.clip(x * gain, -1.0, 1.0).astype(np.float32)
-        return y, {"gain_db": round(20 * np.log10(gain), 2), "rms_db": round(20 * np.log10(_rms(y)), 2),
+        return y, {"gain_db": round(20 * np.log10(gain), 2), "rms_db": round(20 * np.log10(recording.rms(y)), 2),
                    "clipped": round(float(np.mean(np.abs(y) >= 1.0)), 5)}
     gain = min(10 ** (spec["level_db"] / 20) / rms, 0.99 / peak)
     return (x * gain).astype(np.float32), {"gain_db": round(20 * np.log10(gain), 2),
@@ -712,7 +710,7 @@ def render_example(spec: dict, ctx: Context) -> tuple[np.ndarray, list[Event], d
     if music is not None:
         music = music[n_pre:]
     if drum_audio is not None and music is not None:
-        rd, rm = _rms(drum_audio), _rms(music)
+        rd, rm = recording.rms(drum_audio), recording.rms(music)
         if rd > 0 and rm > 0:
             drum_audio = drum_audio * (rm / rd * 10 ** (spec["drums_to_music_db"] / 20))
         mix = drum_audio + music
