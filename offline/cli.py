@@ -79,8 +79,9 @@ def architectures_cmd():
 @click.option("--lookahead", type=float, default=0.0, show_default=True, help="label offset in seconds")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
+@click.option("--level-norm", is_flag=True, help="features with the causal level normalisation (any input gain)")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead, seed, diff, output):
+def init(architecture, flavour, sets, lookahead, seed, diff, level_norm, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
@@ -89,7 +90,7 @@ def init(architecture, flavour, sets, lookahead, seed, diff, output):
     from rtadt.features import FeatureConfig
 
     torch.manual_seed(seed)
-    features = FeatureConfig(positive_diff=diff)
+    features = FeatureConfig(positive_diff=diff, level_norm=level_norm)
     try:
         model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
@@ -134,6 +135,8 @@ def export(checkpoint, output, name, description, int8):
 @click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
 @click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
 @click.option("--diff", is_flag=True, help="add positive difference features")
+@click.option("--level-norm", is_flag=True,
+              help="features with the causal level normalisation (the model hears any input gain the same)")
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -147,13 +150,13 @@ def export(checkpoint, output, name, description, int8):
               help="start from this checkpoint's weights (same architecture, size and features)")
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, epochs, batch_size, lr,
-        max_batches, seed, device, workers, tensorboard, resume, init_from, gain_db):
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, level_norm, epochs,
+        batch_size, lr, max_batches, seed, device, workers, tensorboard, resume, init_from, gain_db):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
 
     from offline.datasets import DatasetError, load
-    from offline.train import RunExistsError, TrainConfig, caches_for
+    from offline.train import RunExistsError, TrainConfig, caches_for, check_gain_augmentation
     from offline.train import fit as run_fit
     from rtadt.features import FeatureConfig
 
@@ -165,7 +168,9 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
                           lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
                           max_batches_per_epoch=max_batches, seed=seed, device=device, num_workers=workers,
                           tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
-        features = FeatureConfig(positive_diff=diff)
+        features = FeatureConfig(positive_diff=diff, level_norm=level_norm)
+        if cfg.gain_db is not None:
+            check_gain_augmentation(features)  # before any feature is computed
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead, widen)
         summary = run_fit(cfg, train, val, out_dir, resume=resume)
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:

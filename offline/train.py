@@ -45,7 +45,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Callable, Sequence
@@ -205,6 +205,16 @@ def masked_bce(logits: Tensor, targets: Tensor, mask: Tensor, pos_weight: Tensor
 # level augmentation
 
 
+def check_gain_augmentation(cfg: FeatureConfig) -> None:
+    """Raise ValueError unless `with_gain` is exact for features of cfg."""
+    if cfg.positive_diff:
+        raise ValueError("gain augmentation needs features without positive differences (a segment's first "
+                         "difference depends on the frame before the segment)")
+    if cfg.level_norm:
+        raise ValueError("gain augmentation is pointless with level-normalised features (a gain changes "
+                         "nothing above the level floor) and not exact on them: leave out --gain-db")
+
+
 def with_gain(features: Tensor, gain_db: Tensor, cfg: FeatureConfig) -> Tensor:
     """The features of the same audio played `gain_db` louder, from the features alone.
 
@@ -212,11 +222,10 @@ def with_gain(features: Tensor, gain_db: Tensor, cfg: FeatureConfig) -> Tensor:
     spectrum is linear in the audio, so with f = log10(m x + a) the gained features are
     log10(g (10^f - a) + a), g = 10^(gain_db / 20): exact, no audio needed. Computed in
     float64, where 10^f - a keeps its digits for quiet frames (f near 0). Positive
-    difference features are refused: a segment's first difference needs the frame before it.
+    difference features are refused: a segment's first difference needs the frame before it;
+    so are level-normalised ones (check_gain_augmentation).
     """
-    if cfg.positive_diff:
-        raise ValueError("gain augmentation needs features without positive differences (a segment's first "
-                         "difference depends on the frame before the segment)")
+    check_gain_augmentation(cfg)
     g = torch.pow(10.0, gain_db.double() / 20).view(-1, 1, 1)
     linear = torch.clamp(torch.pow(10.0, features.double()) - cfg.log_add, min=0.0)
     return torch.log10(g * linear + cfg.log_add).to(features.dtype)
@@ -454,8 +463,8 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     out_dir = Path(out_dir)
     train, val = _caches(train_cache), _caches(val_cache)
     features = check_caches(cfg, train, val)
-    if cfg.gain_db is not None and features.positive_diff:
-        raise ValueError("gain augmentation (gain_db) needs features without positive differences (--diff)")
+    if cfg.gain_db is not None:
+        check_gain_augmentation(features)
     device = cfg.resolved_device()
     last_path, best_path, log_path = out_dir / LAST, out_dir / BEST, out_dir / LOG
 
@@ -623,6 +632,9 @@ def _tensorboard_epoch(writer, record: dict) -> None:
     writer.flush()
 
 
+LEVEL_FIELDS = ("level_norm", "level_release_s", "level_floor", "level_target")
+
+
 def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig) -> None:
     """Load cfg.init_from's weights into model: a checkpoint of the same architecture,
     flavour, hyperparameters and features (any rtadt checkpoint: best.pt, last.pt, a
@@ -631,8 +643,13 @@ def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig
     ckpt = read_checkpoint(path)
     same = {"architecture": cfg.architecture, "flavour": cfg.flavour}
     differ = [f"{k} {ckpt.get(k)!r} (here {v!r})" for k, v in same.items() if ckpt.get(k) != v]
-    if ckpt.get("features") is not None and FeatureConfig.from_dict(ckpt["features"]) != features:
+    theirs = FeatureConfig.from_dict(ckpt["features"]) if ckpt.get("features") is not None else features
+    # The level normalisation rescales the input and leaves its layout alone, so a model may be
+    # fine-tuned across it (how the level-normalised default started from the earlier one).
+    if replace(theirs, **{k: getattr(features, k) for k in LEVEL_FIELDS}) != features:
         differ.append("its feature config")
+    elif theirs != features:
+        _note(f"{path}: fine-tuning across a change of level normalisation")
     if differ:
         raise ValueError(f"{path}: cannot initialise from it: {', '.join(differ)}")
     try:

@@ -18,8 +18,24 @@ the frames with ``(n + 1) * hop <= T``, i.e. ``T // hop`` of them.
 
 Per frame: window (symmetric, ``np.hanning``), real FFT, magnitude of the first
 ``frame_size // 2`` bins (the Nyquist bin is dropped, as in madmom), filterbank
-(:mod:`rtadt.filterbank`), ``log10(log_mul * x + log_add)``; with ``positive_diff`` the
-half-wave rectified difference to the previous frame is appended (previous of frame 0 = 0).
+(:mod:`rtadt.filterbank`), optionally the causal level normalisation below,
+``log10(log_mul * x + log_add)``; with ``positive_diff`` the half-wave rectified difference to
+the previous frame is appended (previous of frame 0 = 0).
+
+Causal level normalisation (``level_norm``): live input arrives at any gain, and the log's
+``+ log_add`` makes quiet input look different in kind, not only in level (a -60 dBFS
+recording lives where the log is linear). So each frame's filtered magnitudes ``x_n`` are
+multiplied by ``level_target / L_n`` before the log, where ``L_n`` follows the recent peak of
+the frame energy ``e_n = mean(x_n)`` (mean over bands)::
+
+    L_n = max(level_floor, e_n, r * L_(n-1)),   r = exp(-hop / (sample_rate * level_release_s)),
+    L_(-1) = level_floor
+
+It rises at once (a loud onset is normalised by itself, nothing is clipped) and falls with
+time constant ``level_release_s``. It uses frames ``<= n`` only, so the streaming kernel
+computes the same frames. Playing the input ``a`` times louder multiplies every ``e_n`` and
+``L_n`` by ``a`` and leaves the features unchanged, exactly, as long as ``L_n`` stays above
+``level_floor`` (the floor keeps silence and hiss from being lifted to full level).
 
 Other sample rates: :func:`features_for_audio` and ``StreamingFeatures(cfg, input_rate=...)``
 resample to ``cfg.sample_rate`` first (:mod:`rtadt.resample`, causal filter, delay
@@ -61,8 +77,8 @@ WINDOWS = {
 }
 
 _INT_FIELDS = ("sample_rate", "frame_size", "hop_size", "bands_per_octave")
-_FLOAT_FIELDS = ("fmin", "fmax", "fref", "log_mul", "log_add")
-_BOOL_FIELDS = ("norm_filters", "unique_filters", "positive_diff")
+_FLOAT_FIELDS = ("fmin", "fmax", "fref", "log_mul", "log_add", "level_release_s", "level_floor", "level_target")
+_BOOL_FIELDS = ("norm_filters", "unique_filters", "positive_diff", "level_norm")
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,10 @@ class FeatureConfig:
     log_mul: float = 1.0
     log_add: float = 1.0         # features = log10(log_mul * x + log_add)
     positive_diff: bool = False  # append the half-wave rectified difference to the previous frame
+    level_norm: bool = False     # causal level normalisation before the log (module docstring)
+    level_release_s: float = 4.0  # ... time constant of the level's fall
+    level_floor: float = 0.01    # ... the level never falls below this (band magnitude units)
+    level_target: float = 10.0   # ... the level is scaled to this
 
     def __post_init__(self) -> None:
         # types first (coercing ints to float where a float is expected, numpy scalars to Python)
@@ -120,7 +140,7 @@ class FeatureConfig:
             raise ValueError(
                 f"FeatureConfig.hop_size ({self.hop_size}) must not exceed frame_size ({self.frame_size}): "
                 "samples between frames would be skipped")
-        for name in ("fmin", "fmax", "fref", "log_mul", "log_add"):
+        for name in ("fmin", "fmax", "fref", "log_mul", "log_add", "level_release_s", "level_floor", "level_target"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"FeatureConfig.{name} must be positive, got {getattr(self, name)}")
         if self.fmin >= self.fmax:
@@ -248,6 +268,33 @@ def _check_signal(signal) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
+# causal level normalisation (shared by the batch reference and the streaming kernel)
+
+
+def _level_decay(cfg: FeatureConfig) -> float:
+    """Per-frame factor r of the level's fall: ``exp(-hop / (sample_rate * level_release_s))``."""
+    return math.exp(-cfg.hop_size / (cfg.sample_rate * cfg.level_release_s))
+
+
+@njit(cache=True, nogil=True)
+def _follow_level(level, energy, floor, decay):  # pragma: no cover - compiled
+    """One step of the level follower: ``max(floor, energy, decay * level)``."""
+    return max(floor, energy, decay * level)
+
+
+@njit(cache=True, nogil=True)
+def _level_gains(energies, level, floor, decay, target):  # pragma: no cover - compiled
+    """Gains ``target / L_n`` for consecutive frame energies; ``level[0]`` carries L across calls."""
+    gains = np.empty(energies.shape[0])
+    current = level[0]
+    for n in range(energies.shape[0]):
+        current = _follow_level(current, energies[n], floor, decay)
+        gains[n] = target / current
+    level[0] = current
+    return gains
+
+
+# ---------------------------------------------------------------------------------------
 # batch reference
 
 _BATCH_CHUNK = 512  # frames per FFT batch (bounds memory for long files)
@@ -272,10 +319,15 @@ def log_filtered_spectrogram(signal: np.ndarray, cfg: FeatureConfig) -> np.ndarr
     assert frames.shape[0] == n_frames
     nb = plan.num_bands
     prev = np.zeros(nb)
+    level = np.array([cfg.level_floor])
     for lo in range(0, n_frames, _BATCH_CHUNK):
         chunk = frames[lo:lo + _BATCH_CHUNK] * plan.window
         mag = np.abs(np.fft.rfft(chunk, axis=1)[:, :cfg.num_bins])
-        bands = np.log10(cfg.log_mul * (mag @ plan.weights) + cfg.log_add)
+        filtered = mag @ plan.weights
+        if cfg.level_norm:
+            filtered *= _level_gains(filtered.mean(axis=1), level, cfg.level_floor, _level_decay(cfg),
+                                     cfg.level_target)[:, None]
+        bands = np.log10(cfg.log_mul * filtered + cfg.log_add)
         out[lo:lo + len(bands), :nb] = bands
         if cfg.positive_diff:
             diff = np.diff(bands, axis=0, prepend=prev[None, :])
@@ -301,12 +353,13 @@ def features_for_audio(signal: np.ndarray, sample_rate, cfg: FeatureConfig) -> n
 
 @njit(cache=True, nogil=True)
 def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, offsets, values,
-                   prev, out, hop, log_mul, log_add, positive_diff):  # pragma: no cover - compiled
+                   prev, filtered, level, out, hop, log_mul, log_add, positive_diff,
+                   level_norm, level_floor, level_decay, level_target):  # pragma: no cover - compiled
     """Push samples ``x`` through the ring buffer; write each completed frame to ``out``.
 
-    ``state = [write position in ring, (samples seen) % hop, frames done]``. A frame is
-    completed by every sample whose index s has ``(s + 1) % hop == 0`` (the last sample of
-    a hop). Returns the number of frames written.
+    ``state = [write position in ring, (samples seen) % hop, frames done]``; ``level[0]`` is
+    the level follower's L. A frame is completed by every sample whose index s has
+    ``(s + 1) % hop == 0`` (the last sample of a hop). Returns the number of frames written.
     """
     frame = ring.shape[0]
     n_bands = starts.shape[0]
@@ -333,12 +386,20 @@ def _stream_kernel(x, ring, state, window, fft_in, fft_out, axes, mag, starts, o
         for b in range(n_mag):
             c = fft_out[b]  # sqrt of the squares: numba's abs(complex) goes through slow hypot
             mag[b] = math.sqrt(c.real * c.real + c.imag * c.imag)
+        energy = 0.0
         for band in range(n_bands):
             acc = 0.0
             first = starts[band]
             for j in range(offsets[band], offsets[band + 1]):
                 acc += values[j] * mag[first + j - offsets[band]]
-            v = math.log10(log_mul * acc + log_add)
+            filtered[band] = acc
+            energy += acc
+        gain = 1.0
+        if level_norm:
+            level[0] = _follow_level(level[0], energy / n_bands, level_floor, level_decay)
+            gain = level_target / level[0]
+        for band in range(n_bands):
+            v = math.log10(log_mul * (gain * filtered[band]) + log_add)
             out[k, band] = v
             if positive_diff:
                 d = v - prev[band]
@@ -392,6 +453,9 @@ class StreamingFeatures:
         self._axes = np.zeros(1, dtype=np.int64)
         self._mag = np.zeros(plan.max_bin, dtype=np.float64)
         self._prev = np.zeros(plan.num_bands, dtype=np.float64)
+        self._filtered = np.zeros(plan.num_bands, dtype=np.float64)
+        self._level = np.full(1, cfg.level_floor, dtype=np.float64)
+        self._level_decay = _level_decay(cfg)
         self._in = np.zeros(0, dtype=np.float64)
         self._out = np.zeros((0, cfg.num_features), dtype=np.float32)
         self._ensure_capacity(4 * cfg.hop_size)
@@ -411,6 +475,7 @@ class StreamingFeatures:
         self._ring[:] = 0.0
         self._state[:] = 0
         self._prev[:] = 0.0
+        self._level[:] = self.cfg.level_floor
         if self._resampler is not None:
             self._resampler.reset()
 
@@ -436,6 +501,8 @@ class StreamingFeatures:
         xin[:] = x
         p = self._plan
         k = _stream_kernel(xin, self._ring, self._state, p.window, self._fft_in, self._fft_out, self._axes,
-                           self._mag, p.starts, p.offsets, p.values, self._prev, self._out,
-                           self.cfg.hop_size, self.cfg.log_mul, self.cfg.log_add, self.cfg.positive_diff)
+                           self._mag, p.starts, p.offsets, p.values, self._prev, self._filtered, self._level,
+                           self._out, self.cfg.hop_size, self.cfg.log_mul, self.cfg.log_add,
+                           self.cfg.positive_diff, self.cfg.level_norm, self.cfg.level_floor,
+                           self._level_decay, self.cfg.level_target)
         return self._out[:k]

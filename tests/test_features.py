@@ -1,6 +1,7 @@
 """Features: config, batch reference vs streaming kernel, framing convention, madmom agreement."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -123,6 +124,9 @@ def test_config_json_round_trip():
     ({"fmin": 500.0, "fmax": 400.0}, "below fmax"),
     ({"log_add": 0.0}, "log_add"),
     ({"log_mul": -1.0}, "log_mul"),
+    ({"level_floor": 0.0}, "level_floor"),
+    ({"level_release_s": -1.0}, "level_release_s"),
+    ({"level_norm": "yes"}, "true or false"),
     ({"frame_size": 64, "hop_size": 32, "fmin": 20.0, "fmax": 100.0}, "filterbank"),  # too coarse for a band
 ])
 def test_config_validation(kwargs, match):
@@ -304,6 +308,73 @@ def test_streaming_equals_batch_other_config(block, positive_diff):
     got = stream(StreamingFeatures(cfg), x, random_sizes(3, 800) if block == "random" else block)
     assert got.shape == ref.shape == (num_frames(len(x), cfg), cfg.num_bands * (2 if positive_diff else 1))
     assert np.abs(got - ref).max() < TOL
+
+
+# --------------------------------------------------------------------------------------
+# causal level normalisation
+
+LEVEL = FeatureConfig(level_norm=True)
+
+
+def drums_after_silence() -> np.ndarray:
+    """Silence, drums, a pause long enough for the level to fall, drums again, plus faint hiss."""
+    hits = drum_like(1.0)
+    x = np.concatenate([np.zeros(SR // 4), hits, np.zeros(2 * SR), 0.3 * hits])
+    return (x + 1e-3 * white_noise(len(x) / SR, seed=5)).astype(np.float32)
+
+
+def reference_level_norm(x: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The docstring's recursion, written out over the un-normalised features of x."""
+    plain = dataclasses.replace(cfg, level_norm=False)
+    filtered = (10.0 ** log_filtered_spectrogram(x, plain).astype(np.float64) - cfg.log_add) / cfg.log_mul
+    decay = np.exp(-cfg.hop_size / (cfg.sample_rate * cfg.level_release_s))
+    level, out = cfg.level_floor, np.empty_like(filtered)
+    for n, frame in enumerate(filtered):
+        level = max(cfg.level_floor, frame.mean(), decay * level)
+        out[n] = np.log10(cfg.log_mul * frame * cfg.level_target / level + cfg.log_add)
+    return out
+
+
+def test_level_norm_follows_its_definition():
+    x = drums_after_silence()
+    got = log_filtered_spectrogram(x, LEVEL)
+    ref = reference_level_norm(x, LEVEL)
+    assert np.abs(got - ref).max() < 1e-4  # the reference goes through float32 features and back
+    assert not np.allclose(got, log_filtered_spectrogram(x, FeatureConfig()), atol=0.1)
+
+
+@pytest.mark.parametrize("gain_db", [-40.0, -30.0, 6.0, 20.0])
+def test_level_norm_makes_the_features_independent_of_the_input_gain(gain_db):
+    hits = drum_like(1.0)  # exact zeros before the first hit give 0 at any gain; then L stays above the floor
+    x = np.concatenate([hits, np.zeros(2 * SR, np.float32), 0.3 * hits])
+    ref = log_filtered_spectrogram(x, LEVEL)
+    got = log_filtered_spectrogram(x * np.float32(10 ** (gain_db / 20)), LEVEL)
+    assert np.abs(got - ref).max() < 1e-4
+    plain = FeatureConfig()  # without it, the same gain changes the features a lot
+    assert np.abs(log_filtered_spectrogram(x * np.float32(10 ** (gain_db / 20)), plain)
+                  - log_filtered_spectrogram(x, plain)).max() > 0.2
+
+
+def test_level_norm_keeps_silence_silent_and_quiet_input_below_full_level():
+    assert np.all(log_filtered_spectrogram(np.zeros(SR, np.float32), LEVEL) == 0.0)
+    faint = 1e-6 * white_noise()  # far below the floor: lifted by at most target / floor
+    plain = (10.0 ** log_filtered_spectrogram(faint, FeatureConfig()).astype(np.float64) - 1.0)
+    lifted = (10.0 ** log_filtered_spectrogram(faint, LEVEL).astype(np.float64) - 1.0)
+    np.testing.assert_allclose(lifted[2:], plain[2:] * LEVEL.level_target / LEVEL.level_floor, rtol=1e-3, atol=1e-9)
+
+
+@pytest.mark.parametrize("positive_diff", [False, True])
+@pytest.mark.parametrize("block", [1, 441, 480, "random"])
+def test_streaming_equals_batch_with_level_norm(block, positive_diff):
+    cfg = dataclasses.replace(LEVEL, positive_diff=positive_diff, level_release_s=0.5)
+    x = drums_after_silence()
+    ref = log_filtered_spectrogram(x, cfg)
+    sf = StreamingFeatures(cfg)
+    got = stream(sf, x, random_sizes() if block == "random" else block)
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() < TOL
+    sf.reset()  # the level starts again from the floor
+    assert np.abs(stream(sf, x, 1000) - ref).max() < TOL
 
 
 def test_streaming_reset_and_float64_input():

@@ -431,6 +431,8 @@ def test_with_gain_applies_one_gain_per_segment_and_refuses_difference_features(
     assert (out[1] < x[1]).all() and (out[2] > x[2]).all()
     with pytest.raises(ValueError, match="positive differences"):
         T.with_gain(x, torch.zeros(3), FeatureConfig(positive_diff=True))
+    with pytest.raises(ValueError, match="level-normalised"):
+        T.with_gain(x, torch.zeros(3), FeatureConfig(level_norm=True))
     with pytest.raises(ValueError, match="gain_db"):
         replace(CFG, gain_db=(10.0, -10.0))
 
@@ -462,6 +464,18 @@ def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
             torch.testing.assert_close(after[k], v, rtol=0, atol=1e-6)
     fresh = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "fresh")
     assert seen["loss"] < fresh["history"][0]["train_loss"]
+
+
+def test_init_from_crosses_a_change_of_level_normalisation_and_nothing_else(run4, tracks, tmp_path):
+    out4, _ = run4
+    def level_caches(**changes):
+        return T.caches_for(tracks, FeatureConfig(**changes), tmp_path / f"cache{len(changes)}", CFG.lookahead_s,
+                            CFG.widen, segment_frames=SEGMENT, progress=False)
+    cfg = replace(CFG, init_from=str(out4 / T.BEST), max_epochs=1)
+    summary = T.fit(cfg, *level_caches(level_norm=True), tmp_path / "level")
+    assert summary["history"][0]["epoch"] == 1
+    with pytest.raises(ValueError, match="feature config"):
+        T.fit(cfg, *level_caches(level_norm=True, fmin=30.0), tmp_path / "other")
 
 
 def test_init_from_refuses_another_model(run4, caches, tmp_path):

@@ -277,3 +277,12 @@ def test_a_resumed_study_does_not_train_a_spent_trial_again(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(log.read_text().splitlines()) == 1
     assert (out / "runs" / "a" / "result.json").exists()
+
+
+def test_fit_refuses_gain_augmentation_of_level_normalised_features_before_any_work(tmp_path):
+    adtof_with_splits(tmp_path / "data")
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run),
+                                  "--level-norm", "--gain-db", "-30,0"])
+    assert r.exit_code == 1 and "level-normalised" in r.output
+    assert not run.exists()
