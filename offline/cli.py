@@ -362,7 +362,12 @@ def tune(bundle_path, data, dataset, root, deltas, output):
     """Tune the live (online) picker on validation splits: per-class thresholds and the delta,
     written into a copy of BUNDLE."""
     from offline.datasets import DatasetError, load
+    import dataclasses
+
+    import numpy as np
+
     from offline.evaluate import tune_bundle_peaks
+    from offline.velocity import tune_bundle_velocity
     from rtadt.bundle import BundleError, write_bundle
 
     sources = list(_parse_data(data).items())
@@ -385,10 +390,14 @@ def tune(bundle_path, data, dataset, root, deltas, output):
                 _fail(f"{name}: no validation tracks under {path}")
             tracks += found
         peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values)
-        manifest = dict(bundle.manifest, thresholds=[round(float(t), 4) for t in th], peak_picking=peak.to_dict())
+        thresholds = [round(float(t), 4) for t in th]
+        rule, hits = tune_bundle_velocity(
+            dataclasses.replace(bundle, thresholds=np.asarray(thresholds, dtype=np.float32), peak=peak), tracks)
+        manifest = dict(bundle.manifest, thresholds=thresholds, peak_picking=peak.to_dict(),
+                        velocity=rule.to_manifest(bundle.classes))
         manifest["training"] = dict(manifest.get("training") or {}, peaks_tuned_on={
             "sets": [f"{n} validation" for n, _ in sources], "tracks": len(tracks), "picker": "online",
-            "micro_f1_by_delta": {f"{d:g}": f for d, f in by_delta.items()}})
+            "micro_f1_by_delta": {f"{d:g}": f for d, f in by_delta.items()}}, velocity_fitted_on={"hits": hits})
         write_bundle(output, manifest, bundle.graphs)
     except (BundleError, DatasetError, ValueError) as exc:
         _fail(str(exc))

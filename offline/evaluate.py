@@ -65,6 +65,7 @@ import numpy as np
 from rtadt.drums import CLASSES, Event, UnknownLabelError
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.peaks import PeakParams, pick_peaks, pick_peaks_online
+from rtadt.velocity import VelocityRule, loudness_matrix
 
 __all__ = [
     "WINDOWS",
@@ -512,21 +513,32 @@ def _peak_frames(activations: np.ndarray, thresholds: Any, peak: PeakParams, pic
 
 def activations_to_events(activations: Any, thresholds: Any, cfg: FeatureConfig, lookahead_s: float,
                           peak: PeakParams, classes: Sequence[str], picker: str = "offline",
-                          delay_s: float = 0.0) -> list[Event]:
+                          delay_s: float = 0.0, velocity: VelocityRule | None = None,
+                          loudness: Any = None) -> list[Event]:
     """Events from frame-wise activations [frames, classes], as the engine would emit
-    them: peak picking (`picker`), onset times by `onset_times`, velocity
-    ``clip(rint(activation * 127), 1, 127)``; sorted by frame, then class order."""
+    them: peak picking (`picker`), onset times by `onset_times`, velocity by the rule
+    `velocity` (rtadt.velocity; None: activation * 127) from the activation and the
+    frame's `loudness` [frames, classes] (features @ loudness_matrix; needed when the
+    rule weighs loudness); sorted by frame, then class order."""
     classes = _check_classes(classes)
     acts = np.asarray(activations)
     if acts.ndim != 2 or acts.shape[1] != len(classes):
         raise ValueError(f"activations must be [frames, {len(classes)}], got shape {acts.shape}")
+    rule = velocity or VelocityRule.activation_only(len(classes))
+    if loudness is None:
+        if np.any(rule.loudness_weight):
+            raise ValueError("this velocity rule weighs loudness: pass the frames' loudness")
+        loudness = np.zeros(acts.shape, dtype=np.float32)
+    loudness = np.asarray(loudness)
+    if loudness.shape != acts.shape:
+        raise ValueError(f"loudness must be shaped like the activations {acts.shape}, got {loudness.shape}")
     # thresholds as the engine applies them: float32
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (len(classes),))
     peaks = _peak_frames(acts, thr, peak, picker)
     rows = []
     for c, frames in enumerate(peaks):
         times = onset_times(frames, cfg, lookahead_s, delay_s)
-        vel = np.clip(np.rint(acts[frames, c] * 127), 1, 127).astype(int)
+        vel = rule.velocities(np.full(len(frames), c), acts[frames, c], loudness[frames, c])
         rows += [(int(n), c, float(t), int(v)) for n, t, v in zip(frames, times, vel)]
     rows.sort()
     return [Event(time=t, drum=classes[c], velocity=v) for _, c, t, v in rows]
@@ -645,9 +657,17 @@ def _resampler_delay(rate: int, cfg: FeatureConfig) -> float:
 
 def _offline_activations(bundle, audio: np.ndarray, rate: int, session=None,
                          block_frames: Any = "auto") -> tuple[np.ndarray, float]:
+    acts, _, delay = offline_frames(bundle, audio, rate, session, block_frames)
+    return acts, delay
+
+
+def offline_frames(bundle, audio: np.ndarray, rate: int, session=None,
+                   block_frames: Any = "auto") -> tuple[np.ndarray, np.ndarray, float]:
+    """(activations, loudness (rtadt.velocity), resampler delay) of a whole signal, by batch
+    features and `window_activations`."""
     feats = features_for_audio(np.asarray(audio, dtype=np.float32), rate, bundle.features)
-    return (window_activations(bundle, feats, session=session, block_frames=block_frames),
-            _resampler_delay(rate, bundle.features))
+    acts = window_activations(bundle, feats, session=session, block_frames=block_frames)
+    return acts, feats @ loudness_matrix(bundle.features, bundle.classes), _resampler_delay(rate, bundle.features)
 
 
 def transcribe_offline(bundle, audio: np.ndarray, sample_rate: int, thresholds: Any = None,
@@ -655,9 +675,10 @@ def transcribe_offline(bundle, audio: np.ndarray, sample_rate: int, thresholds: 
     """Events of a whole mono signal: batch features (rtadt.features.features_for_audio),
     `window_activations`, then the `picker`'s peaks and the engine's onset-time rule.
     `emitted` is None (nothing is streamed)."""
-    acts, delay = _offline_activations(bundle, audio, sample_rate, session, block_frames)
+    acts, loudness, delay = offline_frames(bundle, audio, sample_rate, session, block_frames)
     return activations_to_events(acts, _resolve_thresholds(bundle, thresholds), bundle.features,
-                                 bundle.lookahead_s, bundle.peak, bundle.classes, picker, delay)
+                                 bundle.lookahead_s, bundle.peak, bundle.classes, picker, delay,
+                                 bundle.velocity, loudness)
 
 
 def _transcribe_streaming(bundle, audio: np.ndarray, rate: int, thresholds: np.ndarray) -> list[Event]:
@@ -670,13 +691,14 @@ def _transcribe_streaming(bundle, audio: np.ndarray, rate: int, thresholds: np.n
 def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds: Any = None, *,
                     picker: str | None = None, windows: Sequence[float] = WINDOWS,
                     progress: bool = True, block_frames: Any = "auto", gain_db: float = 0.0,
-                    latencies: list | None = None) -> Scores:
+                    latencies: list | None = None, velocities: dict | None = None) -> Scores:
     """Scores of a bundle over tracks (offline.datasets.Track), counts summed over tracks.
 
     gain_db: every track played this much louder or quieter (a float signal: nothing clips,
     as a digital gain before the engine). latencies: a list that, in streaming mode, is
     extended with the detection latency (`detection_latencies`, at the widest window) of
-    every true positive.
+    every true positive. velocities: a dict that is filled, per class, with the (true,
+    predicted) velocity rows of the matched hits (offline.velocity.matched_velocities).
 
     mode "offline": `transcribe_offline` (window.onnx over the whole track, see
     `window_activations`), with the offline picker by default (the thesis' protocol) or
@@ -718,6 +740,11 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
         s = score_events(list(track.events), est, windows, bundle.classes)
         if latencies is not None:
             latencies.extend(detection_latencies(track.events, est, windows[-1], bundle.classes).tolist())
+        if velocities is not None:
+            from offline.velocity import matched_velocities
+
+            for c, rows in matched_velocities(list(track.events), est, windows[-1], bundle.classes).items():
+                velocities[c] = np.concatenate([velocities.get(c, np.zeros((0, 2), np.int64)), rows])
         total = s if total is None else total + s
         bar.set_postfix(f1=f"{total.f1(windows[-1]):.3f}")
     return total

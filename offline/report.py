@@ -5,7 +5,8 @@ live code path), at several input gains. What results/ folders commit for a mode
     write_scorecard(card, out_dir, title)      # scorecard.json, scorecard.md, scorecard.png
 
 Per (model, set, gain): micro F1 at 25 and 50 ms, per-class F1 at 50 ms, and at gain 0 the
-detection latency of the true positives (emission minus reference onset: median, p95).
+detection latency of the true positives (emission minus reference onset: median, p95) and,
+where the references carry velocities, the per-class correlation of true and predicted velocity.
 Level robustness is each set's micro F1 at a gain minus at 0 dB.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from offline.evaluate import evaluate_bundle
+from offline.velocity import velocity_correlation
 
 WINDOWS = (0.025, 0.05)
 
@@ -25,8 +27,10 @@ WINDOWS = (0.025, 0.05)
 def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = False) -> dict:
     """Streaming scores of one bundle on tracks at one gain (see the module docstring)."""
     latencies: list[float] = []
+    velocities: dict = {}
     scores = evaluate_bundle(bundle, tracks, mode="streaming", windows=WINDOWS, progress=progress,
-                             gain_db=gain_db, latencies=latencies if gain_db == 0 else None)
+                             gain_db=gain_db, latencies=latencies if gain_db == 0 else None,
+                             velocities=velocities if gain_db == 0 else None)
     out = {"gain_db": gain_db, "tracks": len(tracks),
            "micro_f1": {f"{w * 1000:g}ms": round(scores.f1(w), 4) for w in WINDOWS},
            "f1_per_class_50ms": {c: round(scores.per_class(0.05)[c].f1, 4) for c in scores.classes},
@@ -35,6 +39,8 @@ def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = F
         lat = np.asarray(latencies) * 1000
         out["latency_ms"] = ({"median": round(float(np.median(lat)), 2), "p95": round(float(np.percentile(lat, 95)), 2),
                               "n": int(len(lat))} if len(lat) else None)
+        if any(len(v) for v in velocities.values()):  # sets whose references carry velocities
+            out["velocity_r"] = velocity_correlation(velocities)
     return out
 
 
@@ -88,6 +94,14 @@ def markdown(card: dict, title: str, notes: str = "") -> str:
             lat = v.get("0", {}).get("latency_ms")
             if lat:
                 lines.append(f"| {m} | {s} | {lat['median']:.1f} | {lat['p95']:.1f} | {lat['n']} |")
+    rows = [(m, s, v["0"]["velocity_r"]) for m, by_set in card.items() for s, v in by_set.items()
+            if "velocity_r" in v.get("0", {})]
+    if rows:
+        lines += ["", "Velocity: Pearson r of true and predicted velocity of matched hits (hits), 0 dB:", "",
+                  "| model | set | " + " | ".join(classes) + " |", "|---|---|" + "---|" * len(classes)]
+        for m, s, r in rows:
+            lines.append(f"| {m} | {s} | " + " | ".join(
+                "-" if r[c]["r"] is None else f"{r[c]['r']:.2f} ({r[c]['n']})" for c in classes) + " |")
     rob = robustness(card)
     if any(rob[m][s] for m in rob for s in rob[m]):
         lines += ["", "Level robustness: micro F1 at 50 ms at a gain minus at 0 dB:", "",

@@ -38,6 +38,7 @@ import numpy as np
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams
+from rtadt.velocity import VelocityRule
 
 SCHEMA = "rtadt-bundle/1"
 MANIFEST = "manifest.json"
@@ -47,7 +48,7 @@ FLUX_BUNDLE = Path(__file__).parent / "models" / "flux.rtadt"  # the spectral-fl
 _REQUIRED = ("schema", "name", "features", "classes", "thresholds", "peak_picking",
              "lookahead_s", "context_frames")
 _KNOWN = set(_REQUIRED) | {"description", "midi_notes", "window", "step", "window_every", "future_frames",
-                           "architecture", "training", "evaluation", "created", "quantization"}
+                           "architecture", "training", "evaluation", "created", "quantization", "velocity"}
 
 
 class BundleError(Exception):
@@ -108,6 +109,7 @@ class Bundle:
     future_frames: int
     states: tuple[StateSpec, ...]
     graphs: dict[str, bytes] = field(repr=False)
+    velocity: VelocityRule | None = None  # None: activation * 127 (rtadt.velocity)
 
     @property
     def name(self) -> str:
@@ -281,10 +283,14 @@ def _validate_manifest(source: str, m: Any, files: dict[str, bytes]) -> Bundle:
         fail("manifest names no graph (window and/or step)")
     if "window" not in graphs:
         fail("every bundle needs window.onnx (offline scoring runs it)")
+    try:
+        velocity = VelocityRule.from_manifest(m.get("velocity"), classes)
+    except ValueError as exc:
+        fail(str(exc))
     return Bundle(source=source, manifest=m, features=features, classes=tuple(classes),
                   midi_notes=tuple(notes), thresholds=np.asarray(th, dtype=np.float32), peak=peak,
                   lookahead_s=float(lookahead), context_frames=ctx, window_every=every, future_frames=future,
-                  states=tuple(states), graphs=graphs)
+                  states=tuple(states), graphs=graphs, velocity=velocity)
 
 
 def _positive_ints(value) -> bool:

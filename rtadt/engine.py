@@ -29,6 +29,7 @@ from rtadt.bundle import Bundle, StateSpec
 from rtadt.drums import Event
 from rtadt.features import StreamingFeatures
 from rtadt.peaks import OnlinePeakPicker
+from rtadt.velocity import VelocityRule, loudness_matrix
 
 
 LATENCY_HISTORY = 10_000
@@ -178,6 +179,10 @@ class Engine:
         self._frame_time = cfg.frame_time
         # onset = frame time - lookahead - half a hop - resampling delay (see module docstring)
         self._onset_offset = bundle.lookahead_s + cfg.hop_size / cfg.sample_rate / 2 + self.features.resampler_delay_s
+        # velocity: the loudness of recent frames, for hits a windowed model reports late
+        self.velocity = bundle.velocity or VelocityRule.activation_only(bundle.num_classes)
+        self._loudness_of = loudness_matrix(cfg, bundle.classes)
+        self._loudness = np.zeros((bundle.context_frames + 1, bundle.num_classes), dtype=np.float32)
         self.stats = EngineStats()
 
     def warm_up(self) -> None:
@@ -191,6 +196,7 @@ class Engine:
         self.features.reset()
         self.model.reset()
         self.picker.reset()
+        self._loudness[:] = 0.0
         self.stats = EngineStats()
 
     @property
@@ -206,7 +212,9 @@ class Engine:
         self.stats.blocks += 1
         events: list[Event] = []
         first = self.stats.frames
+        rows = len(self._loudness)
         for i in range(len(frames)):
+            np.dot(frames[i], self._loudness_of, out=self._loudness[(first + i) % rows])
             self._emit(self.model.push(frames[i]), first + i, events)
         self.stats.frames += len(frames)
         now = self.audio_time
@@ -230,7 +238,7 @@ class Engine:
             n = current + offset
             for c in self.picker.process_frame(acts):
                 t = max(self._frame_time(n) - self._onset_offset, 0.0)
-                vel = int(np.clip(np.rint(acts[c] * 127), 1, 127))
+                vel = self.velocity.velocity(c, acts[c], self._loudness[n % len(self._loudness), c])
                 ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
                 events.append(ev)
                 self.stats.events += 1

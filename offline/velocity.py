@@ -1,0 +1,107 @@
+"""Velocity: fit the bundle's velocity rule (rtadt.velocity) on validation hits, and measure
+how well predicted velocities follow the true ones.
+
+    samples = hit_samples(bundle, tracks)          # per class: activation, loudness, true velocity
+    rule = fit_velocity_rule(samples, bundle.classes)
+    velocity_correlation(pairs)                    # Pearson r per class of (true, predicted)
+
+A hit is a detection matched to a reference onset of its class within the window (the
+matching of offline.evaluate). Rendered data carries true velocities; recorded datasets
+mostly do not and give every hit one default (rtadt.drums.Event): a track whose references
+all have one velocity is left out.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from offline.evaluate import _sweep, offline_frames, onset_times
+from rtadt.peaks import pick_peaks_online
+from rtadt.drums import Event
+from rtadt.velocity import VelocityRule
+
+MIN_HITS = 20  # fewer matched hits than this: the class keeps activation * 127
+
+
+def _pairs(reference: np.ndarray, estimate: np.ndarray, window: float) -> list[tuple[int, int]]:
+    """Matched (reference index, estimate index) pairs of unsorted onset times."""
+    r, e = np.argsort(reference, kind="stable"), np.argsort(estimate, kind="stable")
+    return [(int(r[i]), int(e[j])) for i, j in _sweep(reference[r], estimate[e], window)]
+
+
+def carries_velocities(events: Sequence[Event]) -> bool:
+    """Whether reference events say how hard each hit was (more than one velocity)."""
+    return len({e.velocity for e in events}) > 1
+
+
+def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool = True) -> dict[str, np.ndarray]:
+    """{class: float64 [hits, 3]} of (activation, loudness, true velocity) at the frames the
+    bundle's online picker reports matched hits in (batch features and the window graph,
+    which equal the engine's)."""
+    from tqdm import tqdm
+
+    rows: dict[str, list] = {c: [] for c in bundle.classes}
+    session = bundle.session("window")
+    for track in tqdm(list(tracks), desc="velocity", unit="track", disable=None if progress else True):
+        if not carries_velocities(track.events):
+            continue
+        audio, rate = track.load_audio()
+        acts, loudness, delay = offline_frames(bundle, audio, rate, session)
+        peaks = pick_peaks_online(acts, bundle.thresholds, bundle.peak)
+        for c, name in enumerate(bundle.classes):
+            refs = [e for e in track.events if e.drum == name]
+            if not refs or not len(peaks[c]):
+                continue
+            times = onset_times(peaks[c], bundle.features, bundle.lookahead_s, delay)
+            ref_t = np.array([e.time for e in refs], dtype=np.float64)
+            for i, j in _pairs(ref_t, times, window):
+                n = peaks[c][j]
+                rows[name].append((float(acts[n, c]), float(loudness[n, c]), float(refs[i].velocity)))
+    return {c: np.asarray(v, dtype=np.float64).reshape(-1, 3) for c, v in rows.items()}
+
+
+def fit_velocity_rule(samples: Mapping[str, np.ndarray], classes: Sequence[str],
+                      min_hits: int = MIN_HITS) -> VelocityRule:
+    """Per class, least squares of velocity / 127 on (1, activation, loudness); classes
+    with fewer than `min_hits` hits keep activation * 127."""
+    rule = VelocityRule.activation_only(len(classes))
+    for c, name in enumerate(classes):
+        s = np.asarray(samples.get(name, np.zeros((0, 3))), dtype=np.float64)
+        if len(s) < min_hits:
+            continue
+        design = np.column_stack([np.ones(len(s)), s[:, 0], s[:, 1]])
+        coef, *_ = np.linalg.lstsq(design, s[:, 2] / 127.0, rcond=None)
+        rule.intercept[c], rule.activation_weight[c], rule.loudness_weight[c] = coef
+    return rule
+
+
+def matched_velocities(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
+                       classes: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """{class: int [hits, 2]} of (true, predicted) velocity of every matched hit; empty
+    when the references carry no velocities (`carries_velocities`)."""
+    out = {}
+    known = carries_velocities(reference)
+    for c in classes:
+        refs = [e for e in reference if e.drum == c and known]
+        ests = [e for e in estimate if e.drum == c]
+        pairs = _pairs(np.array([e.time for e in refs], dtype=np.float64),
+                       np.array([e.time for e in ests], dtype=np.float64), window)
+        out[c] = np.array([(refs[i].velocity, ests[j].velocity) for i, j in pairs], dtype=np.int64).reshape(-1, 2)
+    return out
+
+
+def velocity_correlation(pairs: Mapping[str, np.ndarray], min_hits: int = 10) -> dict[str, dict]:
+    """{class: {"r": Pearson r of true and predicted velocity (None when undefined), "n": hits}}."""
+    out = {}
+    for c, p in pairs.items():
+        p = np.asarray(p, dtype=np.float64).reshape(-1, 2)
+        defined = len(p) >= min_hits and p[:, 0].std() > 0 and p[:, 1].std() > 0
+        out[c] = {"r": round(float(np.corrcoef(p[:, 0], p[:, 1])[0, 1]), 4) if defined else None, "n": int(len(p))}
+    return out
+
+
+def tune_bundle_velocity(bundle, tracks: Iterable, progress: bool = True) -> tuple[VelocityRule, dict[str, int]]:
+    """The velocity rule fitted on tracks' hits as the bundle picks them; also the hits per class."""
+    samples = hit_samples(bundle, tracks, progress=progress)
+    return fit_velocity_rule(samples, bundle.classes), {c: int(len(s)) for c, s in samples.items()}
