@@ -2,7 +2,7 @@
 live code path), at several input gains. What results/ folders commit for a model choice.
 
     card = scorecard({"crnn": bundle, "flux": flux}, {"enst-d2": (tracks, ...)}, gains=(0, -30, 6))
-    write_scorecard(card, out_dir, title)      # scorecard.json, scorecard.md, scorecard.png
+    write_scorecard(card, out_dir, title)      # scorecard.json, .md, .png and pareto.png
 
 Per (model, set, gain): micro F1 at 25 and 50 ms, per-class F1 at 50 ms, and at gain 0 the
 detection latency of the true positives (emission minus reference onset: median, p95) and,
@@ -140,6 +140,55 @@ def plot(card: dict, path: Path, title: str) -> Path:
     return path
 
 
+def pareto_points(card: dict) -> dict[str, list[tuple[str, float, float]]]:
+    """{set: [(model, median detection latency ms, micro F1 at 50 ms)]} at 0 dB, models with
+    a measured latency, sorted by latency."""
+    out: dict = {}
+    for m, by_set in card.items():
+        for s, by_gain in by_set.items():
+            lat = by_gain.get("0", {}).get("latency_ms")
+            if lat:
+                out.setdefault(s, []).append((m, lat["median"], by_gain["0"]["micro_f1"]["50ms"]))
+    return {s: sorted(v, key=lambda p: p[1]) for s, v in out.items()}
+
+
+def plot_pareto(card: dict, path: Path, title: str, references: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+    """Micro F1 at 50 ms against median detection latency, one panel per set, each model a
+    labelled point; the frontier (no other point both faster and better) joined.
+    references: {label: {set: F1}} drawn as horizontal lines (e.g. an offline model)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = pareto_points(card)
+    if not points:
+        raise ValueError("no model has a measured latency")
+    fig, axes = plt.subplots(1, len(points), figsize=(4.2 * len(points), 3.8), squeeze=False)
+    for ax, (s, pts) in zip(axes[0], points.items()):
+        for m, lat, f1 in pts:
+            ax.plot(lat, f1, "o")
+            ax.annotate(m, (lat, f1), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        frontier, best = [], -1.0
+        for m, lat, f1 in pts:  # sorted by latency: a point is on the frontier if it beats all faster ones
+            if f1 > best:
+                frontier.append((lat, f1))
+                best = f1
+        ax.plot(*zip(*frontier), "--", color="grey", lw=1)
+        for label, by_set in (references or {}).items():
+            if s in by_set:
+                ax.axhline(by_set[s], color="black", lw=1, ls=":")
+                ax.annotate(label, (ax.get_xlim()[0], by_set[s]), xytext=(2, 2), textcoords="offset points", fontsize=7)
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel("median detection latency (ms)")
+        ax.set_ylabel("micro F1 at 50 ms (streaming)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = "", meta: dict | None = None) -> Path:
     """scorecard.json (with meta: commands, models, hours), scorecard.md and scorecard.png."""
     out = Path(out_dir)
@@ -151,6 +200,8 @@ def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = ""
         tmp.write_text(text)
         os.replace(tmp, out / name)
     plot(card, out / "scorecard.png", title)
+    if pareto_points(card):
+        plot_pareto(card, out / "pareto.png", title)
     return out
 
 

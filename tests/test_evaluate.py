@@ -462,6 +462,18 @@ def test_scorecard_files(bundle, example_track, tmp_path):
     assert data["scores"] == card and data["meta"] == {"command": "x"}
     assert "| flux | example |" in (out / "scorecard.md").read_text()
     assert (out / "scorecard.png").stat().st_size > 1000
+    assert (out / "pareto.png").stat().st_size > 1000
+    assert "velocity_r" in entry["0"] and "Velocity: Pearson r" in (out / "scorecard.md").read_text()
+
+
+def test_pareto_points_are_sorted_by_latency_and_skip_models_without_one():
+    from offline.report import pareto_points
+
+    def entry(lat, f1):
+        return {"0": {"micro_f1": {"50ms": f1}, "latency_ms": None if lat is None else {"median": lat}}}
+
+    card = {"slow": {"a": entry(30.0, 0.9)}, "fast": {"a": entry(10.0, 0.8)}, "none": {"a": entry(None, 0.5)}}
+    assert pareto_points(card) == {"a": [("fast", 10.0, 0.8), ("slow", 30.0, 0.9)]}
 
 
 def test_training_curves(tmp_path):
