@@ -64,6 +64,7 @@ import numpy as np
 
 from rtadt.drums import CLASSES, Event, UnknownLabelError
 from rtadt.features import FeatureConfig, features_for_audio
+from rtadt.framing import onset_offset, reported_onsets
 from rtadt.peaks import PeakParams, pick_peaks, pick_peaks_online
 from rtadt.velocity import VelocityRule, loudness_matrix
 
@@ -490,20 +491,9 @@ def accumulate(scores: Iterable[Scores]) -> Scores:
 
 
 def onset_times(frames: Any, cfg: FeatureConfig, lookahead_s: float, delay_s: float = 0.0) -> np.ndarray:
-    """Onset times [s] of onsets reported at `frames`: the rule of rtadt.engine.Engine,
-    ``max(frame_time(n) - (lookahead + hop / 2 + delay), 0)``, with the same float
-    operations (so offline and streaming times of one frame are identical).
-
-    A label sits at the first frame stamped at or after onset + lookahead, so the onset
-    lies on average half a hop before that frame's stamp minus the lookahead; `delay_s`
-    is the resampler's group delay when the audio was resampled (0 otherwise).
-    """
-    n = np.asarray(frames)
-    if n.ndim != 1 or (n.size and n.dtype.kind not in "iu"):
-        raise ValueError(f"frames must be a 1-D array of frame indices, got {n!r}")
-    offset = float(lookahead_s) + cfg.hop_size / cfg.sample_rate / 2 + float(delay_s)
-    t = (n.astype(np.int64) + 1) * cfg.hop_size / cfg.sample_rate - offset
-    return np.maximum(t, 0.0)
+    """Onset times [s] of onsets reported at `frames` (rtadt.framing.reported_onsets, the
+    engine's rule); `delay_s` is the resampler's group delay when the audio was resampled."""
+    return reported_onsets(frames, cfg, onset_offset(cfg, lookahead_s, delay_s))
 
 
 def _peak_frames(activations: np.ndarray, thresholds: Any, peak: PeakParams, picker: str) -> list[np.ndarray]:

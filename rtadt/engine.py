@@ -18,6 +18,7 @@ resampling delays the signal by the resampler's group delay.
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 from rtadt.bundle import Bundle, StateSpec
 from rtadt.drums import Event
 from rtadt.features import StreamingFeatures
+from rtadt.framing import frame_time, onset_offset
 from rtadt.peaks import OnlinePeakPicker
 from rtadt.velocity import VelocityRule, loudness_matrix
 
@@ -176,9 +178,8 @@ class Engine:
         self.thresholds = np.array(th, dtype=np.float32)
         self.picker = OnlinePeakPicker(bundle.num_classes, self.thresholds, bundle.peak)
         cfg = bundle.features
-        self._frame_time = cfg.frame_time
-        # onset = frame time - lookahead - half a hop - resampling delay (see module docstring)
-        self._onset_offset = bundle.lookahead_s + cfg.hop_size / cfg.sample_rate / 2 + self.features.resampler_delay_s
+        self._frame_time = functools.partial(frame_time, cfg=cfg)
+        self._onset_offset = onset_offset(cfg, bundle.lookahead_s, self.features.resampler_delay_s)
         # velocity: the loudness of recent frames, for hits a windowed model reports late
         self.velocity = bundle.velocity or VelocityRule.activation_only(bundle.num_classes)
         self._loudness_of = loudness_matrix(cfg, bundle.classes)
@@ -237,7 +238,7 @@ class Engine:
         for offset, acts in results:
             n = current + offset
             for c in self.picker.process_frame(acts):
-                t = max(self._frame_time(n) - self._onset_offset, 0.0)
+                t = max(self._frame_time(n) - self._onset_offset, 0.0)  # rtadt.framing.reported_onsets
                 vel = self.velocity.velocity(c, acts[c], self._loudness[n % len(self._loudness), c])
                 ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
                 events.append(ev)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from collections import OrderedDict
@@ -47,6 +46,8 @@ import numpy as np
 from offline.datasets.base import SPLITS, DatasetError, Track
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig, features_for_audio
+from rtadt.framing import check_lookahead as _check_lookahead
+from rtadt.framing import onset_frames
 from rtadt.resample import StreamingResampler
 
 __all__ = [
@@ -71,13 +72,6 @@ _HASH_CHUNK = 1 << 20
 # labels: pure functions
 
 
-def _check_lookahead(lookahead_s) -> float:
-    lookahead_s = float(lookahead_s)
-    if not math.isfinite(lookahead_s) or lookahead_s < 0:
-        raise ValueError(f"lookahead must be a finite number of seconds >= 0, got {lookahead_s}")
-    return lookahead_s
-
-
 def _check_widen(widen, widen_value) -> tuple[int, float]:
     if isinstance(widen, bool) or int(widen) != widen or widen < 0:
         raise ValueError(f"widen must be a whole number of frames >= 0, got {widen!r}")
@@ -85,24 +79,6 @@ def _check_widen(widen, widen_value) -> tuple[int, float]:
     if not 0.0 < widen_value < 1.0:
         raise ValueError(f"widen_value must lie strictly between 0 and 1 (an onset frame is 1), got {widen_value}")
     return int(widen), widen_value
-
-
-def onset_frames(onsets_s, cfg: FeatureConfig, lookahead_s: float = 0.0) -> np.ndarray:
-    """Frame of each onset: the first n with ``cfg.frame_time(n) >= t + lookahead`` (int64).
-
-    Onsets before the audio starts (t < 0) have no frame and are dropped; the result is
-    not clipped at the end (see :func:`label_frames`).
-    """
-    t = np.asarray(onsets_s, dtype=np.float64).ravel()
-    if np.isnan(t).any():
-        raise ValueError("onset times must not be NaN")
-    due = t[t >= 0] + _check_lookahead(lookahead_s)
-    n = np.maximum(np.ceil(due * cfg.sample_rate / cfg.hop_size).astype(np.int64) - 1, 0)
-    # The product above is rounded, so ceil may land one frame off where t + lookahead falls
-    # on a frame stamp; settle each onset against frame_time itself, the one definition.
-    n += cfg.frame_time(n) < due
-    n -= (n > 0) & (cfg.frame_time(n - 1) >= due)
-    return n
 
 
 def label_frames(onsets_s, num_frames: int, cfg: FeatureConfig, lookahead_s: float = 0.0,
