@@ -314,7 +314,8 @@ class MidiPortSink(Sink):
 
     @property
     def sounding(self) -> frozenset[int]:
-        """Notes that have had a note-on and no note-off yet (empty between writes)."""
+        """Notes sent a note-on whose note-off could not be sent (the send failed: the write
+        raised SinkError); empty after every write that succeeded. close() ends them."""
         return frozenset(self._sounding)
 
     def _open(self) -> None:

@@ -295,6 +295,63 @@ def test_all_notes_off_messages():
     assert rec.sent[-2:] == [[0xB9, 123, 0], [0xB9, 120, 0]]
 
 
+class FakeMidiOut:
+    """Stands in for an rtmidi MidiOut: records what is sent; ``fail_on`` (a predicate on a
+    message) makes that send raise, as a port that vanished mid-write would."""
+
+    def __init__(self):
+        self.sent, self.fail_on, self.port_open, self.deleted = [], None, False, False
+
+    def open_virtual_port(self, name):
+        self.port_open = True
+
+    def get_ports(self):
+        return ["Fake Synth:in"]
+
+    def open_port(self, index, name=None):
+        self.port_open = True
+
+    def is_port_open(self):
+        return self.port_open
+
+    def send_message(self, msg):
+        if self.fail_on is not None and self.fail_on(list(msg)):
+            raise RuntimeError("port gone")
+        self.sent.append(list(msg))
+
+    def close_port(self):
+        self.port_open = False
+
+    def delete(self):
+        self.deleted = True
+
+
+@pytest.fixture
+def fake_port(monkeypatch):
+    """MidiPortSink opens a FakeMidiOut (as if through ALSA) instead of a real MIDI system."""
+    rtmidi = pytest.importorskip("rtmidi")
+    out = FakeMidiOut()
+    monkeypatch.setattr("rtadt.sinks._open_midi_out", lambda api, client: (out, rtmidi.API_LINUX_ALSA))
+    return out
+
+
+def test_a_note_whose_note_off_failed_stays_sounding_until_close(fake_port):
+    """`sounding` is what the sink itself could not end: a note-on sent, its note-off not.
+    close() still ends it, whatever else it sends."""
+    sink = MidiPortSink(virtual=True)
+    sink.open()
+    sink.write([Event(0.0, "KD", 100)])
+    assert sink.sounding == frozenset() and _left_sounding(fake_port.sent) == set()
+    fake_port.fail_on = lambda m: m[0] == 0x89 and m[1] == 38
+    with pytest.raises(SinkError, match="port gone"):
+        sink.write([Event(0.1, "SD", 90)])
+    assert sink.sounding == {38} and _left_sounding(fake_port.sent) == {38}
+    fake_port.fail_on = None
+    sink.close()
+    assert sink.sounding == frozenset() and _left_sounding(fake_port.sent) == set()
+    assert fake_port.sent[-2:] == [[0xB9, 123, 0], [0xB9, 120, 0]] and fake_port.deleted
+
+
 def test_bad_api_name():
     with pytest.raises(SinkError, match="auto, alsa, jack"):
         MidiPortSink(api="coreaudio")
@@ -322,6 +379,23 @@ def _receive(midi_in, count, timeout=3.0):
         else:
             time.sleep(0.002)
     return got
+
+
+def _left_sounding(messages):
+    """Notes a receiver of ``messages`` would still hold: a note-on (velocity > 0) on the drum
+    channel with no note-off (or note-on with velocity 0) after it."""
+    sounding = set()
+    for status, *data in messages:
+        if status == 0x90 | MIDI_CHANNEL and data[1] > 0:
+            sounding.add(data[0])
+        elif status in (0x80 | MIDI_CHANNEL, 0x90 | MIDI_CHANNEL):
+            sounding.discard(data[0])
+    return sounding
+
+
+def test_left_sounding_sees_a_missing_note_off():
+    assert _left_sounding([[0x99, 36, 100], [0x99, 38, 90], [0x89, 36, 0], [0x99, 38, 0]]) == set()
+    assert _left_sounding([[0x99, 36, 100], [0x99, 38, 90], [0x89, 36, 0]]) == {38}
 
 
 @pytest.fixture
@@ -365,8 +439,8 @@ def test_jack_virtual_port_sends_pairs_and_all_notes_off(jack_midi_in):
         time.sleep(0.05)  # let the JACK connection settle before sending
         sink.write(sent[:2])
         sink.write(sent[2:])
-        assert sink.sounding == frozenset()
         got = _receive(jack_midi_in, 2 * len(sent))
+        assert _left_sounding(got) == set()  # as the receiver hears it: every note-on was ended
         expected = []
         for ev in sent:
             expected += [[0x99, CLASS_TO_MIDI[ev.drum], ev.velocity], [0x89, CLASS_TO_MIDI[ev.drum], 0]]
