@@ -114,6 +114,12 @@ class Bundle:
         return self.manifest["name"]
 
     @property
+    def notes(self) -> dict[str, int]:
+        """Drum class -> the MIDI note it plays, from the manifest's ``midi_notes`` (GM where the
+        manifest gives none): what every sink hosting this bundle is given."""
+        return dict(zip(self.classes, self.midi_notes))
+
+    @property
     def has_step(self) -> bool:
         return "step" in self.graphs
 
@@ -155,7 +161,7 @@ class Bundle:
             "source": self.source,
             "graphs": sorted(self.graphs),
             "mode": "step" if self.has_step else f"window every {self.window_every} frames",
-            "classes": dict(zip(self.classes, self.midi_notes)),
+            "classes": self.notes,
             "thresholds": dict(zip(self.classes, [round(float(t), 4) for t in self.thresholds])),
             "peak_picking": self.peak.to_dict(),
             "lookahead_ms": round(self.lookahead_s * 1000, 2),

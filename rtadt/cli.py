@@ -123,11 +123,11 @@ def listen(device, input_file, example, midi_out, midi_api, port_name, model, th
         sinks = []
         if midi_out is not None:
             sinks.append(MidiPortSink(port=midi_out or None, virtual=not midi_out, api=midi_api,
-                                      port_name=port_name))
+                                      port_name=port_name, notes=bundle.notes))
         if record_midi:
-            sinks.append(MidiFileSink(record_midi))
+            sinks.append(MidiFileSink(record_midi, notes=bundle.notes))
         if record_text:
-            sinks.append(sink_for_path(record_text))
+            sinks.append(sink_for_path(record_text, notes=bundle.notes))
         engine = Engine(bundle, source.sample_rate, thresholds=th)
     except _user_errors() as exc:
         _fail(str(exc))
@@ -237,7 +237,7 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
             written = []
             for out in outputs[name]:
                 replaced = out.exists()
-                write_events(out, events)
+                write_events(out, events, notes=bundle.notes)
                 written.append(str(out) + (" (replaced)" if replaced else ""))
             counts = Counter(e.drum for e in events)
             click.echo(f"{name}: {len(events)} notes ("

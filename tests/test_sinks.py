@@ -352,6 +352,50 @@ def test_a_note_whose_note_off_failed_stays_sounding_until_close(fake_port):
     assert fake_port.sent[-2:] == [[0xB9, 123, 0], [0xB9, 120, 0]] and fake_port.deleted
 
 
+# A bundle's own notes (an e-kit's map, say): different from the GM table for every class.
+OWN_NOTES = {"KD": 35, "SD": 40, "TT": 45, "HH": 44, "CY": 57}
+
+
+def _notes_written(cls, path):
+    """(drum class or None, note) per event, as each output format records them."""
+    if cls is MidiFileSink:
+        return [(None, n) for _, n, _, _ in _notes_from_midi(path)[0]]
+    text = path.read_text()
+    if cls is TextSink:
+        return [(None, n) for _, n in _parse_text(text)]
+    if cls is CsvSink:
+        return [(r["drum"], int(r["note"])) for r in csv.DictReader(io.StringIO(text))]
+    return [(o["drum"], o["note"]) for o in map(json.loads, text.splitlines())]
+
+
+@pytest.mark.parametrize("cls", [MidiFileSink, TextSink, CsvSink, JsonLinesSink])
+def test_file_sinks_write_the_notes_they_are_given(tmp_path, cls):
+    events = [Event(0.1 * i, drum, 100) for i, drum in enumerate(OWN_NOTES)]
+    path = tmp_path / "out"
+    with cls(path, notes=OWN_NOTES) as sink:
+        sink.write(events)
+    written = _notes_written(cls, path)
+    assert [n for _, n in written] == [OWN_NOTES[e.drum] for e in events]
+    assert all(drum is None or OWN_NOTES[drum] == n for drum, n in written)
+
+
+def test_port_sink_plays_and_silences_the_notes_it_is_given(fake_port):
+    with MidiPortSink(virtual=True, notes=OWN_NOTES) as sink:
+        sink.write([Event(0.0, "HH", 70), Event(0.0, "CY", 80)])
+        assert fake_port.sent == [[0x99, 44, 70], [0x89, 44, 0], [0x99, 57, 80], [0x89, 57, 0]]
+    offs = fake_port.sent[4:-2]
+    assert sorted(m[1] for m in offs) == sorted(OWN_NOTES.values()) and all(m[0] == 0x89 for m in offs)
+
+
+def test_a_sink_refuses_events_of_a_class_it_has_no_note_for(tmp_path):
+    with TextSink(tmp_path / "x.txt", notes={"KD": 35}) as sink:
+        with pytest.raises(ValueError, match="no MIDI note for class SD"):
+            sink.write([Event(0.0, "SD")])
+    for bad in ({"XX": 36}, {"KD": 128}, {"KD": 36.0}):
+        with pytest.raises(ValueError):
+            TextSink(tmp_path / "y.txt", notes=bad)
+
+
 def test_bad_api_name():
     with pytest.raises(SinkError, match="auto, alsa, jack"):
         MidiPortSink(api="coreaudio")
