@@ -19,6 +19,10 @@ class plays is the sink's ``notes`` map: give every sink the notes of the bundle
 ``CLASS_TO_MIDI``. Note-offs always follow note-ons, and closing a live port sends note-off for every
 note of its map plus "all notes off" (CC 123) and "all sound off" (CC 120): a stuck note is a bug.
 
+Each is registered as an entry point (``rtadt.sinks``: ``midi-port``, ``midi-file``, ``text``,
+``csv``, ``jsonl``) and follows the sink contract of rtadt.plugins: constructed as
+``cls(target, notes=...)``, the target being the port, path or ``"-"``.
+
 Errors meant for the user (no such port, unwritable path, no JACK server, ...) are raised as
 :class:`SinkError` with a one-line message. This module never imports torch; python-rtmidi is imported
 only when a MIDI port is used, so file sinks work without it.
@@ -52,7 +56,9 @@ __all__ = [
     "list_midi_outputs",
     "all_notes_off",
     "note_map",
+    "SINK_NAMES",
     "sink_for_path",
+    "sink_name_for_path",
     "write_events",
 ]
 
@@ -417,6 +423,8 @@ class MidiFileSink(Sink):
                  bpm: float = 120.0, track_name: str = "rtadt drums",
                  notes: Mapping[str, int] | None = None) -> None:
         super().__init__(notes)
+        if path is None:
+            raise SinkError("a MIDI file sink needs a path (midi-file:PATH)")
         if not note_duration > 0:
             raise ValueError(f"note_duration must be positive, got {note_duration}")
         if not (isinstance(ticks_per_beat, int) and 0 < ticks_per_beat < 2**15):
@@ -520,7 +528,7 @@ class MidiFileSink(Sink):
 class _LineSink(Sink):
     """One line per event to a path or an open text stream; flushed after every write.
 
-    ``"-"`` means standard output (looked up at open(), so redirections made before then count).
+    ``"-"`` (or None) means standard output (looked up at open(), so redirections made before then count).
     A stream passed in is flushed but never closed: its owner closes it. A path is truncated on open.
     Lines are flushed to the operating system after every write, so nothing written is lost if the
     process dies (no fsync: a power cut may still lose the last lines).
@@ -532,6 +540,8 @@ class _LineSink(Sink):
     def __init__(self, path_or_stream: str | os.PathLike | TextIO = "-",
                  notes: Mapping[str, int] | None = None) -> None:
         super().__init__(notes)
+        if path_or_stream is None:
+            path_or_stream = "-"
         self._target = path_or_stream
         self._fh: TextIO | None = None
         self._owned = False
@@ -655,20 +665,36 @@ SINK_EXTENSIONS: dict[str, type[Sink]] = {
 }
 
 
-def sink_for_path(path: str | os.PathLike, **kwargs: Any) -> Sink:
-    """The sink for an output path, chosen by its extension (case-insensitive):
-    .mid/.midi MIDI file, .txt/.tsv text, .csv CSV, .jsonl/.json JSON lines; "-" is text to stdout.
-    Extra keyword arguments go to the sink's constructor."""
-    p = os.fspath(path)
+# The name each of those sinks is registered under (entry points rtadt.sinks, see rtadt.plugins).
+SINK_NAMES: dict[type[Sink], str] = {MidiFileSink: "midi-file", TextSink: "text", CsvSink: "csv",
+                                     JsonLinesSink: "jsonl"}
+
+
+def _sink_class_for_path(p: str) -> type[Sink]:
     if p == "-":
-        return TextSink("-", **kwargs)
+        return TextSink
     ext = os.path.splitext(p)[1].lower()
     cls = SINK_EXTENSIONS.get(ext)
     if cls is None:
         supported = ", ".join(SINK_EXTENSIONS)
         what = f"extension {ext!r}" if ext else "no extension"
         raise SinkError(f"cannot tell the output format of {p} ({what}); supported: {supported}")
-    return cls(p, **kwargs)
+    return cls
+
+
+def sink_for_path(path: str | os.PathLike, **kwargs: Any) -> Sink:
+    """The sink for an output path, chosen by its extension (case-insensitive):
+    .mid/.midi MIDI file, .txt/.tsv text, .csv CSV, .jsonl/.json JSON lines; "-" is text to stdout.
+    Extra keyword arguments go to the sink's constructor."""
+    p = os.fspath(path)
+    return _sink_class_for_path(p)(p, **kwargs)
+
+
+def sink_name_for_path(path: str | os.PathLike) -> str:
+    """The registered name of the sink ``sink_for_path`` would make ("midi-file", "text", "csv",
+    "jsonl"): what `rtadt listen` looks up, so a path output goes through the same registry as
+    any ``--sink``. SinkError for an extension no sink writes."""
+    return SINK_NAMES[_sink_class_for_path(os.fspath(path))]
 
 
 def write_events(path: str | os.PathLike, events: Iterable[Event], **kwargs: Any) -> str:
