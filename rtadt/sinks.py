@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rtadt.drums import CLASS_TO_MIDI, CLASSES, MIDI_CHANNEL, Event
+from rtadt.jacklib import quiet_jack
 
 __all__ = [
     "SinkError",
@@ -219,7 +220,9 @@ def _new_midi_out(rtmidi, api: int, client_name: str):
         # Checked first: libasound would also print its own error to stderr.
         raise SinkError(_unavailable_message(rtmidi, api))
     try:
-        return rtmidi.MidiOut(api, name=client_name)
+        # libjack would print its own five lines before our one (rtadt.jacklib).
+        with quiet_jack():
+            return rtmidi.MidiOut(api, name=client_name)
     except (rtmidi.RtMidiError, OSError, RuntimeError) as exc:
         raise SinkError(_unavailable_message(rtmidi, api, exc)) from None
 

@@ -220,9 +220,33 @@ def test_listen_without_jack_server_says_so(tmp_path):
     r = subprocess.run(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q"],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("rtadt: error:") and "no JACK server running" in last
-    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr  # rtadt's line alone: none of libjack's own complaints
+    assert lines[0].startswith("rtadt: error:") and "no JACK server running" in lines[0]
+
+
+def test_listen_takes_one_input():
+    r = run("listen", "--example", "--input", str(example_path()), "-q")
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == [
+        "rtadt: error: choose one input, not --input and --example (one of --device, --input, --example, --source)"]
+    r = run("listen", "--device", "0", "--source", "device:1", "-q")
+    assert r.exit_code == 2 and "not --device and --source" in r.output
+
+
+def test_listen_refuses_a_rate_or_channel_count_a_file_cannot_have(tmp_path):
+    """A file plays at its own rate with all its channels mixed: another --rate or --channels is
+    refused in one line (the help says so), the file's own values are accepted."""
+    assert_one_line_error(run("listen", "--example", "--rate", "48000", "-q"),
+                          "is 44100 Hz", "48000 Hz cannot apply")
+    assert_one_line_error(run("listen", "--example", "--channels", "2", "-q"), "has 1 channel", "2 channel")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.zeros((4800, 2), np.float32), 48000)
+    assert_one_line_error(run("listen", "--input", str(stereo), "--rate", "44100", "-q"), "is 48000 Hz")
+    r = run("listen", "--input", str(stereo), "--rate", "48000", "--channels", "2", "-q", "-m", "flux")
+    assert r.exit_code == 0, r.output
+    help_text = " ".join(run("listen", "--help").output.split())
+    assert "A file plays at its own rate: another --rate is refused" in help_text
 
 
 @pytest.mark.jack

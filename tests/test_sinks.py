@@ -567,3 +567,37 @@ def test_jack_not_running_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     with pytest.raises(SinkError, match="no JACK server running"):
         MidiPortSink(virtual=True, api="jack").open()
+
+
+def test_opening_jack_without_a_server_prints_nothing_and_changes_nothing_for_good(monkeypatch, capfd):
+    """libjack's own complaints (five lines on stderr, written by C code: capfd sees them) are kept
+    back while rtadt opens JACK, which says it in its SinkError instead; afterwards libjack
+    prints as before, so JACK's messages during a session still reach the user."""
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi built without JACK")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"rtadt-no-server-{uuid.uuid4().hex[:6]}")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    capfd.readouterr()
+    with pytest.raises(SinkError, match="no JACK server running"):
+        MidiPortSink(virtual=True, api="jack").open()
+    assert capfd.readouterr().err == ""
+    with pytest.raises(Exception):
+        rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="rtadt-test-direct")  # not through rtadt
+    assert "server" in capfd.readouterr().err
+
+
+def test_loaded_libjacks_finds_every_copy_of_the_client_library(tmp_path):
+    from rtadt.jacklib import loaded_libjacks
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libjack.so.0.1.0\n"
+        "7f02-7f03 r--p 0 08:01 1 /usr/lib/x86_64-linux-gnu/libjack.so.0.1.0\n"
+        "7f04-7f05 r-xp 0 08:01 2 /venv/site-packages/python_rtmidi.libs/libjack-5305d520.so.0.1.0\n"
+        "7f06-7f07 r-xp 0 08:01 3 /usr/lib/x86_64-linux-gnu/libjackserver.so.0\n"
+        "7f08-7f09 rw-p 0 00:00 0 [heap]\n"
+        "7f0a-7f0b rw-p 0 00:00 0\n")
+    assert loaded_libjacks(str(maps)) == ["/usr/lib/x86_64-linux-gnu/libjack.so.0.1.0",
+                                          "/venv/site-packages/python_rtmidi.libs/libjack-5305d520.so.0.1.0"]
+    assert loaded_libjacks(str(tmp_path / "missing")) == []
