@@ -154,6 +154,8 @@ def listen(device, input_file, example, source_spec, midi_out, midi_api, port_na
         source_name, source_target = choose_source(device, input_file, example, source_spec)
     except click.UsageError as exc:  # one line, as every other refusal of listen
         _fail(exc.message, 2)
+    except _user_errors() as exc:  # a --source without a name
+        _fail(str(exc), 2)
     try:
         bundle = resolve_model(model)
         th = _merged_thresholds(bundle, thresholds)
