@@ -116,6 +116,12 @@ class Bundle:
         return self.manifest["name"]
 
     @property
+    def notes(self) -> dict[str, int]:
+        """Drum class -> the MIDI note it plays, from the manifest's ``midi_notes`` (GM where the
+        manifest gives none): what every sink hosting this bundle is given."""
+        return dict(zip(self.classes, self.midi_notes))
+
+    @property
     def has_step(self) -> bool:
         return "step" in self.graphs
 
@@ -157,7 +163,7 @@ class Bundle:
             "source": self.source,
             "graphs": sorted(self.graphs),
             "mode": "step" if self.has_step else f"window every {self.window_every} frames",
-            "classes": dict(zip(self.classes, self.midi_notes)),
+            "classes": self.notes,
             "thresholds": dict(zip(self.classes, [round(float(t), 4) for t in self.thresholds])),
             "peak_picking": self.peak.to_dict(),
             "lookahead_ms": round(self.lookahead_s * 1000, 2),
@@ -332,20 +338,41 @@ def _check_graphs(b: Bundle) -> None:
             raise BundleError(f"{b.source}: step.onnx input {extra[0]!r} is not declared in the manifest")
 
 
-def write_bundle(path: str | Path, manifest: dict[str, Any], graphs: dict[str, bytes]) -> Path:
-    """Write a bundle zip atomically and check that it loads."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+# Every member of a written bundle gets these, so its bytes depend on its content alone.
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can record
+ZIP_MODE = 0o100644  # a regular file, rw-r--r--
+
+
+def bundle_bytes(manifest: dict[str, Any], graphs: dict[str, bytes]) -> bytes:
+    """The zip of a bundle: ``manifest.json`` (keys sorted) and ``<which>.onnx`` per graph.
+
+    Reproducible: the same manifest and graphs give the same bytes, whenever, wherever and in
+    whatever order of ``graphs`` they are written (members sorted by name, fixed timestamps,
+    permissions and creator system, deflate at a fixed level), so a rebuilt committed bundle
+    changes only when its content does (given a zlib that deflates alike: any zlib 1.x does). The manifest gets ``schema`` and each graph's ``file``."""
     manifest = dict(manifest, schema=SCHEMA)
     for which in graphs:
         manifest[which] = dict(manifest.get(which, {}), file=f"{which}.onnx")
+    members = {MANIFEST: json.dumps(manifest, indent=2, sort_keys=True).encode()}
+    members.update({f"{which}.onnx": data for which, data in graphs.items()})
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
-        for which, data in graphs.items():
-            zf.writestr(f"{which}.onnx", data)
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever the writing machine: the mode bits below are Unix ones
+            info.external_attr = ZIP_MODE << 16
+            zf.writestr(info, members[name], compresslevel=6)
+    return buf.getvalue()
+
+
+def write_bundle(path: str | Path, manifest: dict[str, Any], graphs: dict[str, bytes]) -> Path:
+    """Write a bundle zip (``bundle_bytes``: reproducible) atomically and check that it loads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = bundle_bytes(manifest, graphs)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
+    tmp.write_bytes(data)
     try:
         load_bundle(tmp)  # never leave an invalid bundle under the final name
     except BundleError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -14,10 +13,11 @@ import numpy as np
 # Errors a user can cause; each is reported as one line, without a traceback.
 def _user_errors():
     from rtadt.bundle import BundleError
+    from rtadt.plugins import PluginError
     from rtadt.sinks import SinkError
     from rtadt.sources import AudioError
 
-    return (AudioError, BundleError, SinkError)
+    return (AudioError, BundleError, PluginError, SinkError)
 
 
 def _fail(msg: str, code: int = 1):
@@ -28,14 +28,39 @@ def _fail(msg: str, code: int = 1):
 def resolve_model(model: str | None):
     """A bundle path, a name registered under the `rtadt.models` entry point, or the default."""
     from rtadt.bundle import load_bundle
+    from rtadt.plugins import MODELS, model_path, registered
 
     if model is None:
         return load_bundle(None)
-    if not Path(model).exists():
-        for ep in entry_points(group="rtadt.models"):
-            if ep.name == model:
-                return load_bundle(ep.load()())
+    if not Path(model).exists() and any(p.name == model for p in registered(MODELS)):
+        return load_bundle(model_path(model))
     return load_bundle(model)
+
+
+INPUT_OPTIONS = ("--device", "--input", "--example", "--source")
+
+
+def choose_source(device: str | None, input_file: str | None, example: bool,
+                  source: str | None) -> tuple[str, str | None]:
+    """(registered source name, target) for listen's input options, which are shorthands:
+    --device DEV is device:DEV, --input FILE is file:FILE, --example is file:<the example>,
+    --source NAME[:TARGET] any registered source; none of them, the default device.
+    click.UsageError (one line) when more than one is given."""
+    from rtadt.plugins import parse_spec
+    from rtadt.sources import example_path
+
+    given = [opt for opt, value in zip(INPUT_OPTIONS, (device, input_file, example or None, source))
+             if value is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"choose one input, not {' and '.join(given)} "
+                               f"(one of {', '.join(INPUT_OPTIONS)})")
+    if source is not None:
+        return parse_spec(source)
+    if example:
+        return "file", str(example_path())
+    if input_file is not None:
+        return "file", input_file
+    return "device", device
 
 
 def parse_thresholds(values: tuple[str, ...], classes: tuple[str, ...]) -> np.ndarray | None:
@@ -87,6 +112,9 @@ THRESH_OPT = click.option("--threshold", "-t", "thresholds", multiple=True, meta
 @click.option("--input", "-i", "input_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="stream an audio file through the live path in real time instead of a device")
 @click.option("--example", is_flag=True, help="stream the example drum recording that ships with rtadt")
+@click.option("--source", "source_spec", metavar="NAME[:TARGET]",
+              help="any registered audio source (see `rtadt plugins`): device[:DEV], file:FILE or a "
+                   "plugin's. One input only: --device, --input, --example or --source")
 @click.option("--midi-out", "midi_out", is_flag=False, flag_value="", default=None, metavar="[PORT]",
               help="send notes to a MIDI port: an existing output port by name, or without a name a "
                    "virtual port 'rtadt:drums'")
@@ -94,8 +122,15 @@ THRESH_OPT = click.option("--threshold", "-t", "thresholds", multiple=True, meta
 @click.option("--port-name", default="drums", show_default=True, help="name of the virtual MIDI port")
 @MODEL_OPT
 @THRESH_OPT
-@click.option("--rate", type=int, help="input sample rate (default: the device's)")
-@click.option("--channels", type=int, help="input channels to open and mix to mono")
+@click.option("--sink", "sink_specs", multiple=True, metavar="NAME[:TARGET]",
+              help="also send the notes to a registered sink (see `rtadt plugins`): midi-port[:PORT], "
+                   "midi-file:PATH, text|csv|jsonl:PATH (or - for stdout), or a plugin's; repeatable")
+@click.option("--rate", type=int,
+              help="input sample rate of a device (default: the device's). A file plays at its own rate: "
+                   "another --rate is refused")
+@click.option("--channels", type=int,
+              help="input channels of a device to open and mix to mono (default: up to 2). A file's channels "
+                   "are all mixed: another number is refused")
 @click.option("--block-size", type=int, default=0, show_default=True,
               help="audio block size in samples (0: the host's choice)")
 @click.option("--record-midi", type=click.Path(dir_okay=False), help="also write the notes to a MIDI file")
@@ -103,31 +138,38 @@ THRESH_OPT = click.option("--threshold", "-t", "thresholds", multiple=True, meta
               help="also write the notes to a text file (.txt, .csv or .jsonl)")
 @click.option("--duration", type=float, help="stop after this many seconds of audio")
 @click.option("--quiet", "-q", is_flag=True, help="no live display")
-def listen(device, input_file, example, midi_out, midi_api, port_name, model, thresholds, rate, channels,
-           block_size, record_midi, record_text, duration, quiet):
-    """Transcribe live audio and play the drum notes out of a MIDI port."""
+def listen(device, input_file, example, source_spec, midi_out, midi_api, port_name, model, thresholds, sink_specs,
+           rate, channels, block_size, record_midi, record_text, duration, quiet):
+    """Transcribe live audio and play the drum notes out of a MIDI port.
+
+    Sources and sinks are the registered ones (entry points rtadt.sources and rtadt.sinks,
+    `rtadt plugins`); the input and output options are shorthands for rtadt's own.
+    """
     from rtadt.engine import Engine
     from rtadt.live import run_stream
-    from rtadt.sinks import MidiFileSink, MidiPortSink, sink_for_path
-    from rtadt.sources import DeviceSource, FileSource, example_path
+    from rtadt.plugins import make_sink, make_source, parse_spec
+    from rtadt.sinks import sink_name_for_path
 
+    try:
+        source_name, source_target = choose_source(device, input_file, example, source_spec)
+    except click.UsageError as exc:  # one line, as every other refusal of listen
+        _fail(exc.message, 2)
+    except _user_errors() as exc:  # a --source without a name
+        _fail(str(exc), 2)
     try:
         bundle = resolve_model(model)
         th = _merged_thresholds(bundle, thresholds)
-        if example:
-            input_file = str(example_path())
-        if input_file is not None:
-            source = FileSource(input_file, block_size=block_size or 512, realtime=True)
-        else:
-            source = DeviceSource(device, sample_rate=rate, channels=channels, block_size=block_size)
-        sinks = []
+        source = make_source(source_name, source_target, block_size=block_size, sample_rate=rate,
+                             channels=channels)
+        outputs = []  # (registered sink name, target, rtadt's own options for its built-ins)
         if midi_out is not None:
-            sinks.append(MidiPortSink(port=midi_out or None, virtual=not midi_out, api=midi_api,
-                                      port_name=port_name))
+            outputs.append(("midi-port", midi_out or None, {"api": midi_api, "port_name": port_name}))
         if record_midi:
-            sinks.append(MidiFileSink(record_midi))
+            outputs.append(("midi-file", record_midi, {}))
         if record_text:
-            sinks.append(sink_for_path(record_text))
+            outputs.append((sink_name_for_path(record_text), record_text, {}))
+        outputs += [(*parse_spec(spec), {}) for spec in sink_specs]
+        sinks = [make_sink(name, target, notes=bundle.notes, **extra) for name, target, extra in outputs]
         engine = Engine(bundle, source.sample_rate, thresholds=th)
     except _user_errors() as exc:
         _fail(str(exc))
@@ -237,7 +279,7 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
             written = []
             for out in outputs[name]:
                 replaced = out.exists()
-                write_events(out, events)
+                write_events(out, events, notes=bundle.notes)
                 written.append(str(out) + (" (replaced)" if replaced else ""))
             counts = Counter(e.drum for e in events)
             click.echo(f"{name}: {len(events)} notes ("
@@ -297,14 +339,16 @@ def info(bundle, as_json):
 
 @main.command()
 def plugins():
-    """List installed sources, sinks and model bundles (entry points)."""
-    for group in ("rtadt.sources", "rtadt.sinks", "rtadt.models"):
+    """List installed sources, sinks and model bundles (entry points): the names that
+    `listen --source NAME[:TARGET]`, `--sink NAME[:TARGET]` and `-m NAME` take."""
+    from rtadt.plugins import GROUPS, registered
+
+    for group in GROUPS:
         click.echo(f"{group}:")
-        eps = sorted(entry_points(group=group), key=lambda e: e.name)
-        for ep in eps:
-            dist = ep.dist.name if ep.dist else "?"
-            click.echo(f"  {ep.name:<12} {ep.value}  ({dist})")
-        if not eps:
+        found = registered(group)
+        for p in found:
+            click.echo(f"  {p.name:<12} {p.value}  ({p.dist})")
+        if not found:
             click.echo("  (none)")
 
 

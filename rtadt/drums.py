@@ -85,6 +85,8 @@ class Event:
 
     @property
     def note(self) -> int:
+        """The class's General MIDI note. What a sink plays is the bundle's note for the class
+        (Bundle.notes), which may differ: outputs take it from there, not from here."""
         return CLASS_TO_MIDI[self.drum]
 
     @property

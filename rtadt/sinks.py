@@ -13,9 +13,15 @@ Sinks provided here:
 - :class:`TextSink`, :class:`CsvSink`, :class:`JsonLinesSink`: one line per event, flushed after every
   write, to a path or an open text stream (``"-"`` is standard output).
 
-All drum notes go out on General MIDI channel 10 (``MIDI_CHANNEL`` = 9, zero-based) as the class's GM
-note (``CLASS_TO_MIDI``). Note-offs always follow note-ons, and closing a live port sends note-off for
-every class note plus "all notes off" (CC 123) and "all sound off" (CC 120): a stuck note is a bug.
+All drum notes go out on General MIDI channel 10 (``MIDI_CHANNEL`` = 9, zero-based). Which note a
+class plays is the sink's ``notes`` map: give every sink the notes of the bundle in use
+(``notes=bundle.notes``, its manifest's ``midi_notes``); without one a sink plays the GM table
+``CLASS_TO_MIDI``. Note-offs always follow note-ons, and closing a live port sends note-off for every
+note of its map plus "all notes off" (CC 123) and "all sound off" (CC 120): a stuck note is a bug.
+
+Each is registered as an entry point (``rtadt.sinks``: ``midi-port``, ``midi-file``, ``text``,
+``csv``, ``jsonl``) and follows the sink contract of rtadt.plugins: constructed as
+``cls(target, notes=...)``, the target being the port, path or ``"-"``.
 
 Errors meant for the user (no such port, unwritable path, no JACK server, ...) are raised as
 :class:`SinkError` with a one-line message. This module never imports torch; python-rtmidi is imported
@@ -32,10 +38,11 @@ import sys
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from rtadt.drums import CLASS_TO_MIDI, MIDI_CHANNEL, Event
+from rtadt.drums import CLASS_TO_MIDI, CLASSES, MIDI_CHANNEL, Event
+from rtadt.jacklib import quiet_jack
 
 __all__ = [
     "SinkError",
@@ -49,7 +56,10 @@ __all__ = [
     "SINK_EXTENSIONS",
     "list_midi_outputs",
     "all_notes_off",
+    "note_map",
+    "SINK_NAMES",
     "sink_for_path",
+    "sink_name_for_path",
     "write_events",
 ]
 
@@ -67,6 +77,19 @@ class SinkError(Exception):
     """A problem with an output that the user can fix; the message is one clear line."""
 
 
+def note_map(notes: Mapping[str, int] | None = None) -> dict[str, int]:
+    """A copy of ``notes`` (drum class -> MIDI note 0..127), checked; None gives the GM table
+    ``CLASS_TO_MIDI``. A map may leave out classes (a bundle with fewer classes); ValueError for an
+    unknown class or a note that is not an int in 0..127."""
+    out = dict(CLASS_TO_MIDI if notes is None else notes)
+    for drum, note in out.items():
+        if drum not in CLASSES:
+            raise ValueError(f"unknown drum class {drum!r} in the note map; known: {', '.join(CLASSES)}")
+        if type(note) is not int or not 0 <= note <= 127:
+            raise ValueError(f"MIDI note for {drum} must be an int in 0..127, got {note!r}")
+    return out
+
+
 # --------------------------------------------------------------------------------------------- base
 
 
@@ -74,6 +97,9 @@ class Sink:
     """Base class of all sinks.
 
     Subclasses implement ``_open``, ``_write`` and ``_close``; this class provides the life cycle:
+
+    - ``notes`` (constructor keyword): drum class -> MIDI note (see ``note_map``), the map every
+      subclass writes notes with: pass the bundle's (``bundle.notes``); None means GM.
 
     - ``open()`` once; if it fails, whatever was half set up is released (``close()`` is called) and
       the error propagates.
@@ -85,7 +111,8 @@ class Sink:
     #: Short description used for display ("MIDI file take.mid", "CSV to stdout", ...).
     name: str = "sink"
 
-    def __init__(self) -> None:
+    def __init__(self, notes: Mapping[str, int] | None = None) -> None:
+        self.notes = note_map(notes)
         self._lock = threading.RLock()
         self._state = "new"  # new -> open -> closed
 
@@ -119,6 +146,9 @@ class Sink:
                     raise TypeError(f"sinks take rtadt.drums.Event objects, got {type(ev).__name__}")
                 if not math.isfinite(ev.time):
                     raise ValueError(f"event time must be finite, got {ev.time!r}")
+                if ev.drum not in self.notes:
+                    raise ValueError(f"{self.name} has no MIDI note for class {ev.drum} "
+                                     f"(its notes: {self.notes})")
             if events:
                 self._write(events)
 
@@ -190,7 +220,9 @@ def _new_midi_out(rtmidi, api: int, client_name: str):
         # Checked first: libasound would also print its own error to stderr.
         raise SinkError(_unavailable_message(rtmidi, api))
     try:
-        return rtmidi.MidiOut(api, name=client_name)
+        # libjack would print its own five lines before our one (rtadt.jacklib).
+        with quiet_jack():
+            return rtmidi.MidiOut(api, name=client_name)
     except (rtmidi.RtMidiError, OSError, RuntimeError) as exc:
         raise SinkError(_unavailable_message(rtmidi, api, exc)) from None
 
@@ -275,15 +307,18 @@ class MidiPortSink(Sink):
     api: "auto" (ALSA if compiled and usable, else JACK), "alsa" or "jack".
     client_name: the MIDI client's name (the JACK client, the ALSA sequencer client).
 
-    Each event is sent as a note-on on channel 10 (0x99, the class's GM note, the event's velocity)
+    notes: drum class -> MIDI note (the bundle's); None plays the GM table.
+
+    Each event is sent as a note-on on channel 10 (0x99, the class's note, the event's velocity)
     immediately followed by its note-off (0x89, velocity 0). Drum hits are one-shots: GM percussion
     sounds play out whatever the note length, so holding notes would only risk stuck notes.
-    close() sends note-off for every class note plus CC 123 and CC 120 before closing the port.
+    close() sends note-off for every note of ``notes`` plus CC 123 and CC 120 before closing the port.
     """
 
     def __init__(self, port: str | None = None, virtual: bool = False, api: str = "auto",
-                 client_name: str = "rtadt", port_name: str = "drums") -> None:
-        super().__init__()
+                 client_name: str = "rtadt", port_name: str = "drums",
+                 notes: Mapping[str, int] | None = None) -> None:
+        super().__init__(notes)
         if api not in MIDI_APIS:
             raise SinkError(f"unknown MIDI API {api!r}; choose one of: {', '.join(MIDI_APIS)}")
         if port is not None and virtual:
@@ -314,7 +349,8 @@ class MidiPortSink(Sink):
 
     @property
     def sounding(self) -> frozenset[int]:
-        """Notes that have had a note-on and no note-off yet (empty between writes)."""
+        """Notes sent a note-on whose note-off could not be sent (the send failed: the write
+        raised SinkError); empty after every write that succeeded. close() ends them."""
         return frozenset(self._sounding)
 
     def _open(self) -> None:
@@ -340,7 +376,7 @@ class MidiPortSink(Sink):
 
     def _write(self, events: list[Event]) -> None:
         for ev in events:
-            note = CLASS_TO_MIDI[ev.drum]
+            note = self.notes[ev.drum]
             self._sounding.add(note)
             self._send([NOTE_ON, note, ev.velocity])
             self._send([NOTE_OFF, note, 0])
@@ -353,7 +389,7 @@ class MidiPortSink(Sink):
         try:
             if out.is_port_open():
                 try:
-                    all_notes_off(out, set(CLASS_TO_MIDI.values()) | self._sounding)
+                    all_notes_off(out, set(self.notes.values()) | self._sounding)
                 except Exception:  # the port is gone: nothing left to silence
                     pass
                 self._sounding.clear()
@@ -379,15 +415,19 @@ class MidiFileSink(Sink):
     open() already creates the temporary file, so an unwritable path fails at the start, not the end.
 
     The track has a name, a tempo (``bpm``) and a 4/4 time signature, then a note-on / note-off pair per
-    event on channel 10 at the event's absolute time, ``note_duration`` seconds long. Events may arrive
+    event on channel 10 (the class's note in ``notes``, GM without) at the event's absolute time,
+    ``note_duration`` seconds long. Events may arrive
     out of time order (they are sorted). A note that would still be sounding when the same note hits
     again is shortened to end at that next hit; two hits of the same note on the same tick are merged
     (the louder velocity is kept). Negative times are clamped to 0.
     """
 
     def __init__(self, path: str | os.PathLike, note_duration: float = 0.05, ticks_per_beat: int = 480,
-                 bpm: float = 120.0, track_name: str = "rtadt drums") -> None:
-        super().__init__()
+                 bpm: float = 120.0, track_name: str = "rtadt drums",
+                 notes: Mapping[str, int] | None = None) -> None:
+        super().__init__(notes)
+        if path is None:
+            raise SinkError("a MIDI file sink needs a path (midi-file:PATH)")
         if not note_duration > 0:
             raise ValueError(f"note_duration must be positive, got {note_duration}")
         if not (isinstance(ticks_per_beat, int) and 0 < ticks_per_beat < 2**15):
@@ -436,7 +476,7 @@ class MidiFileSink(Sink):
         by_note: dict[int, dict[int, int]] = {}
         for ev in self._events:
             tick = max(0, self.seconds_to_ticks(ev.time))
-            hits = by_note.setdefault(CLASS_TO_MIDI[ev.drum], {})
+            hits = by_note.setdefault(self.notes[ev.drum], {})
             hits[tick] = max(hits.get(tick, 0), ev.velocity)
         # (tick, order, note, velocity): at one tick note-offs (order 0) go before note-ons (order 1).
         timeline: list[tuple[int, int, int, int]] = []
@@ -491,7 +531,7 @@ class MidiFileSink(Sink):
 class _LineSink(Sink):
     """One line per event to a path or an open text stream; flushed after every write.
 
-    ``"-"`` means standard output (looked up at open(), so redirections made before then count).
+    ``"-"`` (or None) means standard output (looked up at open(), so redirections made before then count).
     A stream passed in is flushed but never closed: its owner closes it. A path is truncated on open.
     Lines are flushed to the operating system after every write, so nothing written is lost if the
     process dies (no fsync: a power cut may still lose the last lines).
@@ -500,8 +540,11 @@ class _LineSink(Sink):
     kind = "text"
     newline: str | None = None
 
-    def __init__(self, path_or_stream: str | os.PathLike | TextIO = "-") -> None:
-        super().__init__()
+    def __init__(self, path_or_stream: str | os.PathLike | TextIO = "-",
+                 notes: Mapping[str, int] | None = None) -> None:
+        super().__init__(notes)
+        if path_or_stream is None:
+            path_or_stream = "-"
         self._target = path_or_stream
         self._fh: TextIO | None = None
         self._owned = False
@@ -559,7 +602,7 @@ class _LineSink(Sink):
 
 
 class TextSink(_LineSink):
-    """Lines ``time<TAB>note``: onset time in seconds (6 decimals), GM note number.
+    """Lines ``time<TAB>note``: onset time in seconds (6 decimals), the class's MIDI note.
 
     The usual annotation format of ADT datasets and evaluation tools.
     """
@@ -567,17 +610,17 @@ class TextSink(_LineSink):
     kind = "text"
 
     def _format(self, events: list[Event]) -> str:
-        return "".join(f"{ev.time:.6f}\t{CLASS_TO_MIDI[ev.drum]}\n" for ev in events)
+        return "".join(f"{ev.time:.6f}\t{self.notes[ev.drum]}\n" for ev in events)
 
 
 CSV_FIELDS = ("time", "drum", "note", "velocity", "emitted")
 
 
-def _event_row(ev: Event) -> dict[str, Any]:
+def _event_row(ev: Event, notes: Mapping[str, int]) -> dict[str, Any]:
     return {
         "time": round(ev.time, 6),
         "drum": ev.drum,
-        "note": CLASS_TO_MIDI[ev.drum],
+        "note": notes[ev.drum],
         "velocity": ev.velocity,
         "emitted": None if ev.emitted is None else round(ev.emitted, 6),
     }
@@ -597,7 +640,7 @@ class CsvSink(_LineSink):
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         for ev in events:
-            w.writerow([f"{ev.time:.6f}", ev.drum, CLASS_TO_MIDI[ev.drum], ev.velocity,
+            w.writerow([f"{ev.time:.6f}", ev.drum, self.notes[ev.drum], ev.velocity,
                         "" if ev.emitted is None else f"{ev.emitted:.6f}"])
         return buf.getvalue()
 
@@ -609,7 +652,7 @@ class JsonLinesSink(_LineSink):
     kind = "JSON lines"
 
     def _format(self, events: list[Event]) -> str:
-        return "".join(json.dumps(_event_row(ev)) + "\n" for ev in events)
+        return "".join(json.dumps(_event_row(ev, self.notes)) + "\n" for ev in events)
 
 
 # ------------------------------------------------------------------------------------ by extension
@@ -625,20 +668,36 @@ SINK_EXTENSIONS: dict[str, type[Sink]] = {
 }
 
 
-def sink_for_path(path: str | os.PathLike, **kwargs: Any) -> Sink:
-    """The sink for an output path, chosen by its extension (case-insensitive):
-    .mid/.midi MIDI file, .txt/.tsv text, .csv CSV, .jsonl/.json JSON lines; "-" is text to stdout.
-    Extra keyword arguments go to the sink's constructor."""
-    p = os.fspath(path)
+# The name each of those sinks is registered under (entry points rtadt.sinks, see rtadt.plugins).
+SINK_NAMES: dict[type[Sink], str] = {MidiFileSink: "midi-file", TextSink: "text", CsvSink: "csv",
+                                     JsonLinesSink: "jsonl"}
+
+
+def _sink_class_for_path(p: str) -> type[Sink]:
     if p == "-":
-        return TextSink("-", **kwargs)
+        return TextSink
     ext = os.path.splitext(p)[1].lower()
     cls = SINK_EXTENSIONS.get(ext)
     if cls is None:
         supported = ", ".join(SINK_EXTENSIONS)
         what = f"extension {ext!r}" if ext else "no extension"
         raise SinkError(f"cannot tell the output format of {p} ({what}); supported: {supported}")
-    return cls(p, **kwargs)
+    return cls
+
+
+def sink_for_path(path: str | os.PathLike, **kwargs: Any) -> Sink:
+    """The sink for an output path, chosen by its extension (case-insensitive):
+    .mid/.midi MIDI file, .txt/.tsv text, .csv CSV, .jsonl/.json JSON lines; "-" is text to stdout.
+    Extra keyword arguments go to the sink's constructor."""
+    p = os.fspath(path)
+    return _sink_class_for_path(p)(p, **kwargs)
+
+
+def sink_name_for_path(path: str | os.PathLike) -> str:
+    """The registered name of the sink ``sink_for_path`` would make ("midi-file", "text", "csv",
+    "jsonl"): what `rtadt listen` looks up, so a path output goes through the same registry as
+    any ``--sink``. SinkError for an extension no sink writes."""
+    return SINK_NAMES[_sink_class_for_path(os.fspath(path))]
 
 
 def write_events(path: str | os.PathLike, events: Iterable[Event], **kwargs: Any) -> str:

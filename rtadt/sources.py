@@ -1,9 +1,12 @@
 """Audio sources: a sound interface (sounddevice/PortAudio) or a file.
 
 A live source's callback does nothing but mix to mono and copy into the ring buffer;
-the engine runs on another thread. File sources either deliver blocks as fast as the
-engine takes them (transcription) or pace them in real time through the same ring
-buffer as a sound card would (`rtadt listen --input FILE`).
+the engine runs on another thread. File sources pace their blocks in real time through
+the same ring buffer as a sound card would (`rtadt listen --input FILE`), or deliver them
+as fast as the engine takes them (realtime=False; `blocks()` for transcription).
+
+Both are registered as entry points (``rtadt.sources``: ``device``, ``file``) and follow the
+source contract of rtadt.plugins, which a third-party source follows too.
 """
 from __future__ import annotations
 
@@ -106,18 +109,34 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 class FileSource:
-    """Blocks of a file, mixed to mono; optionally paced in real time."""
+    """Blocks of a file, mixed to mono; a source (rtadt.plugins' contract) registered as ``file``.
 
-    def __init__(self, path: str | Path, block_size: int = 512, realtime: bool = False):
-        if block_size <= 0:
+    block_size: samples per block; 0 means 512.
+    realtime: pace delivery into the ring at the file's own rate, as a sound card would (the
+        live path); False delivers as fast as the ring has room (tests, benchmarks).
+    sample_rate, channels: the contract's requests. A file plays at its own rate with all its
+        channels mixed: a value other than the file's own is refused (AudioError), not ignored.
+    """
+
+    def __init__(self, path: str | Path | None, block_size: int = 512, realtime: bool = True,
+                 sample_rate: int | None = None, channels: int | None = None):
+        if path is None:
+            raise AudioError("the file source needs a path (file:PATH)")
+        if block_size < 0:
             raise AudioError(f"block size must be positive, got {block_size}")
         self.path = Path(path)
-        self.block_size = block_size
+        self.block_size = block_size or 512
         self.realtime = realtime
         with _open_soundfile(self.path) as f:
             self.sample_rate = f.samplerate
             self.channels = f.channels
             self.frames = f.frames
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            raise AudioError(f"{self.path} is {self.sample_rate} Hz and a file plays at its own rate: "
+                             f"{sample_rate} Hz cannot apply to it")
+        if channels is not None and channels != self.channels:
+            raise AudioError(f"{self.path} has {self.channels} channel(s), all mixed to mono: "
+                             f"{channels} channel(s) cannot apply to it")
         self.name = f"file {self.path.name}"
         self.finished = threading.Event()
         self._stop = threading.Event()
@@ -230,7 +249,9 @@ def find_input_device(device: str | int | None) -> dict:
 
 
 class DeviceSource:
-    """A sound interface input through PortAudio; channels are mixed to mono."""
+    """A sound interface input through PortAudio, channels mixed to mono; a source (rtadt.plugins'
+    contract) registered as ``device``: the target is the device (index or name, None for the
+    default input), sample_rate and channels default to the device's own (at most 2 channels)."""
 
     def __init__(self, device: str | int | None = None, sample_rate: int | None = None,
                  channels: int | None = None, block_size: int = 0):

@@ -162,3 +162,27 @@ def test_a_state_read_from_an_offset_is_a_view_of_what_was_written():
     assert spec.written_shape == (1, 7, 2) and StateSpec("h", (1, 3)).written_shape == (1, 3)
     assert spec.manifest_entry() == {"name": "conv1", "shape": [1, 4, 2], "output_shape": [1, 7, 2], "offset": 4}
     assert StateSpec("h", (1, 3)).manifest_entry() == {"name": "h", "shape": [1, 3]}
+
+
+def test_writing_the_same_content_gives_the_same_bytes(tmp_path, monkeypatch):
+    """A bundle's bytes depend on its content alone: not on the clock (zip timestamps), the
+    order the graphs were handed over, or the umask; so regenerating a committed bundle
+    changes nothing unless its content changed."""
+    import time
+
+    cfg = FeatureConfig()
+    manifest, graphs = baseline.manifest(cfg), baseline.build_graphs(cfg)
+    first = write_bundle(tmp_path / "a.rtadt", manifest, graphs).read_bytes()
+    later = time.time() + 3 * 86400 + 7  # other days, other seconds: any timestamp would differ
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "localtime", lambda *a: time.gmtime(later))
+    second = write_bundle(tmp_path / "b.rtadt", manifest, dict(reversed(list(graphs.items())))).read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a.rtadt") as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    assert {(i.external_attr >> 16) & 0o777 for i in infos} == {0o644}
+
+
+def test_the_committed_baseline_is_byte_for_byte_what_the_builder_writes(tmp_path):
+    assert baseline.build(tmp_path / "x.rtadt").read_bytes() == FLUX_BUNDLE.read_bytes()

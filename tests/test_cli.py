@@ -125,6 +125,71 @@ def test_info_and_bad_bundle(tmp_path):
     assert_one_line_error(run("transcribe", str(example_path()), "--model", str(bad)), "not a bundle")
 
 
+OWN_NOTES = {"KD": 35, "SD": 40, "TT": 45, "HH": 44, "CY": 57}  # none of them the GM note of its class
+
+
+@pytest.fixture
+def own_notes_bundle(tmp_path):
+    """The flux baseline as a directory bundle whose manifest gives its own MIDI notes."""
+    import zipfile
+
+    from rtadt.bundle import FLUX_BUNDLE
+
+    d = tmp_path / "own-notes"
+    d.mkdir()
+    with zipfile.ZipFile(FLUX_BUNDLE) as zf:
+        zf.extractall(d)
+    m = json.loads((d / "manifest.json").read_text())
+    m["midi_notes"] = [OWN_NOTES[c] for c in m["classes"]]
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+def test_a_bundle_with_its_own_notes_transcribes_to_those_notes(own_notes_bundle, tmp_path):
+    r = run("info", str(own_notes_bundle), "--json")
+    assert json.loads(r.output)["classes"] == OWN_NOTES
+    r = run("transcribe", str(example_path()), "-m", str(own_notes_bundle), "-o", str(tmp_path),
+            "-f", "mid,txt,csv,jsonl")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "example.jsonl").read_text().splitlines()]
+    assert len(rows) > 20 and {r["drum"] for r in rows} >= {"KD", "SD", "HH"}
+    assert all(r["note"] == OWN_NOTES[r["drum"]] for r in rows)
+    txt = [int(x.split("\t")[1]) for x in (tmp_path / "example.txt").read_text().splitlines()]
+    csv_notes = [int(x.split(",")[2]) for x in (tmp_path / "example.csv").read_text().splitlines()[1:]]
+    assert txt == csv_notes == [r["note"] for r in rows]
+    mid = mido.MidiFile(tmp_path / "example.mid")
+    ons = sorted(m.note for m in mid.tracks[0] if m.type == "note_on" and m.velocity > 0)
+    assert ons == sorted(txt)
+
+
+def test_listen_plays_the_notes_of_the_bundle_in_use(own_notes_bundle, tmp_path, monkeypatch):
+    """Live: the MIDI port, the recorded MIDI file and the recorded text all carry the bundle's notes
+    (the port is a stand-in that records what it is sent)."""
+    rtmidi = pytest.importorskip("rtmidi")
+    sent = []
+
+    class Port:
+        def open_virtual_port(self, name): pass
+        def is_port_open(self): return True
+        def send_message(self, msg): sent.append(list(msg))
+        def close_port(self): pass
+        def delete(self): pass
+
+    monkeypatch.setattr("rtadt.sinks._open_midi_out", lambda api, client: (Port(), rtmidi.API_LINUX_ALSA))
+    rec_mid, rec_txt = tmp_path / "live.mid", tmp_path / "live.jsonl"
+    r = run("listen", "--example", "-m", str(own_notes_bundle), "--midi-out", "--duration", "2", "-q",
+            "--record-midi", str(rec_mid), "--record-text", str(rec_txt))
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in rec_txt.read_text().splitlines()]
+    assert len(rows) >= 3 and all(r["note"] == OWN_NOTES[r["drum"]] for r in rows)
+    played = [m[1] for m in sent if m[0] == 0x99]
+    assert played == [r["note"] for r in rows]
+    mid = mido.MidiFile(rec_mid)
+    assert sorted(m.note for m in mid.tracks[0] if m.type == "note_on" and m.velocity > 0) == sorted(played)
+    silenced = {m[1] for m in sent[2 * len(played):] if m[0] == 0x89}
+    assert silenced == set(OWN_NOTES.values())  # all-notes-off covers the bundle's notes
+
+
 def test_thresholds_option():
     assert run("transcribe", "--help").exit_code == 0
     r = run("transcribe", str(example_path()), "-t", "XX=0.3")
@@ -155,9 +220,33 @@ def test_listen_without_jack_server_says_so(tmp_path):
     r = subprocess.run(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q"],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("rtadt: error:") and "no JACK server running" in last
-    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr  # rtadt's line alone: none of libjack's own complaints
+    assert lines[0].startswith("rtadt: error:") and "no JACK server running" in lines[0]
+
+
+def test_listen_takes_one_input():
+    r = run("listen", "--example", "--input", str(example_path()), "-q")
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == [
+        "rtadt: error: choose one input, not --input and --example (one of --device, --input, --example, --source)"]
+    r = run("listen", "--device", "0", "--source", "device:1", "-q")
+    assert r.exit_code == 2 and "not --device and --source" in r.output
+
+
+def test_listen_refuses_a_rate_or_channel_count_a_file_cannot_have(tmp_path):
+    """A file plays at its own rate with all its channels mixed: another --rate or --channels is
+    refused in one line (the help says so), the file's own values are accepted."""
+    assert_one_line_error(run("listen", "--example", "--rate", "48000", "-q"),
+                          "is 44100 Hz", "48000 Hz cannot apply")
+    assert_one_line_error(run("listen", "--example", "--channels", "2", "-q"), "has 1 channel", "2 channel")
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.zeros((4800, 2), np.float32), 48000)
+    assert_one_line_error(run("listen", "--input", str(stereo), "--rate", "44100", "-q"), "is 48000 Hz")
+    r = run("listen", "--input", str(stereo), "--rate", "48000", "--channels", "2", "-q", "-m", "flux")
+    assert r.exit_code == 0, r.output
+    help_text = " ".join(run("listen", "--help").output.split())
+    assert "A file plays at its own rate: another --rate is refused" in help_text
 
 
 @pytest.mark.jack

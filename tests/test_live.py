@@ -36,7 +36,7 @@ def key(events):
 def test_live_loop_gives_the_offline_events(bundle):
     audio, rate = read_audio(example_path())
     sink = RecordingSink()
-    source = FileSource(example_path(), block_size=300)
+    source = FileSource(example_path(), block_size=300, realtime=False)
     summary = run_stream(source, Engine(bundle, rate), [sink])
     assert sink.closed
     assert key(sink.events) == key(transcribe_array(bundle, audio, rate))
@@ -44,7 +44,7 @@ def test_live_loop_gives_the_offline_events(bundle):
 
 
 def test_duration_limit(bundle):
-    source = FileSource(example_path(), block_size=512)
+    source = FileSource(example_path(), block_size=512, realtime=False)
     summary = run_stream(source, Engine(bundle, source.sample_rate), [], duration=2.0)
     assert summary["samples"] == 2 * source.sample_rate
 
@@ -59,7 +59,7 @@ class FailingSource(FileSource):
 
 def test_sinks_are_closed_when_the_source_fails(bundle):
     sink = RecordingSink()
-    source = FailingSource(example_path(), block_size=1024)
+    source = FailingSource(example_path(), block_size=1024, realtime=False)
     with pytest.raises(RuntimeError, match="unplugged"):
         run_stream(source, Engine(bundle, source.sample_rate), [sink])
     assert sink.closed and sink.events  # what was found before the failure was delivered

@@ -295,6 +295,107 @@ def test_all_notes_off_messages():
     assert rec.sent[-2:] == [[0xB9, 123, 0], [0xB9, 120, 0]]
 
 
+class FakeMidiOut:
+    """Stands in for an rtmidi MidiOut: records what is sent; ``fail_on`` (a predicate on a
+    message) makes that send raise, as a port that vanished mid-write would."""
+
+    def __init__(self):
+        self.sent, self.fail_on, self.port_open, self.deleted = [], None, False, False
+
+    def open_virtual_port(self, name):
+        self.port_open = True
+
+    def get_ports(self):
+        return ["Fake Synth:in"]
+
+    def open_port(self, index, name=None):
+        self.port_open = True
+
+    def is_port_open(self):
+        return self.port_open
+
+    def send_message(self, msg):
+        if self.fail_on is not None and self.fail_on(list(msg)):
+            raise RuntimeError("port gone")
+        self.sent.append(list(msg))
+
+    def close_port(self):
+        self.port_open = False
+
+    def delete(self):
+        self.deleted = True
+
+
+@pytest.fixture
+def fake_port(monkeypatch):
+    """MidiPortSink opens a FakeMidiOut (as if through ALSA) instead of a real MIDI system."""
+    rtmidi = pytest.importorskip("rtmidi")
+    out = FakeMidiOut()
+    monkeypatch.setattr("rtadt.sinks._open_midi_out", lambda api, client: (out, rtmidi.API_LINUX_ALSA))
+    return out
+
+
+def test_a_note_whose_note_off_failed_stays_sounding_until_close(fake_port):
+    """`sounding` is what the sink itself could not end: a note-on sent, its note-off not.
+    close() still ends it, whatever else it sends."""
+    sink = MidiPortSink(virtual=True)
+    sink.open()
+    sink.write([Event(0.0, "KD", 100)])
+    assert sink.sounding == frozenset() and _left_sounding(fake_port.sent) == set()
+    fake_port.fail_on = lambda m: m[0] == 0x89 and m[1] == 38
+    with pytest.raises(SinkError, match="port gone"):
+        sink.write([Event(0.1, "SD", 90)])
+    assert sink.sounding == {38} and _left_sounding(fake_port.sent) == {38}
+    fake_port.fail_on = None
+    sink.close()
+    assert sink.sounding == frozenset() and _left_sounding(fake_port.sent) == set()
+    assert fake_port.sent[-2:] == [[0xB9, 123, 0], [0xB9, 120, 0]] and fake_port.deleted
+
+
+# A bundle's own notes (an e-kit's map, say): different from the GM table for every class.
+OWN_NOTES = {"KD": 35, "SD": 40, "TT": 45, "HH": 44, "CY": 57}
+
+
+def _notes_written(cls, path):
+    """(drum class or None, note) per event, as each output format records them."""
+    if cls is MidiFileSink:
+        return [(None, n) for _, n, _, _ in _notes_from_midi(path)[0]]
+    text = path.read_text()
+    if cls is TextSink:
+        return [(None, n) for _, n in _parse_text(text)]
+    if cls is CsvSink:
+        return [(r["drum"], int(r["note"])) for r in csv.DictReader(io.StringIO(text))]
+    return [(o["drum"], o["note"]) for o in map(json.loads, text.splitlines())]
+
+
+@pytest.mark.parametrize("cls", [MidiFileSink, TextSink, CsvSink, JsonLinesSink])
+def test_file_sinks_write_the_notes_they_are_given(tmp_path, cls):
+    events = [Event(0.1 * i, drum, 100) for i, drum in enumerate(OWN_NOTES)]
+    path = tmp_path / "out"
+    with cls(path, notes=OWN_NOTES) as sink:
+        sink.write(events)
+    written = _notes_written(cls, path)
+    assert [n for _, n in written] == [OWN_NOTES[e.drum] for e in events]
+    assert all(drum is None or OWN_NOTES[drum] == n for drum, n in written)
+
+
+def test_port_sink_plays_and_silences_the_notes_it_is_given(fake_port):
+    with MidiPortSink(virtual=True, notes=OWN_NOTES) as sink:
+        sink.write([Event(0.0, "HH", 70), Event(0.0, "CY", 80)])
+        assert fake_port.sent == [[0x99, 44, 70], [0x89, 44, 0], [0x99, 57, 80], [0x89, 57, 0]]
+    offs = fake_port.sent[4:-2]
+    assert sorted(m[1] for m in offs) == sorted(OWN_NOTES.values()) and all(m[0] == 0x89 for m in offs)
+
+
+def test_a_sink_refuses_events_of_a_class_it_has_no_note_for(tmp_path):
+    with TextSink(tmp_path / "x.txt", notes={"KD": 35}) as sink:
+        with pytest.raises(ValueError, match="no MIDI note for class SD"):
+            sink.write([Event(0.0, "SD")])
+    for bad in ({"XX": 36}, {"KD": 128}, {"KD": 36.0}):
+        with pytest.raises(ValueError):
+            TextSink(tmp_path / "y.txt", notes=bad)
+
+
 def test_bad_api_name():
     with pytest.raises(SinkError, match="auto, alsa, jack"):
         MidiPortSink(api="coreaudio")
@@ -322,6 +423,23 @@ def _receive(midi_in, count, timeout=3.0):
         else:
             time.sleep(0.002)
     return got
+
+
+def _left_sounding(messages):
+    """Notes a receiver of ``messages`` would still hold: a note-on (velocity > 0) on the drum
+    channel with no note-off (or note-on with velocity 0) after it."""
+    sounding = set()
+    for status, *data in messages:
+        if status == 0x90 | MIDI_CHANNEL and data[1] > 0:
+            sounding.add(data[0])
+        elif status in (0x80 | MIDI_CHANNEL, 0x90 | MIDI_CHANNEL):
+            sounding.discard(data[0])
+    return sounding
+
+
+def test_left_sounding_sees_a_missing_note_off():
+    assert _left_sounding([[0x99, 36, 100], [0x99, 38, 90], [0x89, 36, 0], [0x99, 38, 0]]) == set()
+    assert _left_sounding([[0x99, 36, 100], [0x99, 38, 90], [0x89, 36, 0]]) == {38}
 
 
 @pytest.fixture
@@ -365,8 +483,8 @@ def test_jack_virtual_port_sends_pairs_and_all_notes_off(jack_midi_in):
         time.sleep(0.05)  # let the JACK connection settle before sending
         sink.write(sent[:2])
         sink.write(sent[2:])
-        assert sink.sounding == frozenset()
         got = _receive(jack_midi_in, 2 * len(sent))
+        assert _left_sounding(got) == set()  # as the receiver hears it: every note-on was ended
         expected = []
         for ev in sent:
             expected += [[0x99, CLASS_TO_MIDI[ev.drum], ev.velocity], [0x89, CLASS_TO_MIDI[ev.drum], 0]]
@@ -449,3 +567,37 @@ def test_jack_not_running_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     with pytest.raises(SinkError, match="no JACK server running"):
         MidiPortSink(virtual=True, api="jack").open()
+
+
+def test_opening_jack_without_a_server_prints_nothing_and_changes_nothing_for_good(monkeypatch, capfd):
+    """libjack's own complaints (five lines on stderr, written by C code: capfd sees them) are kept
+    back while rtadt opens JACK, which says it in its SinkError instead; afterwards libjack
+    prints as before, so JACK's messages during a session still reach the user."""
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi built without JACK")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"rtadt-no-server-{uuid.uuid4().hex[:6]}")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    capfd.readouterr()
+    with pytest.raises(SinkError, match="no JACK server running"):
+        MidiPortSink(virtual=True, api="jack").open()
+    assert capfd.readouterr().err == ""
+    with pytest.raises(Exception):
+        rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="rtadt-test-direct")  # not through rtadt
+    assert "server" in capfd.readouterr().err
+
+
+def test_loaded_libjacks_finds_every_copy_of_the_client_library(tmp_path):
+    from rtadt.jacklib import loaded_libjacks
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libjack.so.0.1.0\n"
+        "7f02-7f03 r--p 0 08:01 1 /usr/lib/x86_64-linux-gnu/libjack.so.0.1.0\n"
+        "7f04-7f05 r-xp 0 08:01 2 /venv/site-packages/python_rtmidi.libs/libjack-5305d520.so.0.1.0\n"
+        "7f06-7f07 r-xp 0 08:01 3 /usr/lib/x86_64-linux-gnu/libjackserver.so.0\n"
+        "7f08-7f09 rw-p 0 00:00 0 [heap]\n"
+        "7f0a-7f0b rw-p 0 00:00 0\n")
+    assert loaded_libjacks(str(maps)) == ["/usr/lib/x86_64-linux-gnu/libjack.so.0.1.0",
+                                          "/venv/site-packages/python_rtmidi.libs/libjack-5305d520.so.0.1.0"]
+    assert loaded_libjacks(str(tmp_path / "missing")) == []
