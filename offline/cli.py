@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from offline import defaults
+
 
 def _fail(msg: str, code: int = 1):
     click.echo(f"rtadt-train: error: {msg}", err=True)
@@ -55,6 +57,11 @@ def _parse_sets(items: tuple[str, ...]) -> dict:
     return out
 
 
+# Options that several commands take, each declared once (names and defaults: offline.defaults).
+LOOKAHEAD_OPT = click.option("--lookahead", "lookahead_s", type=float, default=defaults.LOOKAHEAD_S, show_default=True,
+                             help="seconds after an onset that the model may wait to report it (label offset)")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """The rtadt lab: architectures, training, evaluation, export to model bundles."""
@@ -76,11 +83,11 @@ def architectures_cmd():
 @click.argument("architecture")
 @click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
-@click.option("--lookahead", type=float, default=0.0, show_default=True, help="label offset in seconds")
+@LOOKAHEAD_OPT
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead, seed, diff, output):
+def init(architecture, flavour, sets, lookahead_s, seed, diff, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
@@ -94,7 +101,7 @@ def init(architecture, flavour, sets, lookahead, seed, diff, output):
         model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
         _fail(str(exc), 2)
-    save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead, training=None))
+    save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead_s, training=None))
     click.echo(f"{output}: untrained {architecture} ({flavour}), {model.describe()['parameters']:,} parameters")
 
 
@@ -131,7 +138,7 @@ def export(checkpoint, output, name, description, int8):
               help="feature cache directory (default: OUT/cache)")
 @click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
-@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
+@LOOKAHEAD_OPT
 @click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
 @click.option("--diff", is_flag=True, help="add positive difference features")
 @click.option("--epochs", type=int, default=100, show_default=True)
@@ -147,7 +154,7 @@ def export(checkpoint, output, name, description, int8):
               help="start from this checkpoint's weights (same architecture, size and features)")
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, epochs, batch_size, lr,
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, epochs, batch_size, lr,
         max_batches, seed, device, workers, tensorboard, resume, init_from, gain_db):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
@@ -162,11 +169,11 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
         for name, root in _parse_data(data, labelled=True).values():
             tracks += load(name, root)
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
-                          lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
+                          lookahead_s=lookahead_s, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
                           max_batches_per_epoch=max_batches, seed=seed, device=device, num_workers=workers,
                           tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
         features = FeatureConfig(positive_diff=diff)
-        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         summary = run_fit(cfg, train, val, out_dir, resume=resume)
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -189,7 +196,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
 @click.option("--minutes", type=float, help="training + validation minutes per trial (default: no limit)")
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
-@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
+@LOOKAHEAD_OPT
 @click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--cpus-per-trial", type=int, default=1, show_default=True)
@@ -198,7 +205,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
 @click.option("--address", help="join a running Ray cluster ('auto' or host:port) instead of starting a local Ray")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False), help="export the best trial to this bundle")
 def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_items, flavour, minutes, epochs,
-               max_batches, lookahead, widen, seed, cpus_per_trial, gpus_per_trial, max_concurrent, address,
+               max_batches, lookahead_s, widen, seed, cpus_per_trial, gpus_per_trial, max_concurrent, address,
                export_path):
     """Search ARCHITECTURE's hyperparameters on Ray Tune (FIFO scheduler, grid or random),
     each trial trained by the study's protocol, selected by validation micro F1. Resumable:
@@ -220,14 +227,14 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
         space[name] = tuple(_parse_sets((f"v={v}",))["v"] for v in values.split(","))
     try:
         cfg = SearchConfig(architecture=architecture, flavour=flavour, mode=mode, samples=samples, space=space or None,
-                           minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, lookahead_s=lookahead,
+                           minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, lookahead_s=lookahead_s,
                            widen=widen, seed=seed, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                            max_concurrent=max_concurrent, address=address)
     except ValueError as exc:
         _fail(str(exc), 2)
     try:
         tracks = [t for name, root in _parse_data(data, labelled=True).values() for t in load(name, root)]
-        train, val = caches_for(tracks, FeatureConfig(), cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        train, val = caches_for(tracks, FeatureConfig(), cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         result = search(cfg, train, val, out_dir)
     except (DatasetError, ValueError, FileNotFoundError, ConnectionError) as exc:
         _fail(str(exc))

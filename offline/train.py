@@ -55,6 +55,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
+from offline import defaults
 from offline.evaluate import onset_counts
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
@@ -83,14 +84,14 @@ class RunExistsError(FileExistsError):
 class TrainConfig:
     # the model
     architecture: str = "crnn"          # one of offline.architectures.NAMES
-    flavour: str = "causal"             # "offline" (as in the thesis) or "causal" (live)
+    flavour: str = defaults.FLAVOUR     # "offline" (as in the thesis) or "causal" (live)
     hyperparameters: dict = field(default_factory=dict)  # the architecture's config fields, e.g. {"L": 3, "H": 144}
     # the labels: the caches were built with these; fit checks that they agree
-    lookahead_s: float = 0.0            # onset labelled at the first frame stamped >= onset + lookahead
-    widen: int = 0                      # frames on each side of an onset set to 0.5 (ADTOF uses 1)
+    lookahead_s: float = defaults.LOOKAHEAD_S  # onset labelled at the first frame stamped >= onset + lookahead
+    widen: int = defaults.WIDEN         # frames on each side of an onset set to 0.5 (ADTOF uses 1)
     # optimisation
-    batch_size: int = 8
-    lr: float = 1e-3                    # Adam
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR             # Adam
     max_epochs: int = 100
     patience: int = 10                  # stop when the validation loss has not decreased for this many epochs
     lr_patience: int = 3                # ... divide the lr by 1 / lr_factor after this many
@@ -105,7 +106,7 @@ class TrainConfig:
     selection: str = "tuned"            # best.pt by F1 with per-class tuned thresholds, or at `threshold`
     tolerance_s: float = 0.05           # onset matching window: +-50 ms, the literature's
     # the system
-    seed: int = 0
+    seed: int = defaults.SEED
     device: str = "auto"                # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
     num_workers: int = 0                # DataLoader workers
     tensorboard: bool = False

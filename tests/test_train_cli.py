@@ -277,3 +277,36 @@ def test_a_resumed_study_does_not_train_a_spent_trial_again(tmp_path):
     assert r.exit_code == 0, r.output
     assert len(log.read_text().splitlines()) == 1
     assert (out / "runs" / "a" / "result.json").exists()
+
+
+def option_default(command, name):
+    """The default of a command's option, as click declares it (`command`: "fit", "study datasets")."""
+    cmd = main
+    for part in command.split():
+        cmd = cmd.commands[part]
+    return next(p for p in cmd.params if p.name == name).default
+
+
+def field_default(cls, name):
+    from dataclasses import fields
+
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
+def test_one_lookahead_default_everywhere_the_shipped_models():
+    """TrainConfig, SearchConfig, the studies and the commands that label training data
+    (init, fit, search) all default to one lookahead: the embedded default model's."""
+    import inspect
+
+    from offline.search import SearchConfig
+    from offline.studies import architecture_study, dataset_study
+    from offline.train import TrainConfig
+    from rtadt.bundle import load_bundle
+
+    want = field_default(TrainConfig, "lookahead_s")
+    assert want == pytest.approx(load_bundle(None).lookahead_s)
+    assert field_default(SearchConfig, "lookahead_s") == want
+    for study in (architecture_study, dataset_study):
+        assert inspect.signature(study).parameters["lookahead_s"].default == want
+    for command in ("init", "fit", "search"):
+        assert option_default(command, "lookahead_s") == want, command
