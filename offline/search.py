@@ -167,8 +167,8 @@ def run_name(architecture: str, trial: dict) -> str:
 def train_config(cfg: SearchConfig, trial: dict) -> TrainConfig:
     return TrainConfig(architecture=cfg.architecture, flavour=cfg.flavour,
                        hyperparameters={k: v for k, v in trial.items() if k != "repeat"},
-                       lookahead_s=cfg.lookahead_s, widen=cfg.widen, max_epochs=cfg.epochs,
-                       max_batches_per_epoch=cfg.batches_per_epoch, seed=cfg.seed + trial.get("repeat", 0),
+                       lookahead_s=cfg.lookahead_s, widen=cfg.widen, epochs=cfg.epochs,
+                       batches_per_epoch=cfg.batches_per_epoch, seed=cfg.seed + trial.get("repeat", 0),
                        progress=False)
 
 

@@ -338,7 +338,8 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
     for label in labels:
         tracks = load_labelled(label, data[label])
         val_tracks, test_tracks = split_tracks(tracks, label)
-        train, val = caches_for(tracks, FeatureConfig(), Path(cache_dir or out_dir / "cache") / label, lookahead_s, widen)
+        train, val = caches_for(tracks, FeatureConfig(), Path(cache_dir or out_dir / "cache") / label, lookahead_s,
+                                widen)
         sets[label] = {"train": train, "val": val, "val_tracks": val_tracks, "test_tracks": test_tracks}
     tests = {label: sets[label]["test_tracks"] for label in labels}
     results: dict = {"budget": asdict(budget), "architecture": architecture, "hyperparameters": hp,

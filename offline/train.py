@@ -74,6 +74,8 @@ SELECTIONS = ("tuned", "fixed")
 SELECTION_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)
 # Fields that define the model: a resumed run must agree on them, or its weights would not load.
 _MODEL_FIELDS = ("architecture", "flavour", "hyperparameters", "lookahead_s", "widen")
+# Fields renamed since (old name -> name): a run written before resumes under the new names.
+_RENAMED = {"max_epochs": "epochs", "max_batches_per_epoch": "batches_per_epoch"}
 
 
 class RunExistsError(FileExistsError):
@@ -92,14 +94,14 @@ class TrainConfig:
     # optimisation
     batch_size: int = defaults.BATCH_SIZE
     lr: float = defaults.LR             # Adam
-    max_epochs: int = 100
+    epochs: int = defaults.EPOCHS       # at most this many
     patience: int = 10                  # stop when the validation loss has not decreased for this many epochs
     lr_patience: int = 3                # ... divide the lr by 1 / lr_factor after this many
     lr_factor: float = 0.2
     class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
     gain_db: tuple[float, float] | None = None  # each training segment heard at a gain drawn uniformly
     #                                     in dB from this range (exact on cached features: with_gain)
-    max_batches_per_epoch: int | None = None  # cap an epoch (budgets, tests); None: every segment once
+    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH  # cap an epoch (budgets); None: every segment once
     init_from: str | None = None        # start from this checkpoint's weights (same model and features)
     # validation
     threshold: float = 0.5              # peak-picking threshold of every class for "val_f1"
@@ -123,13 +125,13 @@ class TrainConfig:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.class_weighting not in WEIGHTINGS:
             raise ValueError(f"class_weighting must be one of {WEIGHTINGS}, got {self.class_weighting!r}")
-        for name, least in (("batch_size", 1), ("max_epochs", 1), ("patience", 1), ("lr_patience", 0)):
+        for name, least in (("batch_size", 1), ("epochs", 1), ("patience", 1), ("lr_patience", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        cap = self.max_batches_per_epoch
+        cap = self.batches_per_epoch
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
+            raise ValueError(f"batches_per_epoch must be None or an integer >= 1, got {cap!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 < self.lr_factor < 1:
@@ -493,8 +495,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
                               num_workers=cfg.num_workers, pin_memory=pin)
     val_loader = DataLoader(ConcatDataset(val), batch_size=cfg.batch_size, shuffle=False,
                             num_workers=cfg.num_workers, pin_memory=pin)
-    batches = len(train_loader) if cfg.max_batches_per_epoch is None else min(len(train_loader),
-                                                                               cfg.max_batches_per_epoch)
+    batches = len(train_loader) if cfg.batches_per_epoch is None else min(len(train_loader), cfg.batches_per_epoch)
 
     # Early stopping and best-epoch bookkeeping: all of it goes into last.pt.
     epoch, history = 0, []
@@ -523,7 +524,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     writer = _tensorboard(out_dir) if cfg.tensorboard else None
     stopped = None
     try:
-        while epoch < cfg.max_epochs and stopped is None:
+        while epoch < cfg.epochs and stopped is None:
             if bad_epochs >= cfg.patience:
                 stopped = "early stopping"
                 break
@@ -607,7 +608,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
 def _bar(cfg: TrainConfig, batches: int, epoch: int):
     from tqdm import tqdm
 
-    return tqdm(total=batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch", disable=not cfg.progress,
+    return tqdm(total=batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not cfg.progress,
                 dynamic_ncols=True)
 
 
@@ -647,7 +648,7 @@ def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig
 def _check_resumable(previous: dict, cfg: TrainConfig, features: FeatureConfig, path: Path) -> None:
     if not isinstance(previous, dict) or "optimizer" not in previous or "train_config" not in previous:
         raise ValueError(f"{path}: not a resumable training checkpoint")
-    then = previous["train_config"]
+    then = {_RENAMED.get(k, k): v for k, v in previous["train_config"].items()}
     differ = [k for k in _MODEL_FIELDS if then.get(k) != asdict(cfg)[k]]
     if differ:
         raise ValueError(f"{path}: the run was started with other {', '.join(differ)} "

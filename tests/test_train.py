@@ -34,11 +34,11 @@ SEGMENT = 100  # 1 s segments: more, smaller batches than the study's 4 s
 # by one frame: a small model then learns the task in a few epochs.
 # CFG, a CRNN with dropout and batch norm, for the resume tests: every kind of state matters.
 CFG = T.TrainConfig(architecture="crnn", flavour="causal", hyperparameters={"L": 1, "H": 24}, lookahead_s=0.02,
-                    widen=1, batch_size=4, lr=1e-2, max_epochs=4, max_batches_per_epoch=2, seed=1, device="cpu",
+                    widen=1, batch_size=4, lr=1e-2, epochs=4, batches_per_epoch=2, seed=1, device="cpu",
                     progress=False)  # cpu: exact resumption is a CPU promise (cuDNN may differ in the last bits)
 # LEARN, a small RNN (fast on a CPU), for the tests that need a model that has learned.
-LEARN = replace(CFG, architecture="rnn", hyperparameters={"L": 1, "H": 32}, batch_size=8, max_epochs=6,
-                max_batches_per_epoch=None, tensorboard=True)
+LEARN = replace(CFG, architecture="rnn", hyperparameters={"L": 1, "H": 32}, batch_size=8, epochs=6,
+                batches_per_epoch=None, tensorboard=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_missing_tensorboard_is_a_clear_note(tmp_path, monkeypatch, capsys):
 def test_loss_decreases_and_every_epoch_is_logged(learned):
     out, summary = learned
     log = read_log(out)
-    assert [r["epoch"] for r in log] == list(range(1, LEARN.max_epochs + 1))
+    assert [r["epoch"] for r in log] == list(range(1, LEARN.epochs + 1))
     for r in log:
         assert set(r) >= {"epoch", "train_loss", "val_loss", "val_f1", "val_f1_per_class", "lr", "seconds"}
         assert set(r["val_f1_per_class"]) == set(CLASSES)
@@ -220,7 +220,7 @@ def test_loss_decreases_and_every_epoch_is_logged(learned):
     assert log[-1]["train_loss"] < 0.5 * log[0]["train_loss"]
     assert log[-1]["val_loss"] < log[0]["val_loss"]
     assert max(r["val_f1"] for r in log) > 0.6           # it has learned kick and hi-hat
-    assert summary["epochs"] == LEARN.max_epochs and summary["stopped"] == "max epochs"
+    assert summary["epochs"] == LEARN.epochs and summary["stopped"] == "max epochs"
     assert summary["history"] == log
     assert json.loads((out / T.CONFIG).read_text())["hyperparameters"] == LEARN.hyperparameters
     try:
@@ -248,7 +248,7 @@ def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
     assert again["f1"] == best["val_f1"] and again["select_f1"] == best["select_f1"]
     assert again["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     last = torch.load(out / T.LAST, weights_only=True)
-    assert last["epoch"] == LEARN.max_epochs and last["best"]["epoch"] == best["epoch"]
+    assert last["epoch"] == LEARN.epochs and last["best"]["epoch"] == best["epoch"]
 
 
 def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
@@ -300,7 +300,7 @@ def test_tuned_counts_prefers_the_middle_of_a_plateau_and_keeps_untunable_classe
 
 def test_fixed_selection_keeps_the_configured_threshold(caches, tmp_path):
     train, val = caches
-    cfg = replace(LEARN, max_epochs=1, selection="fixed")
+    cfg = replace(LEARN, epochs=1, selection="fixed")
     T.fit(cfg, train, val, tmp_path / "run")
     _, ckpt = load_checkpoint(tmp_path / "run" / T.BEST)
     record = read_log(tmp_path / "run")[0]
@@ -364,7 +364,7 @@ def test_a_killed_run_resumes_exactly(run4, caches, tmp_path):
 
 def test_a_run_stopped_at_max_epochs_continues_with_more(run4, caches, tmp_path):
     out4, _ = run4
-    T.fit(replace(CFG, max_epochs=2), *caches, tmp_path)
+    T.fit(replace(CFG, epochs=2), *caches, tmp_path)
     summary = T.fit(CFG, *caches, tmp_path, resume=True)
     assert summary["epochs"] == 4
     for a, b in zip(read_log(out4), read_log(tmp_path)):
@@ -378,13 +378,31 @@ def test_resume_refuses_another_model(run4, caches, tmp_path):
         T.fit(replace(CFG, hyperparameters={"L": 2, "H": 24}), *caches, out4, resume=True)
 
 
+def test_a_run_written_under_the_old_field_names_resumes_without_changes(run4, caches, tmp_path, capsys):
+    """last.pt of a run from before max_epochs and max_batches_per_epoch were renamed epochs
+    and batches_per_epoch: resuming it with the same settings reports no changed setting."""
+    import shutil
+
+    out4, _ = run4
+    shutil.copytree(out4, tmp_path / "old")
+    last = torch.load(tmp_path / "old" / T.LAST, weights_only=True)
+    config = last["train_config"]
+    config["max_epochs"], config["max_batches_per_epoch"] = config.pop("epochs"), config.pop("batches_per_epoch")
+    torch.save(last, tmp_path / "old" / T.LAST)
+    capsys.readouterr()
+    T.fit(CFG, *caches, tmp_path / "old", resume=True)  # 4 of 4 epochs done: nothing to train
+    assert "resuming with changed" not in capsys.readouterr().err
+    T.fit(replace(CFG, batches_per_epoch=3), *caches, tmp_path / "old", resume=True)
+    assert "resuming with changed batches_per_epoch: 2 -> 3" in capsys.readouterr().err
+
+
 def test_early_stopping_and_lr_schedule_follow_the_validation_loss(caches, tmp_path):
     # A far too high lr makes the validation loss wobble: the lr must drop after every epoch
     # without a decrease (lr_patience 0), and the run stop after `patience` of them in a row.
-    cfg = replace(LEARN, lr=0.3, patience=2, lr_patience=0, max_epochs=12, tensorboard=False)
+    cfg = replace(LEARN, lr=0.3, patience=2, lr_patience=0, epochs=12, tensorboard=False)
     summary = T.fit(cfg, *caches, tmp_path)
     log = read_log(tmp_path)
-    assert summary["stopped"] == "early stopping" and len(log) < cfg.max_epochs
+    assert summary["stopped"] == "early stopping" and len(log) < cfg.epochs
     lowest, bad, lr = math.inf, 0, cfg.lr
     for i, r in enumerate(log):
         assert r["lr"] == pytest.approx(lr)
@@ -398,12 +416,12 @@ def test_early_stopping_and_lr_schedule_follow_the_validation_loss(caches, tmp_p
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_fit_on_cuda_writes_checkpoints_that_load_on_cpu(caches, tmp_path):
-    cfg = replace(LEARN, device="cuda", max_epochs=2, tensorboard=False)
+    cfg = replace(LEARN, device="cuda", epochs=2, tensorboard=False)
     summary = T.fit(cfg, *caches, tmp_path)
     assert summary["device"].startswith("cuda") and summary["epochs"] == 2
     model, ckpt = load_checkpoint(tmp_path / T.BEST)  # mapped to the CPU
     assert next(model.parameters()).device.type == "cpu"
-    summary = T.fit(replace(cfg, max_epochs=3), *caches, tmp_path, resume=True)
+    summary = T.fit(replace(cfg, epochs=3), *caches, tmp_path, resume=True)
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
 
 
@@ -436,9 +454,9 @@ def test_with_gain_applies_one_gain_per_segment_and_refuses_difference_features(
 
 
 def test_gain_augmentation_changes_training_and_resumes_exactly(caches, tmp_path):
-    cfg = replace(CFG, gain_db=(-30.0, 10.0), max_epochs=2)
-    plain = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "plain")
-    T.fit(replace(cfg, max_epochs=1), *caches, tmp_path / "a")
+    cfg = replace(CFG, gain_db=(-30.0, 10.0), epochs=2)
+    plain = T.fit(replace(CFG, epochs=1), *caches, tmp_path / "plain")
+    T.fit(replace(cfg, epochs=1), *caches, tmp_path / "a")
     assert read_log(tmp_path / "a")[0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], abs=1e-6)
     T.fit(cfg, *caches, tmp_path / "a", resume=True)
     T.fit(cfg, *caches, tmp_path / "b")
@@ -454,13 +472,13 @@ def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
     def first_batch(epoch, step, loss):
         seen.setdefault("loss", loss)
 
-    cfg = replace(CFG, init_from=str(out4 / T.BEST), max_epochs=1, lr=1e-12)
+    cfg = replace(CFG, init_from=str(out4 / T.BEST), epochs=1, lr=1e-12)
     T.fit(cfg, *caches, tmp_path / "init", on_batch=first_batch)
     after = torch.load(tmp_path / "init" / T.LAST, weights_only=True)["state_dict"]
     for k, v in start.items():
         if v.dtype.is_floating_point and "running" not in k:  # batch-norm statistics move in train mode
             torch.testing.assert_close(after[k], v, rtol=0, atol=1e-6)
-    fresh = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "fresh")
+    fresh = T.fit(replace(CFG, epochs=1), *caches, tmp_path / "fresh")
     assert seen["loss"] < fresh["history"][0]["train_loss"]
 
 

@@ -310,3 +310,43 @@ def test_one_lookahead_default_everywhere_the_shipped_models():
         assert inspect.signature(study).parameters["lookahead_s"].default == want
     for command in ("init", "fit", "search"):
         assert option_default(command, "lookahead_s") == want, command
+
+
+def all_commands(group=main, prefix=""):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from all_commands(cmd, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", cmd
+
+
+# setting -> the commands that take it (the studies label with their own widening, 1 frame)
+SETTINGS = {"epochs": ("fit", "search", "study architectures", "study datasets"),
+            "batches_per_epoch": ("fit", "search", "study architectures", "study datasets"),
+            "lookahead_s": ("init", "fit", "search"), "widen": ("fit", "search"),
+            "seed": ("init", "fit", "search", "study architectures", "study datasets"),
+            "flavour": ("init", "fit", "search", "study architectures", "study datasets")}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_one_name_and_one_default_per_setting(name):
+    """TrainConfig's field, SearchConfig's and the studies' Budget's, and every command's
+    option: one name and TrainConfig's default."""
+    from offline.search import SearchConfig
+    from offline.studies import Budget
+    from offline.train import TrainConfig
+
+    want = field_default(TrainConfig, name)
+    assert field_default(SearchConfig, name) == want
+    if name in ("epochs", "batches_per_epoch"):
+        assert field_default(Budget, name) == want
+    for command in SETTINGS[name]:
+        assert option_default(command, name) == want, command
+
+
+def test_no_command_has_another_name_for_a_setting():
+    old = {"max_epochs", "max_batches", "max_batches_per_epoch", "lookahead", "batches"}
+    for command, cmd in all_commands():
+        assert not old & {p.name for p in cmd.params}, command
+        flags = {o for p in cmd.params for o in getattr(p, "opts", ())}
+        assert not flags & {"--max-batches", "--max-epochs", "--lookahead-s"}, command
