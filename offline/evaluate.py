@@ -81,7 +81,9 @@ __all__ = [
     "window_activations",
     "transcribe_offline",
     "evaluate_bundle",
+    "THRESHOLD_GRID",
     "threshold_sweep",
+    "best_thresholds",
     "tune_thresholds",
     "tune_bundle_thresholds",
     "plot_f1",
@@ -92,6 +94,9 @@ WINDOWS: tuple[float, ...] = (0.025, 0.05)
 #: Peak pickers of rtadt.peaks: "offline" (centred windows, Böck et al. 2012 / Vogl et al.
 #: 2017) and "online" (past-only windows, what the runtime uses).
 PICKERS = ("offline", "online")
+#: The thresholds tuned over, per class, by training (its validation selection) and by
+#: evaluation (bundles' thresholds): 0.05, 0.10, ..., 0.95, rounded so that they print as such.
+THRESHOLD_GRID: np.ndarray = np.round(np.linspace(0.05, 0.95, 19), 2)
 #: Architectures whose causal flavour attends over all of its input at once (cost quadratic
 #: in the frames of one run) but reaches back only `context_frames`: run in blocks offline.
 ATTENTION_ARCHITECTURES = frozenset({"convtransformer", "vit"})
@@ -746,7 +751,7 @@ def _per_track(value: Any, n: int, name: str) -> list[float]:
 
 def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: Sequence[Any],
                     cfg: FeatureConfig, lookahead_s: float, peak_params: PeakParams,
-                    grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                    grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                     classes: Sequence[str] = CLASSES, picker: str = "offline",
                     delay_s: Any = 0.0) -> np.ndarray:
     """Counts [len(grid), classes, 3] (tp, fp, fn summed over tracks) when every class
@@ -778,7 +783,7 @@ def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: 
 
 def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: Sequence[Any],
                     cfg: FeatureConfig, lookahead_s: float, peak_params: PeakParams,
-                    grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                    grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                     classes: Sequence[str] = CLASSES, picker: str = "offline",
                     delay_s: Any = 0.0, fallback: Any = None) -> np.ndarray:
     """Per-class thresholds (float64 [classes]) that maximise each class's F1 at `window`
@@ -788,40 +793,54 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
     ``{class: times}`` or a list of Event. Onset times follow the engine's rule
     (`onset_times`, with each track's resampler `delay_s`). Ties between grid values
     resolve to the median tied value (the lower of the two middle ones), away from
-    the edges of a plateau. A class with no reference onset in any track cannot be tuned:
-    it takes `fallback` (a number or one per class) or raises ValueError.
+    the edges of a plateau (`best_thresholds`). A class with no reference onset in any
+    track cannot be tuned: it takes `fallback` (a number or one per class) or raises ValueError.
     """
     classes = _check_classes(classes)
     g = _check_grid(grid)
     counts = threshold_sweep(activations_per_track, references_per_track, cfg, lookahead_s, peak_params,
                              g, window, classes=classes, picker=picker, delay_s=delay_s)
-    return _best_thresholds(counts, g, classes, fallback)[0]
+    return best_thresholds(counts, g, classes, fallback)[0]
 
 
-def _best_thresholds(counts: np.ndarray, g: np.ndarray, classes: Sequence[str],
-                     fallback: Any) -> tuple[np.ndarray, np.ndarray]:
-    """tune_thresholds' choice from a threshold_sweep's counts: (thresholds, the summed
-    (tp, fp, fn) of the classes that could be tuned, at their thresholds)."""
+def best_thresholds(counts: Any, grid: Any, classes: Sequence[str],
+                    fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's threshold that maximises its F1 (`prf`), from the counts at every
+    threshold of a grid: the one choice of training's validation selection and of
+    `tune_thresholds`.
+
+    counts: [len(grid), classes, 3] (tp, fp, fn), e.g. a `threshold_sweep`'s. Ties between
+    grid values resolve to the median tied value (the lower of the two middle ones), away
+    from the edges of a plateau. A class without reference onsets (tp + fn = 0 at every
+    threshold) has no F1 to maximise: it takes `fallback` (a number or one per class, its
+    counts those of the grid value nearest it), or raises ValueError when fallback is None.
+    Returns (thresholds float64 [classes], counts int64 [classes, 3] at those thresholds).
+    """
+    classes = _check_classes(classes)
+    g = _check_grid(grid)
+    counts = np.asarray(counts)
+    if counts.shape != (len(g), len(classes), 3):
+        raise ValueError(f"counts must be [{len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
     fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
     best = np.zeros(len(classes), dtype=np.float64)
-    total = np.zeros(3, dtype=np.int64)
+    chosen = np.zeros((len(classes), 3), dtype=np.int64)
     for c, drum in enumerate(classes):
         if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
             if fb is None:
                 raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
                                  "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
             best[c] = fb[c]
-            total += counts[int(np.argmin(np.abs(g - fb[c]))), c]
+            chosen[c] = counts[int(np.argmin(np.abs(g - fb[c]))), c]
             continue
         f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
         tied = np.flatnonzero(f1 == f1.max())
         best[c] = g[tied[(len(tied) - 1) // 2]]
-        total += counts[tied[(len(tied) - 1) // 2], c]
-    return best, total
+        chosen[c] = counts[tied[(len(tied) - 1) // 2], c]
+    return best, chosen
 
 
 def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
-                      grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                      grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                       progress: bool = True) -> tuple[PeakParams, np.ndarray, dict[float, float]]:
     """The online picker's delta and per-class thresholds that maximise micro F1 on tracks
     (a validation split): for each delta, each class's best threshold (`tune_thresholds`);
@@ -836,8 +855,8 @@ def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 
         peak = dataclasses.replace(bundle.peak, delta=delta)
         counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
                                  classes=bundle.classes, picker="online", delay_s=delays)
-        th, (tp, fp, fn) = _best_thresholds(counts, g, bundle.classes, fallback)
-        scores[delta] = round(prf(int(tp), int(fp), int(fn)).f1, 4)
+        th, chosen = best_thresholds(counts, g, bundle.classes, fallback)
+        scores[delta] = round(prf(*map(int, chosen.sum(axis=0))).f1, 4)
         if best is None or scores[delta] >= best[2]:
             best = (peak, th, scores[delta])
     return best[0], best[1], scores
@@ -861,7 +880,7 @@ def _validation_activations(bundle, tracks: Iterable, progress: bool, block_fram
     return acts, refs, delays
 
 
-def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.05, 0.95, 19),
+def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = THRESHOLD_GRID,
                            window: float = 0.05, *, picker: str = "offline", progress: bool = True,
                            block_frames: Any = "auto", fallback: Any = "bundle") -> np.ndarray:
     """`tune_thresholds` for a bundle on tracks (a validation split): activations by

@@ -12,7 +12,9 @@ The protocol (every knob is a field of TrainConfig, nothing else changes it):
 * After every epoch: validation loss and micro F1 (50 ms tolerance, offline peak picker
   rtadt.peaks.pick_peaks with default PeakParams), twice: at the fixed threshold 0.5 on
   every class ("val_f1"), and with each class's threshold tuned on the validation segments
-  over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). A model whose
+  over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). F1, the grid
+  and the tuning are the evaluation's (offline.evaluate: prf, THRESHOLD_GRID,
+  best_thresholds), so a class with neither references nor detections scores 1. A model whose
   activations peak at 0.3 transcribes well once its thresholds are tuned, which every
   bundle's are; at a fixed 0.5 it would score 0 and never be selected.
   The lr is divided by 5 when the validation loss has not decreased for 3 epochs
@@ -56,7 +58,7 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
 from offline import defaults
-from offline.evaluate import onset_counts
+from offline.evaluate import THRESHOLD_GRID, best_thresholds, onset_counts, prf
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
@@ -64,14 +66,12 @@ from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
-__all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
-           "validate", "tuned_counts", "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
+__all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "validate",
+           "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
 SELECTIONS = ("tuned", "fixed")
-# Thresholds tried per class for the tuned validation F1: the grid bundles are tuned over.
-SELECTION_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)
 # Fields that define the model: a resumed run must agree on them, or its weights would not load.
 _MODEL_FIELDS = ("architecture", "flavour", "hyperparameters", "lookahead_s", "widen")
 # Fields renamed since (old name -> name): a run written before resumes under the new names.
@@ -238,35 +238,6 @@ def match_onsets(detected: np.ndarray, reference: np.ndarray, window: int) -> tu
     return onset_counts(np.asarray(reference, dtype=np.float64), np.asarray(detected, dtype=np.float64), window)
 
 
-def f1_score(tp: int, fp: int, fn: int) -> float | None:
-    """2 TP / (2 TP + FP + FN); None where nothing was expected and nothing detected."""
-    tp, fp, fn = int(tp), int(fp), int(fn)  # plain ints: the result goes into JSON and checkpoints
-    denominator = 2 * tp + fp + fn
-    return None if denominator == 0 else 2 * tp / denominator
-
-
-def tuned_counts(counts_by_threshold: np.ndarray, grid: np.ndarray, fallback: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each class's threshold that maximises its F1, and the counts there.
-
-    counts_by_threshold: [thresholds, classes, 3] (tp, fp, fn) at each grid value. Ties go
-    to the median tied value (the lower middle one), away from a plateau's edges, as in
-    offline.evaluate.tune_thresholds. A class without reference onsets (tp + fn = 0) has no
-    F1 to maximise: it keeps `fallback`, or the grid value nearest it.
-    Returns (thresholds [classes], counts [classes, 3]).
-    """
-    g, c = counts_by_threshold.shape[:2]
-    chosen = np.zeros(c, dtype=np.int64)
-    for k in range(c):
-        tp, fp, fn = counts_by_threshold[:, k].T
-        if tp[0] + fn[0] == 0:  # references do not depend on the threshold
-            chosen[k] = int(np.argmin(np.abs(grid - fallback)))
-            continue
-        f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-        tied = np.flatnonzero(f1 == f1.max())
-        chosen[k] = tied[(len(tied) - 1) // 2]
-    return grid[chosen].astype(np.float64), counts_by_threshold[chosen, np.arange(c)]
-
-
 @torch.no_grad()
 def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: TrainConfig,
              features: FeatureConfig, device: torch.device) -> dict:
@@ -276,12 +247,15 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     are 0.5); detections come from the offline peak picker on the sigmoid activations of
     the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes:
     "f1" at cfg.threshold for every class, "select_f1" with per-class thresholds tuned on
-    these segments over SELECTION_GRID ("select_thresholds").
+    these segments over offline.evaluate.THRESHOLD_GRID ("select_thresholds"; a class
+    without reference onsets keeps cfg.threshold). F1 and the tuning are the evaluation's
+    (offline.evaluate.prf, best_thresholds), with its convention for empty sets: a class
+    with neither reference onsets nor detections scores 1.
     """
     model.eval()
     window = int(math.floor(cfg.tolerance_s * features.fps + 1e-9))  # 50 ms -> 5 frames at 100 fps
     peak = PeakParams()
-    thresholds = np.append(SELECTION_GRID, cfg.threshold)  # the last row: the fixed threshold
+    thresholds = np.append(THRESHOLD_GRID, cfg.threshold)  # the last row: the fixed threshold
     loss_sum, loss_count = 0.0, 0
     counts = np.zeros((len(thresholds), model.num_classes, 3), dtype=np.int64)  # tp, fp, fn
     for x, y, m in loader:
@@ -308,13 +282,14 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     loss = loss_sum / loss_count
     if not math.isfinite(loss):
         raise FloatingPointError(f"validation loss is {loss}: training diverged (try a lower lr)")
+    classes = CLASSES[:model.num_classes]
     fixed = counts[-1]
-    tuned_thresholds, tuned = tuned_counts(counts[:-1], SELECTION_GRID, cfg.threshold)
-    tp, fp, fn = fixed.sum(axis=0)
-    return {"loss": loss, "f1": f1_score(tp, fp, fn) or 0.0,
-            "f1_per_class": {c: f1_score(*fixed[i]) for i, c in enumerate(CLASSES[:model.num_classes])},
-            "counts": {"tp": int(tp), "fp": int(fp), "fn": int(fn)},
-            "select_f1": f1_score(*tuned.sum(axis=0)) or 0.0,
+    tuned_thresholds, tuned = best_thresholds(counts[:-1], THRESHOLD_GRID, classes, cfg.threshold)
+    tp, fp, fn = (int(n) for n in fixed.sum(axis=0))  # plain ints: the results go into JSON and checkpoints
+    return {"loss": loss, "f1": prf(tp, fp, fn).f1,
+            "f1_per_class": {c: prf(*map(int, fixed[i])).f1 for i, c in enumerate(classes)},
+            "counts": {"tp": tp, "fp": fp, "fn": fn},
+            "select_f1": prf(*map(int, tuned.sum(axis=0))).f1,
             "select_thresholds": [float(t) for t in tuned_thresholds]}
 
 

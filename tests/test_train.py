@@ -172,7 +172,6 @@ def test_match_onsets_is_a_maximum_matching():
         assert tp == max_matching(det, ref, w)
         assert (tp + fp, tp + fn) == (len(det), len(ref))
     assert T.match_onsets([10], [15], 5) == (1, 0, 0) and T.match_onsets([10], [16], 5) == (0, 1, 1)
-    assert T.f1_score(0, 0, 0) is None and T.f1_score(3, 1, 1) == 0.75
 
 
 def test_config_is_validated():
@@ -253,7 +252,7 @@ def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
 
 def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     """select_f1 against a brute force over the grid with the evaluation's own matching."""
-    from offline.evaluate import onset_counts
+    from offline.evaluate import THRESHOLD_GRID, onset_counts
     from rtadt.peaks import pick_peaks
 
     out, summary = learned
@@ -265,7 +264,7 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     best_counts = []
     for c in range(5):
         per_threshold = []
-        for th in T.SELECTION_GRID:
+        for th in THRESHOLD_GRID:
             tp = fp = fn = 0
             for (x, y, m), a in zip(segments, acts):
                 n = int(m.sum())
@@ -277,7 +276,7 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
         f1 = [2 * t / max(2 * t + p + n, 1) for t, p, n in per_threshold]
         tied = np.flatnonzero(np.array(f1) == max(f1))  # the documented rule: the median tied threshold
         best_counts.append(per_threshold[tied[(len(tied) - 1) // 2]] if per_threshold[0][0] + per_threshold[0][2] else
-                           per_threshold[int(np.argmin(np.abs(T.SELECTION_GRID - 0.5)))])
+                           per_threshold[int(np.argmin(np.abs(THRESHOLD_GRID - 0.5)))])
     tp, fp, fn = np.sum(best_counts, axis=0)
     weights = torch.tensor(list(summary["class_weights"].values()), dtype=torch.float32)
     v = T.validate(model, torch.utils.data.DataLoader(val, batch_size=8), weights, LEARN, val.feature_config,
@@ -285,17 +284,31 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     assert v["select_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
 
 
-def test_tuned_counts_prefers_the_middle_of_a_plateau_and_keeps_untunable_classes():
-    grid = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
-    counts = np.zeros((5, 2, 3), dtype=np.int64)
-    counts[:, 0] = [(5, 9, 0), (5, 1, 0), (5, 1, 0), (5, 1, 0), (2, 0, 3)]  # plateau 0.2..0.4
-    counts[:, 1] = [(0, 4, 0), (0, 3, 0), (0, 2, 0), (0, 1, 0), (0, 0, 0)]  # no reference onset
-    th, chosen = T.tuned_counts(counts, grid, fallback=0.5)
-    assert th.tolist() == [0.3, 0.5]
-    assert chosen.tolist() == [[5, 1, 0], [0, 0, 0]]
-    counts[3, 0] = (5, 9, 0)  # an even plateau, 0.2..0.3: its lower middle value
-    th, _ = T.tuned_counts(counts, grid, fallback=0.5)
-    assert th[0] == 0.2
+class Silent(torch.nn.Module):
+    """A model that never speaks: activation sigmoid(-20) on every frame and class."""
+
+    num_classes = len(CLASSES)
+
+    def forward(self, x):
+        return torch.full((x.shape[0], x.shape[1], self.num_classes), -20.0)
+
+
+def test_validation_scores_empty_classes_as_the_evaluation_does(caches):
+    """The validation segments hold KD and HH onsets only. A silent model scores F1 0 on
+    those two and, by the evaluation's convention for empty sets (offline.evaluate.prf),
+    1 on SD, TT and CY, which it rightly leaves silent; its micro F1 is 0."""
+    from offline.evaluate import Counts, score_events
+
+    _, val = caches
+    v = T.validate(Silent(), torch.utils.data.DataLoader(val, batch_size=8), torch.ones(5), CFG,
+                   val.feature_config, torch.device("cpu"))
+    assert v["counts"]["tp"] == v["counts"]["fp"] == 0 and v["counts"]["fn"] > 0
+    # the evaluation's scores of a silent transcription of a track with KD and HH hits
+    want = score_events({"KD": [1.0], "HH": [1.0]}, {}).per_class(0.05)
+    assert v["f1_per_class"] == {c: want[c].f1 for c in CLASSES} == {"KD": 0.0, "SD": 1.0, "TT": 1.0, "HH": 0.0,
+                                                                       "CY": 1.0}
+    assert v["f1"] == v["select_f1"] == Counts(0, 0, v["counts"]["fn"]).f1 == 0.0
+    assert v["select_thresholds"][CLASSES.index("SD")] == CFG.threshold  # untunable: the configured one
 
 
 def test_fixed_selection_keeps_the_configured_threshold(caches, tmp_path):
