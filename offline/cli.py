@@ -285,7 +285,8 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
               help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
 def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
     """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
-    dataset split: onset F1 at 25 and 50 ms, per class, micro and macro."""
+    dataset split: onset F1 at 25 and 50 ms, per class, micro and macro (the mean over the
+    classes with reference onsets: a class the split never plays is left out)."""
     from offline.datasets import DatasetError, load
     from offline.evaluate import evaluate_bundle, plot_f1
     from rtadt.bundle import BundleError

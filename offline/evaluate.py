@@ -27,15 +27,19 @@ Empty sets
     estimates only                0           1        0
     ============================  ==========  =======  ====
 
-    mir_eval instead returns 0 (with a warning) whenever either set is empty. The same
-    rule applies everywhere: per class, to the micro sums and inside the macro mean, where
-    a class with neither references nor estimates in the whole evaluation counts as F1 = 1
-    (tables show its reference count, 0, next to it).
+    mir_eval instead returns 0 (with a warning) whenever either set is empty. The rule
+    applies per class and to the micro sums (tables show a class's reference count, 0,
+    next to its F1 of 1); the macro mean leaves such classes out (below).
 
 Aggregation (`Scores`)
     Counts are summed over tracks before anything is divided, per class and window.
     *micro*: P/R/F1 of the counts summed over classes (ADTOF's "sum" F-measure);
-    *macro*: the unweighted mean over classes of per-class P, R and F1. Per-track
+    *macro*: the unweighted mean of per-class P, R and F1 over the classes that have
+    reference onsets. A class without references has no recall to measure, and counting
+    its F1 of 1 would let a model that predicts nothing score 3 / 5 = 0.6 on a track with
+    three silent classes; in mir_eval's spirit (no references: nothing to score) it is left
+    out, and so is an F1 of 0 for estimates there (they still count in micro, as false
+    positives). When no class has references, macro equals micro. Per-track
     F-measures are never averaged (ADTOF's "mean" figures also average over tracks; ours
     do not). Nothing is discarded either (ADTOF drops estimates before a track's first
     annotated onset, for unannotated count-ins; datasets that need it should trim).
@@ -355,10 +359,20 @@ class Scores:
             total = total + c
         return total
 
+    def macro_classes(self) -> tuple[str, ...]:
+        """The classes the macro mean is over: those with reference onsets (the same at
+        every window)."""
+        return tuple(d for d, c in zip(self.classes, self.counts[0]) if c.num_reference > 0)
+
     def macro(self, window: float) -> PRF:
-        """Unweighted mean over classes of per-class precision, recall and F1."""
-        rows = np.array([c.scores for c in self._row(window)], dtype=np.float64)
-        return PRF(*(float(v) for v in rows.mean(axis=0)))
+        """Unweighted mean of per-class precision, recall and F1 over the classes with
+        reference onsets (`macro_classes`); without any, the micro scores (see the module
+        docstring)."""
+        row = self._row(window)
+        kept = [c.scores for c in row if c.num_reference > 0]
+        if not kept:
+            return self.micro(window).scores
+        return PRF(*(float(v) for v in np.array(kept, dtype=np.float64).mean(axis=0)))
 
     def f1(self, window: float, drum: str | None = None) -> float:
         """F1 of one class, or the micro F1 when `drum` is None."""
@@ -391,7 +405,7 @@ class Scores:
                     "window": w,
                     "per_class": {d: c.to_dict() for d, c in self.per_class(w).items()},
                     "micro": self.micro(w).to_dict(),
-                    "macro": self.macro(w)._asdict(),
+                    "macro": {**self.macro(w)._asdict(), "classes": list(self.macro_classes())},
                 }
                 for w in self.windows
             ],
@@ -412,7 +426,9 @@ class Scores:
             raise ValueError(f"not a Scores dict: missing or malformed {exc}") from None
 
     def table(self, digits: int = 3) -> str:
-        """A markdown table: one row per class, then micro and macro; P, R, F1 per window."""
+        """A markdown table: one row per class, then micro and macro; P, R, F1 per window.
+        When a class has no reference onsets, a line under the table says which classes
+        the macro mean is over."""
         head = ["class", "ref", "est"]
         for w in self.windows:
             head += [f"P {_window_label(w)}", f"R {_window_label(w)}", f"F1 {_window_label(w)}"]
@@ -435,7 +451,17 @@ class Scores:
             micro += cells(self.micro(w).scores)
             macro += cells(self.macro(w))
         rows += [micro, macro]
-        return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+        return "\n".join("| " + " | ".join(r) + " |" for r in rows) + self._macro_note()
+
+    def _macro_note(self) -> str:
+        kept = self.macro_classes()
+        if len(kept) == len(self.classes):
+            return ""
+        if not kept:
+            return "\n\nmacro: no class has reference onsets, so macro is micro."
+        left = [d for d in self.classes if d not in kept]
+        return (f"\n\nmacro: mean over the {len(kept)} classes with reference onsets ({', '.join(kept)}); "
+                f"{', '.join(left)} without any left out.")
 
 
 def _onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
@@ -898,11 +924,13 @@ def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = THRESHOLD_GRID,
 
 def plot_f1(scores: Scores, path: str | Path, title: str | None = None) -> Path:
     """Bar chart of per-class F1 (and micro, macro) for each window, written to `path`
-    (format from its suffix). Uses the Agg canvas directly: no pyplot, no global state."""
+    (format from its suffix); the macro bar names its classes when some have no references. Uses the Agg canvas directly: no pyplot, no global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    labels = list(scores.classes) + ["micro", "macro"]
+    kept = scores.macro_classes()  # named under the macro bar when some classes are left out
+    labels = list(scores.classes) + ["micro", "macro" if len(kept) == len(scores.classes)
+                                     else "macro\n(" + (", ".join(kept) or "= micro") + ")"]
     x = np.arange(len(labels))
     width = 0.8 / len(scores.windows)
     fig = Figure(figsize=(1.1 * len(labels) + 2, 3.6))

@@ -177,6 +177,31 @@ def test_a_class_absent_from_reference_and_estimate_counts_as_perfect():
     assert s.macro(0.05).f1 == 1.0 and s.micro(0.05).f1 == 1.0
 
 
+def test_a_silent_model_scores_macro_zero():
+    """References in 2 of the 5 classes, no estimate at all: every class with something to
+    find was missed. Counting the 3 empty classes' F1 of 1 would give macro 3 / 5."""
+    s = score_events({"KD": [1.0, 2.0], "HH": [1.5]}, {})
+    assert s.macro(0.05) == (1.0, 0.0, 0.0) and s.macro(0.025).f1 == 0.0 and s.micro(0.05).f1 == 0.0
+    assert s.macro_classes() == ("KD", "HH")
+
+
+def test_macro_is_over_the_classes_with_references():
+    """Classes without references are left out whether or not something was estimated in
+    them (those estimates are false positives of the micro score); no references at all:
+    macro is micro."""
+    s = score_events({"KD": [1.0, 2.0], "SD": [1.0]}, {"KD": [1.0], "SD": [1.0], "TT": [3.0]})
+    kd, sd = s.per_class(0.05)["KD"], s.per_class(0.05)["SD"]
+    assert (kd.f1, sd.f1) == (pytest.approx(2 / 3), 1.0)
+    assert s.macro(0.05) == pytest.approx(((kd.precision + 1) / 2, (kd.recall + 1) / 2, (kd.f1 + 1) / 2))
+    assert s.micro(0.05) == Counts(2, 1, 1)
+    d = s.to_dict()["windows"][0]["macro"]
+    assert d["classes"] == ["KD", "SD"] and d["f1"] == pytest.approx((2 / 3 + 1) / 2)
+    assert "mean over the 2 classes with reference onsets (KD, SD); TT, HH, CY without any left out" in s.table()
+    assert score_events({}, {}).macro(0.05) == score_events({}, {}).micro(0.05).scores == (1.0, 1.0, 1.0)
+    assert score_events({}, {"SD": [1.0]}).macro(0.05) == (0.0, 1.0, 0.0)
+    assert "no class has reference onsets" in score_events({}, {"SD": [1.0]}).table()
+
+
 def test_dict_and_event_inputs_agree_and_other_classes_are_ignored():
     ref = [Event(0.5, "KD"), Event(1.0, "SD"), Event(0.2, "KD"), Event(3.0, "CY")]
     est = [Event(0.51, "KD"), Event(1.2, "SD")]
