@@ -186,14 +186,18 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
     from offline.train import fit as run_fit
     from rtadt.features import FeatureConfig
 
-    tracks = []
-    try:
-        for name, root in _parse_data(data, labelled=True).values():
-            tracks += load(name, root)
+    sources = _parse_data(data, labelled=True)
+    try:  # every setting checked (the --set names and values too) before data is read or a folder made
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
                           lookahead_s=lookahead_s, widen=widen, batch_size=batch_size, lr=lr, epochs=epochs,
                           batches_per_epoch=batches_per_epoch, seed=seed, device=device, num_workers=workers,
                           tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    tracks = []
+    try:
+        for name, root in sources.values():
+            tracks += load(name, root)
         features = FeatureConfig(positive_diff=diff)
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         summary = run_fit(cfg, train, val, out_dir, resume=resume)

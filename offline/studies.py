@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from offline import defaults
-from offline.architectures import NAMES
+from offline.architectures import NAMES, make_config
 from offline.datasets import load
 from offline.evaluate import evaluate_bundle, tune_bundle_thresholds
 from offline.export import export_checkpoint
@@ -323,8 +323,6 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
     """
     if architecture not in NAMES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(NAMES)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels = list(data)
     combos = [tuple(c) for c in (combinations or all_combinations(labels))]
     for combo in combos:
@@ -333,6 +331,9 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
             raise ValueError(f"combination {'+'.join(combo) or '(empty)'}: unknown datasets {unknown}; "
                              f"known: {', '.join(labels)}")
     hp = dict(budget.hyperparameters.get(architecture, {}) if hyperparameters is None else hyperparameters)
+    make_config(architecture, **hp)  # a bad name or value fails here, before any feature is computed
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     budget = budget.spread(len(combos))
     sets = {}
     for label in labels:

@@ -59,7 +59,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from offline import defaults
 from offline.evaluate import THRESHOLD_GRID, best_thresholds, onset_counts, prf
-from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
+from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
 from rtadt.drums import CLASSES
@@ -121,6 +121,11 @@ class TrainConfig:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {self.flavour!r}")
         if not isinstance(self.hyperparameters, dict):
             raise ValueError(f"hyperparameters must be a dict, got {type(self.hyperparameters).__name__}")
+        # names and values checked now, not when fit builds the model after the features are computed
+        try:
+            make_config(self.architecture, **self.hyperparameters)
+        except TypeError as exc:  # e.g. a name that is not a string
+            raise ValueError(f"{self.architecture} hyperparameters {self.hyperparameters!r}: {exc}") from None
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.class_weighting not in WEIGHTINGS:

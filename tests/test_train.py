@@ -183,6 +183,10 @@ def test_config_is_validated():
         T.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="class_weighting"):
         T.TrainConfig(class_weighting="inverse")
+    with pytest.raises(ValueError, match="rnn has no hyperparameter Q; it has H, L, cell, dropout"):
+        T.TrainConfig(architecture="rnn", hyperparameters={"Q": 3})
+    with pytest.raises(ValueError, match="cell must be one of"):
+        T.TrainConfig(architecture="rnn", hyperparameters={"cell": "rnn"})
     assert T.TrainConfig(device="cpu").resolved_device() == torch.device("cpu")
 
 

@@ -89,6 +89,24 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     assert len(manifest["thresholds"]) == 5
 
 
+def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):
+    """An unknown --set name or a bad value: one line naming the architecture's
+    hyperparameters, exit 2, no dataset read, no run folder (its feature cache) left."""
+    import offline.datasets
+
+    adtof_with_splits(tmp_path / "data")
+    loads, load = [], offline.datasets.load
+    monkeypatch.setattr(offline.datasets, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
+    run = tmp_path / "run"
+    for bad, says in (("Q=3", "rnn has no hyperparameter Q; it has H, L, cell, dropout"),
+                      ("L=abc", "L (recurrent layers) must be an integer >= 1, got 'abc'")):
+        r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run),
+                                      "--set", "H=72", "--set", bad, "--epochs", "1"])
+        assert r.exit_code == 2, r.output
+        assert r.output.strip().splitlines() == [f"rtadt-train: error: {says}"]
+        assert not loads and not run.exists()
+
+
 def run_architecture_study(tmp_path, *options):
     """`rtadt-train study architectures` on a tiny ADTOF set; returns the output folder, the
     parsed architectures.json and the command's arguments (to run it again)."""
@@ -155,6 +173,9 @@ def test_dataset_study_errors(tmp_path):
     assert r.exit_code == 1 and "unknown datasets ['c']" in r.output
     r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--arch", "nope"])
     assert r.exit_code == 2 and "unknown architecture" in r.output
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--arch", "rnn", "--set", "Q=3"])
+    assert r.exit_code == 1 and "rnn has no hyperparameter Q; it has H, L, cell, dropout" in r.output
+    assert not (tmp_path / "s").exists()  # refused before any feature was computed
     (tmp_path / "bad.json").write_text("{}")
     r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--from-study", str(tmp_path / "bad.json")])
     assert r.exit_code == 2 and "architecture study" in r.output
