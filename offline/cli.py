@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from offline import defaults
+
 
 def _fail(msg: str, code: int = 1):
     click.echo(f"rtadt-train: error: {msg}", err=True)
@@ -30,15 +32,22 @@ def _parse_data(items: tuple[str, ...], labelled: bool = False) -> dict:
     return out
 
 
+def _parse_numbers(text: str, option: str) -> list[float]:
+    """'0,-30,6' -> [0.0, -30.0, 6.0]: the one reader of an option's comma-separated numbers."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected numbers separated by commas", param_hint=option) from None
+
+
 def _parse_range(text: str | None, option: str) -> tuple[float, float] | None:
     """'-30,10' -> (-30.0, 10.0); None stays None."""
     if text is None:
         return None
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected LOW,HIGH (two numbers)", param_hint=option) from None
-    return low, high
+    values = _parse_numbers(text, option)
+    if len(values) != 2:
+        raise click.BadParameter(f"{text!r}: expected LOW,HIGH (two numbers)", param_hint=option)
+    return values[0], values[1]
 
 
 def _parse_sets(items: tuple[str, ...]) -> dict:
@@ -53,6 +62,28 @@ def _parse_sets(items: tuple[str, ...]) -> dict:
         except json.JSONDecodeError:
             out[key] = val
     return out
+
+
+# Options that several commands take, each declared once. Names and defaults are those of
+# offline.defaults: a config field's name with dashes, without its unit suffix.
+DATA_OPT = click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
+                        help="a dataset and its directory (repeatable: a combination); LABEL names copies of one "
+                             "loader, e.g. solo=synth:DIR")
+CACHE_OPT = click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+                         help="feature cache directory (default: OUT/cache)")
+FLAVOUR_OPT = click.option("--flavour", type=click.Choice(["offline", "causal"]), default=defaults.FLAVOUR,
+                           show_default=True, help="causal: for live use; offline: as in the thesis")
+HYPERPARAMETERS_OPT = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+                                   help="a hyperparameter of the architecture; repeatable")
+LOOKAHEAD_OPT = click.option("--lookahead", "lookahead_s", type=float, default=defaults.LOOKAHEAD_S, show_default=True,
+                             help="seconds after an onset that the model may wait to report it (label offset)")
+WIDEN_OPT = click.option("--widen", type=int, default=defaults.WIDEN, show_default=True,
+                         help="target widening in frames")
+EPOCHS_OPT = click.option("--epochs", type=int, default=defaults.EPOCHS, show_default=True,
+                          help="at most this many epochs per training")
+BATCHES_OPT = click.option("--batches-per-epoch", "batches_per_epoch", type=int, default=defaults.BATCHES_PER_EPOCH,
+                           help="at most this many batches per epoch, a budget (default: every segment once)")
+SEED_OPT = click.option("--seed", type=int, default=defaults.SEED, show_default=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,14 +105,14 @@ def architectures_cmd():
 
 @main.command()
 @click.argument("architecture")
-@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
-@click.option("--lookahead", type=float, default=0.0, show_default=True, help="label offset in seconds")
-@click.option("--seed", type=int, default=0, show_default=True)
+@FLAVOUR_OPT
+@HYPERPARAMETERS_OPT
+@LOOKAHEAD_OPT
+@SEED_OPT
 @click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
 @click.option("--level-norm", is_flag=True, help="features with the causal level normalisation (any input gain)")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead, seed, diff, level_norm, output):
+def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
@@ -95,7 +126,7 @@ def init(architecture, flavour, sets, lookahead, seed, diff, level_norm, output)
         model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
         _fail(str(exc), 2)
-    save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead, training=None))
+    save_checkpoint(output, checkpoint_dict(model.eval(), architecture, features, lookahead_s, training=None))
     click.echo(f"{output}: untrained {architecture} ({flavour}), {model.describe()['parameters']:,} parameters")
 
 
@@ -125,23 +156,21 @@ def export(checkpoint, output, name, description, int8):
 
 @main.command()
 @click.argument("architecture")
-@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
-              help="a dataset and its directory; repeat to train on a combination")
+@DATA_OPT
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="run directory")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
-              help="feature cache directory (default: OUT/cache)")
-@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter; repeatable")
-@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
-@click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
+@CACHE_OPT
+@FLAVOUR_OPT
+@HYPERPARAMETERS_OPT
+@LOOKAHEAD_OPT
+@WIDEN_OPT
 @click.option("--diff", is_flag=True, help="add positive difference features")
 @click.option("--level-norm", is_flag=True,
               help="features with the causal level normalisation (the model hears any input gain the same)")
-@click.option("--epochs", type=int, default=100, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--max-batches", type=int, help="cap the batches of an epoch (a budget)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@EPOCHS_OPT
+@click.option("--batch-size", type=int, default=defaults.BATCH_SIZE, show_default=True)
+@click.option("--lr", type=float, default=defaults.LR, show_default=True)
+@BATCHES_OPT
+@SEED_OPT
 @click.option("--device", default="auto", show_default=True)
 @click.option("--workers", type=int, default=0, show_default=True)
 @click.option("--tensorboard", is_flag=True)
@@ -150,8 +179,8 @@ def export(checkpoint, output, name, description, int8):
               help="start from this checkpoint's weights (same architecture, size and features)")
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen, diff, level_norm, epochs,
-        batch_size, lr, max_batches, seed, device, workers, tensorboard, resume, init_from, gain_db):
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, epochs,
+        batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
 
@@ -160,18 +189,22 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
     from offline.train import fit as run_fit
     from rtadt.features import FeatureConfig
 
+    sources = _parse_data(data, labelled=True)
+    try:  # every setting checked (the --set names and values too) before data is read or a folder made
+        cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
+                          lookahead_s=lookahead_s, widen=widen, batch_size=batch_size, lr=lr, epochs=epochs,
+                          batches_per_epoch=batches_per_epoch, seed=seed, device=device, num_workers=workers,
+                          tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
+    except ValueError as exc:
+        _fail(str(exc), 2)
     tracks = []
     try:
-        for name, root in _parse_data(data, labelled=True).values():
+        for name, root in sources.values():
             tracks += load(name, root)
-        cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
-                          lookahead_s=lookahead, widen=widen, batch_size=batch_size, lr=lr, max_epochs=epochs,
-                          max_batches_per_epoch=max_batches, seed=seed, device=device, num_workers=workers,
-                          tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
         features = FeatureConfig(positive_diff=diff, level_norm=level_norm)
         if cfg.gain_db is not None:
             check_gain_augmentation(features)  # before any feature is computed
-        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         summary = run_fit(cfg, train, val, out_dir, resume=resume)
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -181,29 +214,28 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead, widen,
 
 @main.command("search")
 @click.argument("architecture")
-@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
-              help="a dataset and its directory; repeat to search on a combination")
+@DATA_OPT
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="search directory")
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="feature cache (default OUT/cache)")
+@CACHE_OPT
 @click.option("--mode", type=click.Choice(["grid", "random"]), default="grid", show_default=True)
 @click.option("--samples", type=int, default=1, show_default=True,
               help="random: trials drawn; grid: repeats of the whole grid")
 @click.option("--space", "space_items", multiple=True, metavar="NAME=V1,V2",
               help="restrict a hyperparameter to some of its values (repeatable)")
-@click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True)
+@FLAVOUR_OPT
 @click.option("--minutes", type=float, help="training + validation minutes per trial (default: no limit)")
-@click.option("--epochs", type=int, default=100, show_default=True)
-@click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)")
-@click.option("--lookahead", type=float, default=0.02, show_default=True, help="label offset in seconds")
-@click.option("--widen", type=int, default=0, show_default=True, help="target widening in frames")
-@click.option("--seed", type=int, default=0, show_default=True)
+@EPOCHS_OPT
+@BATCHES_OPT
+@LOOKAHEAD_OPT
+@WIDEN_OPT
+@SEED_OPT
 @click.option("--cpus-per-trial", type=int, default=1, show_default=True)
 @click.option("--gpus-per-trial", type=float, default=0, show_default=True)
 @click.option("--max-concurrent", type=int, help="trials at once (default: as many as the resources allow)")
 @click.option("--address", help="join a running Ray cluster ('auto' or host:port) instead of starting a local Ray")
 @click.option("--export", "export_path", type=click.Path(dir_okay=False), help="export the best trial to this bundle")
 def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_items, flavour, minutes, epochs,
-               max_batches, lookahead, widen, seed, cpus_per_trial, gpus_per_trial, max_concurrent, address,
+               batches_per_epoch, lookahead_s, widen, seed, cpus_per_trial, gpus_per_trial, max_concurrent, address,
                export_path):
     """Search ARCHITECTURE's hyperparameters on Ray Tune (FIFO scheduler, grid or random),
     each trial trained by the study's protocol, selected by validation micro F1. Resumable:
@@ -225,14 +257,14 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
         space[name] = tuple(_parse_sets((f"v={v}",))["v"] for v in values.split(","))
     try:
         cfg = SearchConfig(architecture=architecture, flavour=flavour, mode=mode, samples=samples, space=space or None,
-                           minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, lookahead_s=lookahead,
+                           minutes=minutes, epochs=epochs, batches_per_epoch=batches_per_epoch, lookahead_s=lookahead_s,
                            widen=widen, seed=seed, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
                            max_concurrent=max_concurrent, address=address)
     except ValueError as exc:
         _fail(str(exc), 2)
     try:
         tracks = [t for name, root in _parse_data(data, labelled=True).values() for t in load(name, root)]
-        train, val = caches_for(tracks, FeatureConfig(), cache_dir or Path(out_dir) / "cache", lookahead, widen)
+        train, val = caches_for(tracks, FeatureConfig(), cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         result = search(cfg, train, val, out_dir)
     except (DatasetError, ValueError, FileNotFoundError, ConnectionError) as exc:
         _fail(str(exc))
@@ -262,7 +294,8 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
               help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
 def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
     """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
-    dataset split: onset F1 at 25 and 50 ms, per class, micro and macro."""
+    dataset split: onset F1 at 25 and 50 ms, per class, micro and macro (the mean over the
+    classes with reference onsets: a class the split never plays is left out)."""
     from offline.datasets import DatasetError, load
     from offline.evaluate import evaluate_bundle, plot_f1
     from rtadt.bundle import BundleError
@@ -315,10 +348,7 @@ def report(models, sets, gains, out_dir, title):
     from offline.report import scorecard, write_scorecard
     from rtadt.bundle import BundleError
 
-    try:
-        gain_values = [float(g) for g in gains.split(",")]
-    except ValueError:
-        _fail(f"--gain-db: {gains!r}: expected numbers separated by commas", 2)
+    gain_values = _parse_numbers(gains, "--gain-db")
     if 0.0 not in gain_values:
         gain_values = [0.0] + gain_values
     chosen, tracks = {}, {}
@@ -377,10 +407,7 @@ def tune(bundle_path, data, dataset, root, deltas, output):
         sources.append((dataset, root))
     if not sources:
         _fail("give the validation data: --data NAME:ROOT (repeatable) or --dataset NAME --root ROOT", 2)
-    try:
-        delta_values = [float(d) for d in deltas.split(",")]
-    except ValueError:
-        _fail(f"--deltas: {deltas!r}: expected numbers separated by commas", 2)
+    delta_values = _parse_numbers(deltas, "--deltas")
     try:
         bundle = _resolve_model(bundle_path)
         tracks = []
@@ -409,7 +436,7 @@ def tune(bundle_path, data, dataset, root, deltas, output):
 @main.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--hours", type=float, default=1.0, show_default=True, help="hours of audio to render")
-@click.option("--seed", type=int, default=0, show_default=True)
+@SEED_OPT
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "validation", "test"]),
               help="render only these splits (repeatable; default all)")
 @click.option("--workers", type=int, default=2, show_default=True)
@@ -478,16 +505,12 @@ def _synth_config(config, changes: dict):
 def _study_budget(command):
     """The options both studies share: flavour, budget per training, seed, feature cache."""
     for option in reversed((
-            click.option("--flavour", type=click.Choice(["offline", "causal"]), default="causal", show_default=True),
+            FLAVOUR_OPT,
             click.option("--minutes", type=float, default=3.0, show_default=True,
                          help="budget per training: minutes of training + validation, summed over restarts"),
             click.option("--hours", type=float,
                          help="budget of the whole study's training: sets --minutes (hours / trainings)"),
-            click.option("--epochs", type=int, default=100, show_default=True, help="epoch budget per training"),
-            click.option("--max-batches", type=int, help="batches per epoch (default: every segment once)"),
-            click.option("--seed", type=int, default=0, show_default=True),
-            click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
-                         help="feature cache (default OUT/cache)"))):
+            EPOCHS_OPT, BATCHES_OPT, SEED_OPT, CACHE_OPT)):
         command = option(command)
     return command
 
@@ -498,8 +521,7 @@ def study():
 
 
 @study.command("architectures")
-@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
-              help="a dataset; repeatable")
+@DATA_OPT
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--arch", "archs", multiple=True, help="architectures to run (default: all five)")
 @_study_budget
@@ -507,7 +529,7 @@ def study():
               help="> 1: search each architecture with this many random trials (Ray Tune) over the small space")
 @click.option("--cpus-per-trial", type=int, default=1, show_default=True)
 @click.option("--address", help="join this Ray cluster for the search ('auto' or host:port)")
-def study_architectures(data, out_dir, archs, flavour, minutes, hours, epochs, max_batches, seed, cache_dir, trials,
+def study_architectures(data, out_dir, archs, flavour, minutes, hours, epochs, batches_per_epoch, seed, cache_dir, trials,
                         cpus_per_trial, address):
     """Train every architecture on each dataset under one budget; table, plot and JSON in OUT."""
     from offline.architectures import NAMES
@@ -525,7 +547,7 @@ def study_architectures(data, out_dir, archs, flavour, minutes, hours, epochs, m
         _fail("--address and --cpus-per-trial place search trials: they need --trials > 1", 2)
     if hours is not None and hours <= 0:
         _fail("--hours must be positive", 2)
-    budget = Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, trials=trials,
+    budget = Budget(minutes=minutes, epochs=epochs, batches_per_epoch=batches_per_epoch, trials=trials,
                     cpus_per_trial=cpus_per_trial, address=address, hours=hours)
     try:
         architecture_study(roots, out_dir, budget, architectures=tuple(archs) or NAMES, flavour=flavour, seed=seed,
@@ -536,18 +558,17 @@ def study_architectures(data, out_dir, archs, flavour, minutes, hours, epochs, m
 
 
 @study.command("datasets")
-@click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
-              help="a dataset (repeatable); LABEL names copies of one loader, e.g. solo=synth:DIR")
+@DATA_OPT
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--arch", "arch", help="the architecture (default: the best of --from-study, else crnn)")
 @click.option("--from-study", "from_study", type=click.Path(exists=True, dir_okay=False),
               help="an architecture study's architectures.json: take its best architecture on validation")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="a hyperparameter (repeatable)")
+@HYPERPARAMETERS_OPT
 @click.option("--combination", "combos", multiple=True, metavar="A+B",
               help="a training combination (repeatable; default: every non-empty subset)")
 @_study_budget
-def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, hours, epochs, max_batches, seed,
-                   cache_dir):
+def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minutes, hours, epochs, batches_per_epoch,
+                   seed, cache_dir):
     """Train one architecture on combinations of datasets, test on every test set (zero-shot
     where not trained on); matrix, heatmap and JSON in OUT."""
     from offline.architectures import NAMES
@@ -571,7 +592,7 @@ def study_datasets(data, out_dir, arch, from_study, sets, combos, flavour, minut
         hyperparameters = {**(hyperparameters or SMALL.get(arch, {})), **_parse_sets(sets)}
     try:
         dataset_study(roots, out_dir, arch, hyperparameters,
-                      Budget(minutes=minutes, epochs=epochs, batches_per_epoch=max_batches, hours=hours),
+                      Budget(minutes=minutes, epochs=epochs, batches_per_epoch=batches_per_epoch, hours=hours),
                       combinations=[tuple(c.split("+")) for c in combos] or None, flavour=flavour, seed=seed,
                       cache_dir=cache_dir)
     except (DatasetError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -27,15 +27,19 @@ Empty sets
     estimates only                0           1        0
     ============================  ==========  =======  ====
 
-    mir_eval instead returns 0 (with a warning) whenever either set is empty. The same
-    rule applies everywhere: per class, to the micro sums and inside the macro mean, where
-    a class with neither references nor estimates in the whole evaluation counts as F1 = 1
-    (tables show its reference count, 0, next to it).
+    mir_eval instead returns 0 (with a warning) whenever either set is empty. The rule
+    applies per class and to the micro sums (tables show a class's reference count, 0,
+    next to its F1 of 1); the macro mean leaves such classes out (below).
 
 Aggregation (`Scores`)
     Counts are summed over tracks before anything is divided, per class and window.
     *micro*: P/R/F1 of the counts summed over classes (ADTOF's "sum" F-measure);
-    *macro*: the unweighted mean over classes of per-class P, R and F1. Per-track
+    *macro*: the unweighted mean of per-class P, R and F1 over the classes that have
+    reference onsets. A class without references has no recall to measure, and counting
+    its F1 of 1 would let a model that predicts nothing score 3 / 5 = 0.6 on a track with
+    three silent classes; in mir_eval's spirit (no references: nothing to score) it is left
+    out, and so is an F1 of 0 for estimates there (they still count in micro, as false
+    positives). When no class has references, macro equals micro. Per-track
     F-measures are never averaged (ADTOF's "mean" figures also average over tracks; ours
     do not). Nothing is discarded either (ADTOF drops estimates before a track's first
     annotated onset, for unannotated count-ins; datasets that need it should trim).
@@ -83,7 +87,9 @@ __all__ = [
     "window_activations",
     "transcribe_offline",
     "evaluate_bundle",
+    "THRESHOLD_GRID",
     "threshold_sweep",
+    "best_thresholds",
     "tune_thresholds",
     "tune_bundle_thresholds",
     "plot_f1",
@@ -94,6 +100,9 @@ WINDOWS: tuple[float, ...] = (0.025, 0.05)
 #: Peak pickers of rtadt.peaks: "offline" (centred windows, Böck et al. 2012 / Vogl et al.
 #: 2017) and "online" (past-only windows, what the runtime uses).
 PICKERS = ("offline", "online")
+#: The thresholds tuned over, per class, by training (its validation selection) and by
+#: evaluation (bundles' thresholds): 0.05, 0.10, ..., 0.95, rounded so that they print as such.
+THRESHOLD_GRID: np.ndarray = np.round(np.linspace(0.05, 0.95, 19), 2)
 #: Architectures whose causal flavour attends over all of its input at once (cost quadratic
 #: in the frames of one run) but reaches back only `context_frames`: run in blocks offline.
 ATTENTION_ARCHITECTURES = frozenset({"convtransformer", "vit"})
@@ -352,10 +361,20 @@ class Scores:
             total = total + c
         return total
 
+    def macro_classes(self) -> tuple[str, ...]:
+        """The classes the macro mean is over: those with reference onsets (the same at
+        every window)."""
+        return tuple(d for d, c in zip(self.classes, self.counts[0]) if c.num_reference > 0)
+
     def macro(self, window: float) -> PRF:
-        """Unweighted mean over classes of per-class precision, recall and F1."""
-        rows = np.array([c.scores for c in self._row(window)], dtype=np.float64)
-        return PRF(*(float(v) for v in rows.mean(axis=0)))
+        """Unweighted mean of per-class precision, recall and F1 over the classes with
+        reference onsets (`macro_classes`); without any, the micro scores (see the module
+        docstring)."""
+        row = self._row(window)
+        kept = [c.scores for c in row if c.num_reference > 0]
+        if not kept:
+            return self.micro(window).scores
+        return PRF(*(float(v) for v in np.array(kept, dtype=np.float64).mean(axis=0)))
 
     def f1(self, window: float, drum: str | None = None) -> float:
         """F1 of one class, or the micro F1 when `drum` is None."""
@@ -388,7 +407,7 @@ class Scores:
                     "window": w,
                     "per_class": {d: c.to_dict() for d, c in self.per_class(w).items()},
                     "micro": self.micro(w).to_dict(),
-                    "macro": self.macro(w)._asdict(),
+                    "macro": {**self.macro(w)._asdict(), "classes": list(self.macro_classes())},
                 }
                 for w in self.windows
             ],
@@ -409,7 +428,9 @@ class Scores:
             raise ValueError(f"not a Scores dict: missing or malformed {exc}") from None
 
     def table(self, digits: int = 3) -> str:
-        """A markdown table: one row per class, then micro and macro; P, R, F1 per window."""
+        """A markdown table: one row per class, then micro and macro; P, R, F1 per window.
+        When a class has no reference onsets, a line under the table says which classes
+        the macro mean is over."""
         head = ["class", "ref", "est"]
         for w in self.windows:
             head += [f"P {_window_label(w)}", f"R {_window_label(w)}", f"F1 {_window_label(w)}"]
@@ -432,7 +453,17 @@ class Scores:
             micro += cells(self.micro(w).scores)
             macro += cells(self.macro(w))
         rows += [micro, macro]
-        return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+        return "\n".join("| " + " | ".join(r) + " |" for r in rows) + self._macro_note()
+
+    def _macro_note(self) -> str:
+        kept = self.macro_classes()
+        if len(kept) == len(self.classes):
+            return ""
+        if not kept:
+            return "\n\nmacro: no class has reference onsets, so macro is micro."
+        left = [d for d in self.classes if d not in kept]
+        return (f"\n\nmacro: mean over the {len(kept)} classes with reference onsets ({', '.join(kept)}); "
+                f"{', '.join(left)} without any left out.")
 
 
 def _onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
@@ -763,7 +794,7 @@ def _per_track(value: Any, n: int, name: str) -> list[float]:
 
 def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: Sequence[Any],
                     cfg: FeatureConfig, lookahead_s: float, peak_params: PeakParams,
-                    grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                    grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                     classes: Sequence[str] = CLASSES, picker: str = "offline",
                     delay_s: Any = 0.0) -> np.ndarray:
     """Counts [len(grid), classes, 3] (tp, fp, fn summed over tracks) when every class
@@ -795,7 +826,7 @@ def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: 
 
 def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: Sequence[Any],
                     cfg: FeatureConfig, lookahead_s: float, peak_params: PeakParams,
-                    grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                    grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                     classes: Sequence[str] = CLASSES, picker: str = "offline",
                     delay_s: Any = 0.0, fallback: Any = None) -> np.ndarray:
     """Per-class thresholds (float64 [classes]) that maximise each class's F1 at `window`
@@ -805,40 +836,54 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
     ``{class: times}`` or a list of Event. Onset times follow the engine's rule
     (`onset_times`, with each track's resampler `delay_s`). Ties between grid values
     resolve to the median tied value (the lower of the two middle ones), away from
-    the edges of a plateau. A class with no reference onset in any track cannot be tuned:
-    it takes `fallback` (a number or one per class) or raises ValueError.
+    the edges of a plateau (`best_thresholds`). A class with no reference onset in any
+    track cannot be tuned: it takes `fallback` (a number or one per class) or raises ValueError.
     """
     classes = _check_classes(classes)
     g = _check_grid(grid)
     counts = threshold_sweep(activations_per_track, references_per_track, cfg, lookahead_s, peak_params,
                              g, window, classes=classes, picker=picker, delay_s=delay_s)
-    return _best_thresholds(counts, g, classes, fallback)[0]
+    return best_thresholds(counts, g, classes, fallback)[0]
 
 
-def _best_thresholds(counts: np.ndarray, g: np.ndarray, classes: Sequence[str],
-                     fallback: Any) -> tuple[np.ndarray, np.ndarray]:
-    """tune_thresholds' choice from a threshold_sweep's counts: (thresholds, the summed
-    (tp, fp, fn) of the classes that could be tuned, at their thresholds)."""
+def best_thresholds(counts: Any, grid: Any, classes: Sequence[str],
+                    fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's threshold that maximises its F1 (`prf`), from the counts at every
+    threshold of a grid: the one choice of training's validation selection and of
+    `tune_thresholds`.
+
+    counts: [len(grid), classes, 3] (tp, fp, fn), e.g. a `threshold_sweep`'s. Ties between
+    grid values resolve to the median tied value (the lower of the two middle ones), away
+    from the edges of a plateau. A class without reference onsets (tp + fn = 0 at every
+    threshold) has no F1 to maximise: it takes `fallback` (a number or one per class, its
+    counts those of the grid value nearest it), or raises ValueError when fallback is None.
+    Returns (thresholds float64 [classes], counts int64 [classes, 3] at those thresholds).
+    """
+    classes = _check_classes(classes)
+    g = _check_grid(grid)
+    counts = np.asarray(counts)
+    if counts.shape != (len(g), len(classes), 3):
+        raise ValueError(f"counts must be [{len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
     fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
     best = np.zeros(len(classes), dtype=np.float64)
-    total = np.zeros(3, dtype=np.int64)
+    chosen = np.zeros((len(classes), 3), dtype=np.int64)
     for c, drum in enumerate(classes):
         if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
             if fb is None:
                 raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
                                  "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
             best[c] = fb[c]
-            total += counts[int(np.argmin(np.abs(g - fb[c]))), c]
+            chosen[c] = counts[int(np.argmin(np.abs(g - fb[c]))), c]
             continue
         f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
         tied = np.flatnonzero(f1 == f1.max())
         best[c] = g[tied[(len(tied) - 1) // 2]]
-        total += counts[tied[(len(tied) - 1) // 2], c]
-    return best, total
+        chosen[c] = counts[tied[(len(tied) - 1) // 2], c]
+    return best, chosen
 
 
 def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
-                      grid: Any = np.linspace(0.05, 0.95, 19), window: float = 0.05, *,
+                      grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
                       progress: bool = True) -> tuple[PeakParams, np.ndarray, dict[float, float]]:
     """The online picker's delta and per-class thresholds that maximise micro F1 on tracks
     (a validation split): for each delta, each class's best threshold (`tune_thresholds`);
@@ -853,8 +898,8 @@ def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 
         peak = dataclasses.replace(bundle.peak, delta=delta)
         counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
                                  classes=bundle.classes, picker="online", delay_s=delays)
-        th, (tp, fp, fn) = _best_thresholds(counts, g, bundle.classes, fallback)
-        scores[delta] = round(prf(int(tp), int(fp), int(fn)).f1, 4)
+        th, chosen = best_thresholds(counts, g, bundle.classes, fallback)
+        scores[delta] = round(prf(*map(int, chosen.sum(axis=0))).f1, 4)
         if best is None or scores[delta] >= best[2]:
             best = (peak, th, scores[delta])
     return best[0], best[1], scores
@@ -878,7 +923,7 @@ def _validation_activations(bundle, tracks: Iterable, progress: bool, block_fram
     return acts, refs, delays
 
 
-def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.05, 0.95, 19),
+def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = THRESHOLD_GRID,
                            window: float = 0.05, *, picker: str = "offline", progress: bool = True,
                            block_frames: Any = "auto", fallback: Any = "bundle") -> np.ndarray:
     """`tune_thresholds` for a bundle on tracks (a validation split): activations by
@@ -896,11 +941,13 @@ def tune_bundle_thresholds(bundle, tracks: Iterable, grid: Any = np.linspace(0.0
 
 def plot_f1(scores: Scores, path: str | Path, title: str | None = None) -> Path:
     """Bar chart of per-class F1 (and micro, macro) for each window, written to `path`
-    (format from its suffix). Uses the Agg canvas directly: no pyplot, no global state."""
+    (format from its suffix); the macro bar names its classes when some have no references. Uses the Agg canvas directly: no pyplot, no global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    labels = list(scores.classes) + ["micro", "macro"]
+    kept = scores.macro_classes()  # named under the macro bar when some classes are left out
+    labels = list(scores.classes) + ["micro", "macro" if len(kept) == len(scores.classes)
+                                     else "macro\n(" + (", ".join(kept) or "= micro") + ")"]
     x = np.arange(len(labels))
     width = 0.8 / len(scores.windows)
     fig = Figure(figsize=(1.1 * len(labels) + 2, 3.6))

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import torch
 
+from offline import defaults
 from offline.architectures import NAMES, search_space
 from offline.datasets.segments import SegmentCache
 from offline.train import BEST, LOG, TrainConfig, check_caches, fit
@@ -83,18 +84,18 @@ def require_ray():
 @dataclass
 class SearchConfig:
     architecture: str = "crnn"          # one of offline.architectures.NAMES
-    flavour: str = "causal"
+    flavour: str = defaults.FLAVOUR
     mode: str = "grid"                  # "grid" | "random"
     samples: int = 1                    # random: trials; grid: repeats of the whole grid
     space: dict | None = None           # None: the architecture's SPACE; else {name: values} restricting it
-    # the budget of each trial
+    # the budget of each trial (TrainConfig's names and defaults)
     minutes: float | None = None        # training + validation time, summed over restarts; None: no limit
-    epochs: int = 100
-    batches_per_epoch: int | None = None
+    epochs: int = defaults.EPOCHS
+    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH
     # the labels (the caches must have been built with these)
-    lookahead_s: float = 0.02
-    widen: int = 0
-    seed: int = 0
+    lookahead_s: float = defaults.LOOKAHEAD_S
+    widen: int = defaults.WIDEN
+    seed: int = defaults.SEED
     # placement
     cpus_per_trial: int = 1             # also torch's threads in the trial
     gpus_per_trial: float = 0
@@ -166,8 +167,8 @@ def run_name(architecture: str, trial: dict) -> str:
 def train_config(cfg: SearchConfig, trial: dict) -> TrainConfig:
     return TrainConfig(architecture=cfg.architecture, flavour=cfg.flavour,
                        hyperparameters={k: v for k, v in trial.items() if k != "repeat"},
-                       lookahead_s=cfg.lookahead_s, widen=cfg.widen, max_epochs=cfg.epochs,
-                       max_batches_per_epoch=cfg.batches_per_epoch, seed=cfg.seed + trial.get("repeat", 0),
+                       lookahead_s=cfg.lookahead_s, widen=cfg.widen, epochs=cfg.epochs,
+                       batches_per_epoch=cfg.batches_per_epoch, seed=cfg.seed + trial.get("repeat", 0),
                        progress=False)
 
 

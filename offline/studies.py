@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from offline.architectures import NAMES
+from offline import defaults
+from offline.architectures import NAMES, make_config
 from offline.datasets import load
 from offline.evaluate import evaluate_bundle, tune_bundle_thresholds
 from offline.export import export_checkpoint
@@ -62,8 +63,8 @@ SMALL_SPACE = {
 @dataclass
 class Budget:
     minutes: float = 3.0  # per trial: training + validation time (the epochs' seconds, summed over restarts)
-    epochs: int = 100
-    batches_per_epoch: int | None = None
+    epochs: int = defaults.EPOCHS
+    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH
     hyperparameters: dict = field(default_factory=lambda: dict(SMALL))  # trials == 1
     trials: int = 1  # > 1: a random search of this many trials per architecture and dataset
     space: dict = field(default_factory=lambda: dict(SMALL_SPACE))  # searched, per architecture
@@ -84,7 +85,7 @@ class Budget:
 
 
 def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str,
-              lookahead: float, widen: int, seed: int) -> dict:
+              lookahead_s: float, widen: int, seed: int) -> dict:
     """Train one architecture under the budget and export its best checkpoint.
 
     The training is one search trial run here, without Ray (offline.search.run_trial): the
@@ -94,7 +95,7 @@ def run_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, fl
     from offline.search import run_trial as train_within_budget
 
     cfg = SearchConfig(architecture=arch, flavour=flavour, minutes=budget.minutes, epochs=budget.epochs,
-                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead, widen=widen, seed=seed)
+                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead_s, widen=widen, seed=seed)
     row = train_within_budget(cfg, dict(budget.hyperparameters.get(arch, {})), train, val, out / "runs",
                               progress=True)  # a search's trials run quiet under Ray; a study's shows its bars
     if row["best_path"] is None:
@@ -136,14 +137,14 @@ def scored(scores) -> dict:
             "test_class_f1": {c: scores.f1(0.05, c) for c in CLASSES}}
 
 
-def search_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str, lookahead: float,
+def search_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget, flavour: str, lookahead_s: float,
                  widen: int, seed: int) -> dict:
     """Search `arch` (random draws from budget.space) and export the best trial's best.pt."""
     from offline.search import SearchConfig, search
 
     cfg = SearchConfig(architecture=arch, flavour=flavour, mode="random", samples=budget.trials,
                        space=budget.space.get(arch), minutes=budget.minutes, epochs=budget.epochs,
-                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead, widen=widen, seed=seed,
+                       batches_per_epoch=budget.batches_per_epoch, lookahead_s=lookahead_s, widen=widen, seed=seed,
                        cpus_per_trial=budget.cpus_per_trial, address=budget.address)
     t0 = time.monotonic()
     result = search(cfg, train, val, out / "search")
@@ -159,14 +160,14 @@ def search_trial(arch: str, dataset: str, train, val, out: Path, budget: Budget,
 
 
 def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget = Budget(),
-                       architectures: tuple[str, ...] = NAMES, flavour: str = "causal",
-                       lookahead: float = 0.02, widen: int = 1, seed: int = 0,
+                       architectures: tuple[str, ...] = NAMES, flavour: str = defaults.FLAVOUR,
+                       lookahead_s: float = defaults.LOOKAHEAD_S, widen: int = 1, seed: int = defaults.SEED,
                        cache_dir: str | Path | None = None) -> dict:
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir or out_dir / "cache")
     out_dir.mkdir(parents=True, exist_ok=True)
     budget = budget.spread(len(data) * len(architectures) * budget.trials)
-    results: dict = {"budget": asdict(budget), "flavour": flavour, "lookahead_s": lookahead, "widen": widen,
+    results: dict = {"budget": asdict(budget), "flavour": flavour, "lookahead_s": lookahead_s, "widen": widen,
                      "seed": seed, "datasets": {}, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     with contextlib.ExitStack() as stack:
         if budget.trials > 1:  # one Ray for every search of the study
@@ -175,19 +176,19 @@ def architecture_study(data: dict[str, str], out_dir: str | Path, budget: Budget
             stack.enter_context(ray_session(budget.address))
         for dataset, source in data.items():
             results["datasets"][dataset] = _architectures_on(
-                dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead, widen, seed)
+                dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead_s, widen, seed)
     (out_dir / "architectures.json").write_text(json.dumps(results, indent=2))
     (out_dir / "architectures.md").write_text(markdown(results))
     plot(results, out_dir / "architectures.png")
     return results
 
 
-def _architectures_on(dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead, widen,
+def _architectures_on(dataset, source, out_dir, cache_dir, budget, architectures, flavour, lookahead_s, widen,
                       seed) -> dict:
     """Every architecture on one dataset (trial by trial: a finished one is read back)."""
     tracks = load_labelled(dataset, source)
     val_tracks, test_tracks = split_tracks(tracks, dataset)
-    train, val = caches_for(tracks, FeatureConfig(), cache_dir / dataset, lookahead, widen)
+    train, val = caches_for(tracks, FeatureConfig(), cache_dir / dataset, lookahead_s, widen)
     per_arch = {}
     for arch in architectures:
         trial = out_dir / dataset / arch
@@ -196,9 +197,9 @@ def _architectures_on(dataset, source, out_dir, cache_dir, budget, architectures
             per_arch[arch] = json.loads(done.read_text())
             continue
         if budget.trials > 1:
-            r = search_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
+            r = search_trial(arch, dataset, train, val, trial, budget, flavour, lookahead_s, widen, seed)
         else:
-            r = run_trial(arch, dataset, train, val, trial, budget, flavour, lookahead, widen, seed)
+            r = run_trial(arch, dataset, train, val, trial, budget, flavour, lookahead_s, widen, seed)
         th, scores = tune_and_score(Path(r["bundle"]), val_tracks, {dataset: test_tracks}, trial)
         per_arch[arch] = {
             "hyperparameters": r.get("hyperparameters", budget.hyperparameters.get(arch, {})),
@@ -309,7 +310,8 @@ def best_architecture(study_json: str | Path) -> tuple[str, dict]:
 
 def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", hyperparameters: dict | None = None,
                   budget: Budget = Budget(), combinations: list[tuple[str, ...]] | None = None,
-                  flavour: str = "causal", lookahead: float = 0.02, widen: int = 1, seed: int = 0,
+                  flavour: str = defaults.FLAVOUR, lookahead_s: float = defaults.LOOKAHEAD_S, widen: int = 1,
+                  seed: int = defaults.SEED,
                   cache_dir: str | Path | None = None) -> dict:
     """Train `architecture` on each combination of datasets (training splits pooled, the
     best epoch chosen on the pooled validation splits) and score it on every test split.
@@ -321,8 +323,6 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
     """
     if architecture not in NAMES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(NAMES)}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels = list(data)
     combos = [tuple(c) for c in (combinations or all_combinations(labels))]
     for combo in combos:
@@ -331,16 +331,20 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
             raise ValueError(f"combination {'+'.join(combo) or '(empty)'}: unknown datasets {unknown}; "
                              f"known: {', '.join(labels)}")
     hp = dict(budget.hyperparameters.get(architecture, {}) if hyperparameters is None else hyperparameters)
+    make_config(architecture, **hp)  # a bad name or value fails here, before any feature is computed
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     budget = budget.spread(len(combos))
     sets = {}
     for label in labels:
         tracks = load_labelled(label, data[label])
         val_tracks, test_tracks = split_tracks(tracks, label)
-        train, val = caches_for(tracks, FeatureConfig(), Path(cache_dir or out_dir / "cache") / label, lookahead, widen)
+        train, val = caches_for(tracks, FeatureConfig(), Path(cache_dir or out_dir / "cache") / label, lookahead_s,
+                                widen)
         sets[label] = {"train": train, "val": val, "val_tracks": val_tracks, "test_tracks": test_tracks}
     tests = {label: sets[label]["test_tracks"] for label in labels}
     results: dict = {"budget": asdict(budget), "architecture": architecture, "hyperparameters": hp,
-                     "flavour": flavour, "lookahead_s": lookahead, "widen": widen, "seed": seed,
+                     "flavour": flavour, "lookahead_s": lookahead_s, "widen": widen, "seed": seed,
                      "datasets": {label: _describe(sets[label]) for label in labels},
                      "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "combinations": {}}
     trial_budget = replace(budget, hyperparameters={architecture: hp})
@@ -352,7 +356,7 @@ def dataset_study(data: dict, out_dir: str | Path, architecture: str = "crnn", h
             results["combinations"][name] = json.loads(done.read_text())
             continue
         r = run_trial(architecture, name, [sets[x]["train"] for x in combo], [sets[x]["val"] for x in combo],
-                      trial, trial_budget, flavour, lookahead, widen, seed)
+                      trial, trial_budget, flavour, lookahead_s, widen, seed)
         th, scores = tune_and_score(Path(r["bundle"]), [t for x in combo for t in sets[x]["val_tracks"]], tests, trial)
         results["combinations"][name] = {
             "train": list(combo), "best_epoch": r["summary"]["best_epoch"], "epochs": r["epochs"],

@@ -12,7 +12,9 @@ The protocol (every knob is a field of TrainConfig, nothing else changes it):
 * After every epoch: validation loss and micro F1 (50 ms tolerance, offline peak picker
   rtadt.peaks.pick_peaks with default PeakParams), twice: at the fixed threshold 0.5 on
   every class ("val_f1"), and with each class's threshold tuned on the validation segments
-  over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). A model whose
+  over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). F1, the grid
+  and the tuning are the evaluation's (offline.evaluate: prf, THRESHOLD_GRID,
+  best_thresholds), so a class with neither references nor detections scores 1. A model whose
   activations peak at 0.3 transcribes well once its thresholds are tuned, which every
   bundle's are; at a fixed 0.5 it would score 0 and never be selected.
   The lr is divided by 5 when the validation loss has not decreased for 3 epochs
@@ -55,24 +57,25 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
-from offline.evaluate import onset_counts
-from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for
+from offline import defaults
+from offline.evaluate import THRESHOLD_GRID, best_thresholds, onset_counts, prf
+from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
-__all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "f1_score",
-           "validate", "tuned_counts", "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS", "SELECTION_GRID"]
+__all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "validate",
+           "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
 SELECTIONS = ("tuned", "fixed")
-# Thresholds tried per class for the tuned validation F1: the grid bundles are tuned over.
-SELECTION_GRID = np.round(np.linspace(0.05, 0.95, 19), 2)
 # Fields that define the model: a resumed run must agree on them, or its weights would not load.
 _MODEL_FIELDS = ("architecture", "flavour", "hyperparameters", "lookahead_s", "widen")
+# Fields renamed since (old name -> name): a run written before resumes under the new names.
+_RENAMED = {"max_epochs": "epochs", "max_batches_per_epoch": "batches_per_epoch"}
 
 
 class RunExistsError(FileExistsError):
@@ -83,29 +86,29 @@ class RunExistsError(FileExistsError):
 class TrainConfig:
     # the model
     architecture: str = "crnn"          # one of offline.architectures.NAMES
-    flavour: str = "causal"             # "offline" (as in the thesis) or "causal" (live)
+    flavour: str = defaults.FLAVOUR     # "offline" (as in the thesis) or "causal" (live)
     hyperparameters: dict = field(default_factory=dict)  # the architecture's config fields, e.g. {"L": 3, "H": 144}
     # the labels: the caches were built with these; fit checks that they agree
-    lookahead_s: float = 0.0            # onset labelled at the first frame stamped >= onset + lookahead
-    widen: int = 0                      # frames on each side of an onset set to 0.5 (ADTOF uses 1)
+    lookahead_s: float = defaults.LOOKAHEAD_S  # onset labelled at the first frame stamped >= onset + lookahead
+    widen: int = defaults.WIDEN         # frames on each side of an onset set to 0.5 (ADTOF uses 1)
     # optimisation
-    batch_size: int = 8
-    lr: float = 1e-3                    # Adam
-    max_epochs: int = 100
+    batch_size: int = defaults.BATCH_SIZE
+    lr: float = defaults.LR             # Adam
+    epochs: int = defaults.EPOCHS       # at most this many
     patience: int = 10                  # stop when the validation loss has not decreased for this many epochs
     lr_patience: int = 3                # ... divide the lr by 1 / lr_factor after this many
     lr_factor: float = 0.2
     class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
     gain_db: tuple[float, float] | None = None  # each training segment heard at a gain drawn uniformly
     #                                     in dB from this range (exact on cached features: with_gain)
-    max_batches_per_epoch: int | None = None  # cap an epoch (budgets, tests); None: every segment once
+    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH  # cap an epoch (budgets); None: every segment once
     init_from: str | None = None        # start from this checkpoint's weights (same model and features)
     # validation
     threshold: float = 0.5              # peak-picking threshold of every class for "val_f1"
     selection: str = "tuned"            # best.pt by F1 with per-class tuned thresholds, or at `threshold`
     tolerance_s: float = 0.05           # onset matching window: +-50 ms, the literature's
     # the system
-    seed: int = 0
+    seed: int = defaults.SEED
     device: str = "auto"                # "cpu", "cuda", "cuda:1", or "auto" (cuda when available)
     num_workers: int = 0                # DataLoader workers
     tensorboard: bool = False
@@ -118,17 +121,22 @@ class TrainConfig:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {self.flavour!r}")
         if not isinstance(self.hyperparameters, dict):
             raise ValueError(f"hyperparameters must be a dict, got {type(self.hyperparameters).__name__}")
+        # names and values checked now, not when fit builds the model after the features are computed
+        try:
+            make_config(self.architecture, **self.hyperparameters)
+        except TypeError as exc:  # e.g. a name that is not a string
+            raise ValueError(f"{self.architecture} hyperparameters {self.hyperparameters!r}: {exc}") from None
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.class_weighting not in WEIGHTINGS:
             raise ValueError(f"class_weighting must be one of {WEIGHTINGS}, got {self.class_weighting!r}")
-        for name, least in (("batch_size", 1), ("max_epochs", 1), ("patience", 1), ("lr_patience", 0)):
+        for name, least in (("batch_size", 1), ("epochs", 1), ("patience", 1), ("lr_patience", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        cap = self.max_batches_per_epoch
+        cap = self.batches_per_epoch
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
+            raise ValueError(f"batches_per_epoch must be None or an integer >= 1, got {cap!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 < self.lr_factor < 1:
@@ -244,35 +252,6 @@ def match_onsets(detected: np.ndarray, reference: np.ndarray, window: int) -> tu
     return onset_counts(np.asarray(reference, dtype=np.float64), np.asarray(detected, dtype=np.float64), window)
 
 
-def f1_score(tp: int, fp: int, fn: int) -> float | None:
-    """2 TP / (2 TP + FP + FN); None where nothing was expected and nothing detected."""
-    tp, fp, fn = int(tp), int(fp), int(fn)  # plain ints: the result goes into JSON and checkpoints
-    denominator = 2 * tp + fp + fn
-    return None if denominator == 0 else 2 * tp / denominator
-
-
-def tuned_counts(counts_by_threshold: np.ndarray, grid: np.ndarray, fallback: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each class's threshold that maximises its F1, and the counts there.
-
-    counts_by_threshold: [thresholds, classes, 3] (tp, fp, fn) at each grid value. Ties go
-    to the median tied value (the lower middle one), away from a plateau's edges, as in
-    offline.evaluate.tune_thresholds. A class without reference onsets (tp + fn = 0) has no
-    F1 to maximise: it keeps `fallback`, or the grid value nearest it.
-    Returns (thresholds [classes], counts [classes, 3]).
-    """
-    g, c = counts_by_threshold.shape[:2]
-    chosen = np.zeros(c, dtype=np.int64)
-    for k in range(c):
-        tp, fp, fn = counts_by_threshold[:, k].T
-        if tp[0] + fn[0] == 0:  # references do not depend on the threshold
-            chosen[k] = int(np.argmin(np.abs(grid - fallback)))
-            continue
-        f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
-        tied = np.flatnonzero(f1 == f1.max())
-        chosen[k] = tied[(len(tied) - 1) // 2]
-    return grid[chosen].astype(np.float64), counts_by_threshold[chosen, np.arange(c)]
-
-
 @torch.no_grad()
 def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: TrainConfig,
              features: FeatureConfig, device: torch.device) -> dict:
@@ -282,12 +261,15 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     are 0.5); detections come from the offline peak picker on the sigmoid activations of
     the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes:
     "f1" at cfg.threshold for every class, "select_f1" with per-class thresholds tuned on
-    these segments over SELECTION_GRID ("select_thresholds").
+    these segments over offline.evaluate.THRESHOLD_GRID ("select_thresholds"; a class
+    without reference onsets keeps cfg.threshold). F1 and the tuning are the evaluation's
+    (offline.evaluate.prf, best_thresholds), with its convention for empty sets: a class
+    with neither reference onsets nor detections scores 1.
     """
     model.eval()
     window = int(math.floor(cfg.tolerance_s * features.fps + 1e-9))  # 50 ms -> 5 frames at 100 fps
     peak = PeakParams()
-    thresholds = np.append(SELECTION_GRID, cfg.threshold)  # the last row: the fixed threshold
+    thresholds = np.append(THRESHOLD_GRID, cfg.threshold)  # the last row: the fixed threshold
     loss_sum, loss_count = 0.0, 0
     counts = np.zeros((len(thresholds), model.num_classes, 3), dtype=np.int64)  # tp, fp, fn
     for x, y, m in loader:
@@ -314,13 +296,14 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     loss = loss_sum / loss_count
     if not math.isfinite(loss):
         raise FloatingPointError(f"validation loss is {loss}: training diverged (try a lower lr)")
+    classes = CLASSES[:model.num_classes]
     fixed = counts[-1]
-    tuned_thresholds, tuned = tuned_counts(counts[:-1], SELECTION_GRID, cfg.threshold)
-    tp, fp, fn = fixed.sum(axis=0)
-    return {"loss": loss, "f1": f1_score(tp, fp, fn) or 0.0,
-            "f1_per_class": {c: f1_score(*fixed[i]) for i, c in enumerate(CLASSES[:model.num_classes])},
-            "counts": {"tp": int(tp), "fp": int(fp), "fn": int(fn)},
-            "select_f1": f1_score(*tuned.sum(axis=0)) or 0.0,
+    tuned_thresholds, tuned = best_thresholds(counts[:-1], THRESHOLD_GRID, classes, cfg.threshold)
+    tp, fp, fn = (int(n) for n in fixed.sum(axis=0))  # plain ints: the results go into JSON and checkpoints
+    return {"loss": loss, "f1": prf(tp, fp, fn).f1,
+            "f1_per_class": {c: prf(*map(int, fixed[i])).f1 for i, c in enumerate(classes)},
+            "counts": {"tp": tp, "fp": fp, "fn": fn},
+            "select_f1": prf(*map(int, tuned.sum(axis=0))).f1,
             "select_thresholds": [float(t) for t in tuned_thresholds]}
 
 
@@ -501,8 +484,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
                               num_workers=cfg.num_workers, pin_memory=pin)
     val_loader = DataLoader(ConcatDataset(val), batch_size=cfg.batch_size, shuffle=False,
                             num_workers=cfg.num_workers, pin_memory=pin)
-    batches = len(train_loader) if cfg.max_batches_per_epoch is None else min(len(train_loader),
-                                                                               cfg.max_batches_per_epoch)
+    batches = len(train_loader) if cfg.batches_per_epoch is None else min(len(train_loader), cfg.batches_per_epoch)
 
     # Early stopping and best-epoch bookkeeping: all of it goes into last.pt.
     epoch, history = 0, []
@@ -531,7 +513,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     writer = _tensorboard(out_dir) if cfg.tensorboard else None
     stopped = None
     try:
-        while epoch < cfg.max_epochs and stopped is None:
+        while epoch < cfg.epochs and stopped is None:
             if bad_epochs >= cfg.patience:
                 stopped = "early stopping"
                 break
@@ -615,7 +597,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
 def _bar(cfg: TrainConfig, batches: int, epoch: int):
     from tqdm import tqdm
 
-    return tqdm(total=batches, desc=f"epoch {epoch}/{cfg.max_epochs}", unit="batch", disable=not cfg.progress,
+    return tqdm(total=batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not cfg.progress,
                 dynamic_ncols=True)
 
 
@@ -663,7 +645,7 @@ def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig
 def _check_resumable(previous: dict, cfg: TrainConfig, features: FeatureConfig, path: Path) -> None:
     if not isinstance(previous, dict) or "optimizer" not in previous or "train_config" not in previous:
         raise ValueError(f"{path}: not a resumable training checkpoint")
-    then = previous["train_config"]
+    then = {_RENAMED.get(k, k): v for k, v in previous["train_config"].items()}
     differ = [k for k in _MODEL_FIELDS if then.get(k) != asdict(cfg)[k]]
     if differ:
         raise ValueError(f"{path}: the run was started with other {', '.join(differ)} "

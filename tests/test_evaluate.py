@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from offline.evaluate import (Counts, Scores, accumulate, activations_to_events, detection_latencies, evaluate_bundle,
-                              onset_counts,
-                              onset_times, plot_f1, prf, score_events, transcribe_offline, tune_bundle_thresholds,
-                              tune_thresholds, window_activations)
+from offline.evaluate import (THRESHOLD_GRID, Counts, Scores, accumulate, activations_to_events, best_thresholds,
+                              detection_latencies, evaluate_bundle, onset_counts, onset_times, plot_f1, prf,
+                              score_events, transcribe_offline, tune_bundle_thresholds, tune_thresholds,
+                              window_activations)
 from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.drums import Event, UnknownLabelError
 from rtadt.engine import Engine, transcribe_array
@@ -177,6 +177,31 @@ def test_a_class_absent_from_reference_and_estimate_counts_as_perfect():
     assert s.macro(0.05).f1 == 1.0 and s.micro(0.05).f1 == 1.0
 
 
+def test_a_silent_model_scores_macro_zero():
+    """References in 2 of the 5 classes, no estimate at all: every class with something to
+    find was missed. Counting the 3 empty classes' F1 of 1 would give macro 3 / 5."""
+    s = score_events({"KD": [1.0, 2.0], "HH": [1.5]}, {})
+    assert s.macro(0.05) == (1.0, 0.0, 0.0) and s.macro(0.025).f1 == 0.0 and s.micro(0.05).f1 == 0.0
+    assert s.macro_classes() == ("KD", "HH")
+
+
+def test_macro_is_over_the_classes_with_references():
+    """Classes without references are left out whether or not something was estimated in
+    them (those estimates are false positives of the micro score); no references at all:
+    macro is micro."""
+    s = score_events({"KD": [1.0, 2.0], "SD": [1.0]}, {"KD": [1.0], "SD": [1.0], "TT": [3.0]})
+    kd, sd = s.per_class(0.05)["KD"], s.per_class(0.05)["SD"]
+    assert (kd.f1, sd.f1) == (pytest.approx(2 / 3), 1.0)
+    assert s.macro(0.05) == pytest.approx(((kd.precision + 1) / 2, (kd.recall + 1) / 2, (kd.f1 + 1) / 2))
+    assert s.micro(0.05) == Counts(2, 1, 1)
+    d = s.to_dict()["windows"][0]["macro"]
+    assert d["classes"] == ["KD", "SD"] and d["f1"] == pytest.approx((2 / 3 + 1) / 2)
+    assert "mean over the 2 classes with reference onsets (KD, SD); TT, HH, CY without any left out" in s.table()
+    assert score_events({}, {}).macro(0.05) == score_events({}, {}).micro(0.05).scores == (1.0, 1.0, 1.0)
+    assert score_events({}, {"SD": [1.0]}).macro(0.05) == (0.0, 1.0, 0.0)
+    assert "no class has reference onsets" in score_events({}, {"SD": [1.0]}).table()
+
+
 def test_dict_and_event_inputs_agree_and_other_classes_are_ignored():
     ref = [Event(0.5, "KD"), Event(1.0, "SD"), Event(0.2, "KD"), Event(3.0, "CY")]
     est = [Event(0.51, "KD"), Event(1.2, "SD")]
@@ -288,6 +313,35 @@ def test_threshold_ties_resolve_to_the_middle_and_missing_classes_need_a_fallbac
     got = tune_thresholds([acts], [ref], CFG, 0.0, PeakParams(), grid, classes=("KD", "SD"), fallback=0.42)
     assert got[0] == pytest.approx(0.4)  # ties 0.1..0.8: the median (lower middle) is 0.4
     assert got[1] == 0.42
+
+
+def test_best_thresholds_prefer_the_middle_of_a_plateau_and_keep_untunable_classes():
+    grid = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    counts = np.zeros((5, 2, 3), dtype=np.int64)
+    counts[:, 0] = [(5, 9, 0), (5, 1, 0), (5, 1, 0), (5, 1, 0), (2, 0, 3)]  # plateau 0.2..0.4
+    counts[:, 1] = [(0, 4, 0), (0, 3, 0), (0, 2, 0), (0, 1, 0), (0, 0, 0)]  # no reference onset
+    th, chosen = best_thresholds(counts, grid, ("KD", "SD"), fallback=0.5)
+    assert th.tolist() == [0.3, 0.5]
+    assert chosen.tolist() == [[5, 1, 0], [0, 0, 0]]
+    counts[3, 0] = (5, 9, 0)  # an even plateau, 0.2..0.3: its lower middle value
+    th, _ = best_thresholds(counts, grid, ("KD", "SD"), fallback=0.5)
+    assert th[0] == 0.2
+    with pytest.raises(ValueError, match="SD has no reference onset"):
+        best_thresholds(counts, grid, ("KD", "SD"))
+    with pytest.raises(ValueError, match="counts must be"):
+        best_thresholds(counts[:, :1], grid, ("KD", "SD"), fallback=0.5)
+
+
+def test_training_and_evaluation_tune_over_one_grid():
+    import inspect
+
+    from offline import evaluate, train
+
+    assert THRESHOLD_GRID.tolist() == [round(0.05 * k, 2) for k in range(1, 20)]
+    for tune in (evaluate.threshold_sweep, evaluate.tune_thresholds, evaluate.tune_bundle_peaks,
+                 evaluate.tune_bundle_thresholds):
+        assert inspect.signature(tune).parameters["grid"].default is THRESHOLD_GRID, tune.__name__
+    assert train.THRESHOLD_GRID is THRESHOLD_GRID  # validate() tunes over it
 
 
 def test_tuning_validation():

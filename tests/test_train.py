@@ -34,11 +34,11 @@ SEGMENT = 100  # 1 s segments: more, smaller batches than the study's 4 s
 # by one frame: a small model then learns the task in a few epochs.
 # CFG, a CRNN with dropout and batch norm, for the resume tests: every kind of state matters.
 CFG = T.TrainConfig(architecture="crnn", flavour="causal", hyperparameters={"L": 1, "H": 24}, lookahead_s=0.02,
-                    widen=1, batch_size=4, lr=1e-2, max_epochs=4, max_batches_per_epoch=2, seed=1, device="cpu",
+                    widen=1, batch_size=4, lr=1e-2, epochs=4, batches_per_epoch=2, seed=1, device="cpu",
                     progress=False)  # cpu: exact resumption is a CPU promise (cuDNN may differ in the last bits)
 # LEARN, a small RNN (fast on a CPU), for the tests that need a model that has learned.
-LEARN = replace(CFG, architecture="rnn", hyperparameters={"L": 1, "H": 32}, batch_size=8, max_epochs=6,
-                max_batches_per_epoch=None, tensorboard=True)
+LEARN = replace(CFG, architecture="rnn", hyperparameters={"L": 1, "H": 32}, batch_size=8, epochs=6,
+                batches_per_epoch=None, tensorboard=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,7 +172,6 @@ def test_match_onsets_is_a_maximum_matching():
         assert tp == max_matching(det, ref, w)
         assert (tp + fp, tp + fn) == (len(det), len(ref))
     assert T.match_onsets([10], [15], 5) == (1, 0, 0) and T.match_onsets([10], [16], 5) == (0, 1, 1)
-    assert T.f1_score(0, 0, 0) is None and T.f1_score(3, 1, 1) == 0.75
 
 
 def test_config_is_validated():
@@ -184,6 +183,10 @@ def test_config_is_validated():
         T.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="class_weighting"):
         T.TrainConfig(class_weighting="inverse")
+    with pytest.raises(ValueError, match="rnn has no hyperparameter Q; it has H, L, cell, dropout"):
+        T.TrainConfig(architecture="rnn", hyperparameters={"Q": 3})
+    with pytest.raises(ValueError, match="cell must be one of"):
+        T.TrainConfig(architecture="rnn", hyperparameters={"cell": "rnn"})
     assert T.TrainConfig(device="cpu").resolved_device() == torch.device("cpu")
 
 
@@ -212,7 +215,7 @@ def test_missing_tensorboard_is_a_clear_note(tmp_path, monkeypatch, capsys):
 def test_loss_decreases_and_every_epoch_is_logged(learned):
     out, summary = learned
     log = read_log(out)
-    assert [r["epoch"] for r in log] == list(range(1, LEARN.max_epochs + 1))
+    assert [r["epoch"] for r in log] == list(range(1, LEARN.epochs + 1))
     for r in log:
         assert set(r) >= {"epoch", "train_loss", "val_loss", "val_f1", "val_f1_per_class", "lr", "seconds"}
         assert set(r["val_f1_per_class"]) == set(CLASSES)
@@ -220,7 +223,7 @@ def test_loss_decreases_and_every_epoch_is_logged(learned):
     assert log[-1]["train_loss"] < 0.5 * log[0]["train_loss"]
     assert log[-1]["val_loss"] < log[0]["val_loss"]
     assert max(r["val_f1"] for r in log) > 0.6           # it has learned kick and hi-hat
-    assert summary["epochs"] == LEARN.max_epochs and summary["stopped"] == "max epochs"
+    assert summary["epochs"] == LEARN.epochs and summary["stopped"] == "max epochs"
     assert summary["history"] == log
     assert json.loads((out / T.CONFIG).read_text())["hyperparameters"] == LEARN.hyperparameters
     try:
@@ -248,12 +251,12 @@ def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
     assert again["f1"] == best["val_f1"] and again["select_f1"] == best["select_f1"]
     assert again["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     last = torch.load(out / T.LAST, weights_only=True)
-    assert last["epoch"] == LEARN.max_epochs and last["best"]["epoch"] == best["epoch"]
+    assert last["epoch"] == LEARN.epochs and last["best"]["epoch"] == best["epoch"]
 
 
 def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     """select_f1 against a brute force over the grid with the evaluation's own matching."""
-    from offline.evaluate import onset_counts
+    from offline.evaluate import THRESHOLD_GRID, onset_counts
     from rtadt.peaks import pick_peaks
 
     out, summary = learned
@@ -265,7 +268,7 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     best_counts = []
     for c in range(5):
         per_threshold = []
-        for th in T.SELECTION_GRID:
+        for th in THRESHOLD_GRID:
             tp = fp = fn = 0
             for (x, y, m), a in zip(segments, acts):
                 n = int(m.sum())
@@ -277,7 +280,7 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
         f1 = [2 * t / max(2 * t + p + n, 1) for t, p, n in per_threshold]
         tied = np.flatnonzero(np.array(f1) == max(f1))  # the documented rule: the median tied threshold
         best_counts.append(per_threshold[tied[(len(tied) - 1) // 2]] if per_threshold[0][0] + per_threshold[0][2] else
-                           per_threshold[int(np.argmin(np.abs(T.SELECTION_GRID - 0.5)))])
+                           per_threshold[int(np.argmin(np.abs(THRESHOLD_GRID - 0.5)))])
     tp, fp, fn = np.sum(best_counts, axis=0)
     weights = torch.tensor(list(summary["class_weights"].values()), dtype=torch.float32)
     v = T.validate(model, torch.utils.data.DataLoader(val, batch_size=8), weights, LEARN, val.feature_config,
@@ -285,22 +288,36 @@ def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     assert v["select_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
 
 
-def test_tuned_counts_prefers_the_middle_of_a_plateau_and_keeps_untunable_classes():
-    grid = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
-    counts = np.zeros((5, 2, 3), dtype=np.int64)
-    counts[:, 0] = [(5, 9, 0), (5, 1, 0), (5, 1, 0), (5, 1, 0), (2, 0, 3)]  # plateau 0.2..0.4
-    counts[:, 1] = [(0, 4, 0), (0, 3, 0), (0, 2, 0), (0, 1, 0), (0, 0, 0)]  # no reference onset
-    th, chosen = T.tuned_counts(counts, grid, fallback=0.5)
-    assert th.tolist() == [0.3, 0.5]
-    assert chosen.tolist() == [[5, 1, 0], [0, 0, 0]]
-    counts[3, 0] = (5, 9, 0)  # an even plateau, 0.2..0.3: its lower middle value
-    th, _ = T.tuned_counts(counts, grid, fallback=0.5)
-    assert th[0] == 0.2
+class Silent(torch.nn.Module):
+    """A model that never speaks: activation sigmoid(-20) on every frame and class."""
+
+    num_classes = len(CLASSES)
+
+    def forward(self, x):
+        return torch.full((x.shape[0], x.shape[1], self.num_classes), -20.0)
+
+
+def test_validation_scores_empty_classes_as_the_evaluation_does(caches):
+    """The validation segments hold KD and HH onsets only. A silent model scores F1 0 on
+    those two and, by the evaluation's convention for empty sets (offline.evaluate.prf),
+    1 on SD, TT and CY, which it rightly leaves silent; its micro F1 is 0."""
+    from offline.evaluate import Counts, score_events
+
+    _, val = caches
+    v = T.validate(Silent(), torch.utils.data.DataLoader(val, batch_size=8), torch.ones(5), CFG,
+                   val.feature_config, torch.device("cpu"))
+    assert v["counts"]["tp"] == v["counts"]["fp"] == 0 and v["counts"]["fn"] > 0
+    # the evaluation's scores of a silent transcription of a track with KD and HH hits
+    want = score_events({"KD": [1.0], "HH": [1.0]}, {}).per_class(0.05)
+    assert v["f1_per_class"] == {c: want[c].f1 for c in CLASSES} == {"KD": 0.0, "SD": 1.0, "TT": 1.0, "HH": 0.0,
+                                                                       "CY": 1.0}
+    assert v["f1"] == v["select_f1"] == Counts(0, 0, v["counts"]["fn"]).f1 == 0.0
+    assert v["select_thresholds"][CLASSES.index("SD")] == CFG.threshold  # untunable: the configured one
 
 
 def test_fixed_selection_keeps_the_configured_threshold(caches, tmp_path):
     train, val = caches
-    cfg = replace(LEARN, max_epochs=1, selection="fixed")
+    cfg = replace(LEARN, epochs=1, selection="fixed")
     T.fit(cfg, train, val, tmp_path / "run")
     _, ckpt = load_checkpoint(tmp_path / "run" / T.BEST)
     record = read_log(tmp_path / "run")[0]
@@ -364,7 +381,7 @@ def test_a_killed_run_resumes_exactly(run4, caches, tmp_path):
 
 def test_a_run_stopped_at_max_epochs_continues_with_more(run4, caches, tmp_path):
     out4, _ = run4
-    T.fit(replace(CFG, max_epochs=2), *caches, tmp_path)
+    T.fit(replace(CFG, epochs=2), *caches, tmp_path)
     summary = T.fit(CFG, *caches, tmp_path, resume=True)
     assert summary["epochs"] == 4
     for a, b in zip(read_log(out4), read_log(tmp_path)):
@@ -378,13 +395,31 @@ def test_resume_refuses_another_model(run4, caches, tmp_path):
         T.fit(replace(CFG, hyperparameters={"L": 2, "H": 24}), *caches, out4, resume=True)
 
 
+def test_a_run_written_under_the_old_field_names_resumes_without_changes(run4, caches, tmp_path, capsys):
+    """last.pt of a run from before max_epochs and max_batches_per_epoch were renamed epochs
+    and batches_per_epoch: resuming it with the same settings reports no changed setting."""
+    import shutil
+
+    out4, _ = run4
+    shutil.copytree(out4, tmp_path / "old")
+    last = torch.load(tmp_path / "old" / T.LAST, weights_only=True)
+    config = last["train_config"]
+    config["max_epochs"], config["max_batches_per_epoch"] = config.pop("epochs"), config.pop("batches_per_epoch")
+    torch.save(last, tmp_path / "old" / T.LAST)
+    capsys.readouterr()
+    T.fit(CFG, *caches, tmp_path / "old", resume=True)  # 4 of 4 epochs done: nothing to train
+    assert "resuming with changed" not in capsys.readouterr().err
+    T.fit(replace(CFG, batches_per_epoch=3), *caches, tmp_path / "old", resume=True)
+    assert "resuming with changed batches_per_epoch: 2 -> 3" in capsys.readouterr().err
+
+
 def test_early_stopping_and_lr_schedule_follow_the_validation_loss(caches, tmp_path):
     # A far too high lr makes the validation loss wobble: the lr must drop after every epoch
     # without a decrease (lr_patience 0), and the run stop after `patience` of them in a row.
-    cfg = replace(LEARN, lr=0.3, patience=2, lr_patience=0, max_epochs=12, tensorboard=False)
+    cfg = replace(LEARN, lr=0.3, patience=2, lr_patience=0, epochs=12, tensorboard=False)
     summary = T.fit(cfg, *caches, tmp_path)
     log = read_log(tmp_path)
-    assert summary["stopped"] == "early stopping" and len(log) < cfg.max_epochs
+    assert summary["stopped"] == "early stopping" and len(log) < cfg.epochs
     lowest, bad, lr = math.inf, 0, cfg.lr
     for i, r in enumerate(log):
         assert r["lr"] == pytest.approx(lr)
@@ -398,12 +433,12 @@ def test_early_stopping_and_lr_schedule_follow_the_validation_loss(caches, tmp_p
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_fit_on_cuda_writes_checkpoints_that_load_on_cpu(caches, tmp_path):
-    cfg = replace(LEARN, device="cuda", max_epochs=2, tensorboard=False)
+    cfg = replace(LEARN, device="cuda", epochs=2, tensorboard=False)
     summary = T.fit(cfg, *caches, tmp_path)
     assert summary["device"].startswith("cuda") and summary["epochs"] == 2
     model, ckpt = load_checkpoint(tmp_path / T.BEST)  # mapped to the CPU
     assert next(model.parameters()).device.type == "cpu"
-    summary = T.fit(replace(cfg, max_epochs=3), *caches, tmp_path, resume=True)
+    summary = T.fit(replace(cfg, epochs=3), *caches, tmp_path, resume=True)
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
 
 
@@ -438,9 +473,9 @@ def test_with_gain_applies_one_gain_per_segment_and_refuses_difference_features(
 
 
 def test_gain_augmentation_changes_training_and_resumes_exactly(caches, tmp_path):
-    cfg = replace(CFG, gain_db=(-30.0, 10.0), max_epochs=2)
-    plain = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "plain")
-    T.fit(replace(cfg, max_epochs=1), *caches, tmp_path / "a")
+    cfg = replace(CFG, gain_db=(-30.0, 10.0), epochs=2)
+    plain = T.fit(replace(CFG, epochs=1), *caches, tmp_path / "plain")
+    T.fit(replace(cfg, epochs=1), *caches, tmp_path / "a")
     assert read_log(tmp_path / "a")[0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], abs=1e-6)
     T.fit(cfg, *caches, tmp_path / "a", resume=True)
     T.fit(cfg, *caches, tmp_path / "b")
@@ -456,13 +491,13 @@ def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
     def first_batch(epoch, step, loss):
         seen.setdefault("loss", loss)
 
-    cfg = replace(CFG, init_from=str(out4 / T.BEST), max_epochs=1, lr=1e-12)
+    cfg = replace(CFG, init_from=str(out4 / T.BEST), epochs=1, lr=1e-12)
     T.fit(cfg, *caches, tmp_path / "init", on_batch=first_batch)
     after = torch.load(tmp_path / "init" / T.LAST, weights_only=True)["state_dict"]
     for k, v in start.items():
         if v.dtype.is_floating_point and "running" not in k:  # batch-norm statistics move in train mode
             torch.testing.assert_close(after[k], v, rtol=0, atol=1e-6)
-    fresh = T.fit(replace(CFG, max_epochs=1), *caches, tmp_path / "fresh")
+    fresh = T.fit(replace(CFG, epochs=1), *caches, tmp_path / "fresh")
     assert seen["loss"] < fresh["history"][0]["train_loss"]
 
 
@@ -471,7 +506,7 @@ def test_init_from_crosses_a_change_of_level_normalisation_and_nothing_else(run4
     def level_caches(**changes):
         return T.caches_for(tracks, FeatureConfig(**changes), tmp_path / f"cache{len(changes)}", CFG.lookahead_s,
                             CFG.widen, segment_frames=SEGMENT, progress=False)
-    cfg = replace(CFG, init_from=str(out4 / T.BEST), max_epochs=1)
+    cfg = replace(CFG, init_from=str(out4 / T.BEST), epochs=1)
     summary = T.fit(cfg, *level_caches(level_norm=True), tmp_path / "level")
     assert summary["history"][0]["epoch"] == 1
     with pytest.raises(ValueError, match="feature config"):

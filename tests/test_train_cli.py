@@ -89,6 +89,24 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     assert len(manifest["thresholds"]) == 5
 
 
+def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):
+    """An unknown --set name or a bad value: one line naming the architecture's
+    hyperparameters, exit 2, no dataset read, no run folder (its feature cache) left."""
+    import offline.datasets
+
+    adtof_with_splits(tmp_path / "data")
+    loads, load = [], offline.datasets.load
+    monkeypatch.setattr(offline.datasets, "load", lambda *a, **k: loads.append(a) or load(*a, **k))
+    run = tmp_path / "run"
+    for bad, says in (("Q=3", "rnn has no hyperparameter Q; it has H, L, cell, dropout"),
+                      ("L=abc", "L (recurrent layers) must be an integer >= 1, got 'abc'")):
+        r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run),
+                                      "--set", "H=72", "--set", bad, "--epochs", "1"])
+        assert r.exit_code == 2, r.output
+        assert r.output.strip().splitlines() == [f"rtadt-train: error: {says}"]
+        assert not loads and not run.exists()
+
+
 def run_architecture_study(tmp_path, *options):
     """`rtadt-train study architectures` on a tiny ADTOF set; returns the output folder, the
     parsed architectures.json and the command's arguments (to run it again)."""
@@ -155,6 +173,9 @@ def test_dataset_study_errors(tmp_path):
     assert r.exit_code == 1 and "unknown datasets ['c']" in r.output
     r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--arch", "nope"])
     assert r.exit_code == 2 and "unknown architecture" in r.output
+    r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--arch", "rnn", "--set", "Q=3"])
+    assert r.exit_code == 1 and "rnn has no hyperparameter Q; it has H, L, cell, dropout" in r.output
+    assert not (tmp_path / "s").exists()  # refused before any feature was computed
     (tmp_path / "bad.json").write_text("{}")
     r = CliRunner().invoke(main, base + ["--data", f"a=adtof:{tmp_path / 'a'}", "--from-study", str(tmp_path / "bad.json")])
     assert r.exit_code == 2 and "architecture study" in r.output
@@ -286,3 +307,76 @@ def test_fit_refuses_gain_augmentation_of_level_normalised_features_before_any_w
                                   "--level-norm", "--gain-db", "-30,0"])
     assert r.exit_code == 1 and "level-normalised" in r.output
     assert not run.exists()
+
+
+def option_default(command, name):
+    """The default of a command's option, as click declares it (`command`: "fit", "study datasets")."""
+    cmd = main
+    for part in command.split():
+        cmd = cmd.commands[part]
+    return next(p for p in cmd.params if p.name == name).default
+
+
+def field_default(cls, name):
+    from dataclasses import fields
+
+    return next(f.default for f in fields(cls) if f.name == name)
+
+
+def test_one_lookahead_default_everywhere_the_shipped_models():
+    """TrainConfig, SearchConfig, the studies and the commands that label training data
+    (init, fit, search) all default to one lookahead: the embedded default model's."""
+    import inspect
+
+    from offline.search import SearchConfig
+    from offline.studies import architecture_study, dataset_study
+    from offline.train import TrainConfig
+    from rtadt.bundle import load_bundle
+
+    want = field_default(TrainConfig, "lookahead_s")
+    assert want == pytest.approx(load_bundle(None).lookahead_s)
+    assert field_default(SearchConfig, "lookahead_s") == want
+    for study in (architecture_study, dataset_study):
+        assert inspect.signature(study).parameters["lookahead_s"].default == want
+    for command in ("init", "fit", "search"):
+        assert option_default(command, "lookahead_s") == want, command
+
+
+def all_commands(group=main, prefix=""):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from all_commands(cmd, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", cmd
+
+
+# setting -> the commands that take it (the studies label with their own widening, 1 frame)
+SETTINGS = {"epochs": ("fit", "search", "study architectures", "study datasets"),
+            "batches_per_epoch": ("fit", "search", "study architectures", "study datasets"),
+            "lookahead_s": ("init", "fit", "search"), "widen": ("fit", "search"),
+            "seed": ("init", "fit", "search", "study architectures", "study datasets"),
+            "flavour": ("init", "fit", "search", "study architectures", "study datasets")}
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_one_name_and_one_default_per_setting(name):
+    """TrainConfig's field, SearchConfig's and the studies' Budget's, and every command's
+    option: one name and TrainConfig's default."""
+    from offline.search import SearchConfig
+    from offline.studies import Budget
+    from offline.train import TrainConfig
+
+    want = field_default(TrainConfig, name)
+    assert field_default(SearchConfig, name) == want
+    if name in ("epochs", "batches_per_epoch"):
+        assert field_default(Budget, name) == want
+    for command in SETTINGS[name]:
+        assert option_default(command, name) == want, command
+
+
+def test_no_command_has_another_name_for_a_setting():
+    old = {"max_epochs", "max_batches", "max_batches_per_epoch", "lookahead", "batches"}
+    for command, cmd in all_commands():
+        assert not old & {p.name for p in cmd.params}, command
+        flags = {o for p in cmd.params for o in getattr(p, "opts", ())}
+        assert not flags & {"--max-batches", "--max-epochs", "--lookahead-s"}, command

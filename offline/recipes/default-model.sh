@@ -19,13 +19,13 @@ rtadt-train synth --out "$W/new2" --hours 3 --seed 1 --split train --kinds $K
 
 # 2. A causal CRNN on the first render alone (the realism comparison's run), 5 x 120 batches.
 rtadt-train fit crnn --data synth:"$W/new" --out "$W/runs/cmp-new" --cache "$W/cache/new" \
-    --lookahead 0.02 --gain-db -30,12 --epochs 5 --max-batches 120 --seed 0 --resume
+    --lookahead 0.02 --gain-db -30,12 --epochs 5 --batches-per-epoch 120 --seed 0 --resume
 
 # 3. Continued on both renders and ENST drummer 1 (phrases), selected on the rendered validation kits
 #    and drummer 2's validation half. Stop it any time: best.pt is the best epoch so far.
 rtadt-train fit crnn --data new=synth:"$W/new" --data new2=synth:"$W/new2" --data enst-all-d1:"$E" \
     --out "$W/runs/default" --cache "$W/cache/default" --lookahead 0.02 --gain-db -30,12 \
-    --epochs 10 --max-batches 300 --init-from "$W/runs/cmp-new/best.pt" --seed 1 --resume
+    --epochs 10 --batches-per-epoch 300 --init-from "$W/runs/cmp-new/best.pt" --seed 1 --resume
 
 # 4. Bundles (float32 and int8 step), the live picker tuned on validation (thresholds and delta).
 rtadt-train export "$W/runs/default/best.pt" -o "$W/default-f32.rtadt" --name rtadt-crnn
