@@ -11,6 +11,7 @@ SLAKH = Path(__file__).resolve().parents[2] / "shared/data/format-samples/slakh-
 needs_slakh = pytest.mark.skipif(not SLAKH.exists(), reason="../shared/data/format-samples is not beside the checkout")
 
 
+@pytest.mark.data
 @needs_slakh
 def test_datasets_check_on_the_real_slakh_layout():
     r = CliRunner().invoke(main, ["datasets", "check", "slakh", str(SLAKH), "--json"])
@@ -19,6 +20,7 @@ def test_datasets_check_on_the_real_slakh_layout():
     assert stats["train"]["tracks"] == 1 and stats["train"]["onsets"]["KD"] > 0
 
 
+@pytest.mark.data
 @needs_slakh
 def test_evaluate_a_checkpoint_and_a_bundle(tmp_path):
     ckpt = tmp_path / "r.pt"
