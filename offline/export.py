@@ -18,10 +18,10 @@ offset: StateSpec.output_shape), and the MatMul weights are quantized to 8 bits
 quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
 weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph
 stays float32. The step is then checked against torch to INT8_TOLERANCE instead of
-TOLERANCE, and the deviation is written into the manifest ("quantization"). Quantizing the
-convolutions' activations costs most of the deviation (a trained CRNN: 1.4e-2 with them,
-5e-3 without, on the check's input); a model whose int8 convolutions miss the tolerance is
-exported again with float32 Conv nodes and int8 recurrent layers, and the manifest says so.
+TOLERANCE, and the deviation is written into the manifest ("quantization": each bundle's
+own figure, `max_deviation`). Quantizing the convolutions' activations adds to the
+deviation; a model whose int8 convolutions miss the tolerance is exported again with
+float32 Conv nodes and int8 recurrent layers, and the manifest says so.
 """
 from __future__ import annotations
 
@@ -94,16 +94,18 @@ def quantize_int8(graph: bytes, quantize_before_gather: bool = True) -> bytes:
     """The MatMuls of an ONNX graph with 8-bit weights (onnxruntime's dynamic quantization:
     the weights once, each activation per call with its own range).
 
-    Weight types were chosen by measurement on this machine's MLAS kernels (one-run ratios,
-    see the bundle benchmark): signed weights for im2col MatMuls (many rows: u8 x s8 runs on
-    VNNI, ~2x float32), in 7 bits (`reduce_range`: on x86 CPUs without VNNI, u8 x s8 products
-    are summed in pairs into 16 bits, which 8-bit weights can saturate; measured: no cost in
-    speed or deviation here), unsigned for the recurrent matrix-vector products (u8 x u8 was
-    faster there). Only MatMul nodes: a Linear layer on a 2-D input is exported as Gemm and
-    stays float32 (the 5-class output layer, a few hundred MACs), as do weights with fewer than
-    MIN_INT8_ROWS rows. Then, unless told not to, each im2col MatMul's activation quantization
-    is moved in front of its Gather (`_quantize_before_gather`): the same numbers, over the
-    window of 3 frames instead of the im2col matrix of 9 taps per band, a third of the work."""
+    Weight types were chosen by one-run measurements of onnxruntime's MLAS kernels on the
+    development machine (the step costs that result: benchmarks/results/models.md, from
+    `python -m benchmarks.models`): signed weights for im2col MatMuls (many rows: u8 x s8 runs
+    on VNNI, faster than float32), in 7 bits (`reduce_range`: on x86 CPUs without VNNI, u8 x s8
+    products are summed in pairs into 16 bits, which 8-bit weights can saturate; it cost
+    neither speed nor deviation there), unsigned for the recurrent matrix-vector products
+    (u8 x u8 was faster there). Only MatMul nodes: a Linear layer on a 2-D input is exported
+    as Gemm and stays float32 (the 5-class output layer, a few hundred MACs), as do weights
+    with fewer than MIN_INT8_ROWS rows. Then, unless told not to, each im2col MatMul's
+    activation quantization is moved in front of its Gather (`_quantize_before_gather`): the
+    same numbers, over the window of 3 frames instead of the im2col matrix of 9 taps per band,
+    a third of the work."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -70,6 +70,7 @@ def test_offline_flavour_uses_the_future(name):
         assert not torch.allclose(model(x2)[:, :20], model(x)[:, :20], atol=1e-5)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 def test_step_equals_full_sequence(name):
     model = small(name, "causal")
@@ -137,6 +138,7 @@ def test_unknown_names_are_refused():
         build("rnn", flavour="sideways")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 def test_step_equals_full_sequence_at_default_size(name):
     """At the default configuration and the 4 s (400-frame) window, over 450 frames."""

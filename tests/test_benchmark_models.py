@@ -24,6 +24,7 @@ def _positive_finite(value, where: str) -> None:
     assert math.isfinite(value) and value > 0, f"{where}: {value!r} is not positive and finite"
 
 
+@pytest.mark.heavy
 def test_model_benchmark_quick_writes_every_architecture(tmp_path):
     # a subprocess: the benchmark pins thread counts before numpy and torch are imported
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -101,6 +102,7 @@ def test_step_comparison_statistics_on_known_series():
             compare(a, b)
 
 
+@pytest.mark.heavy
 def test_step_comparison_runs_two_bundles(tmp_path):
     """The A/B tool times two real bundles' steps and writes its numbers; a window-only
     bundle has no step and is refused."""

@@ -21,6 +21,7 @@ def _positive_finite(value, where: str) -> None:
     assert math.isfinite(value) and value > 0, f"{where}: {value!r} is not positive and finite"
 
 
+@pytest.mark.heavy
 def test_feature_benchmark_writes_every_section(tmp_path):
     # a subprocess: the benchmark pins thread counts before numpy is imported
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -70,6 +70,7 @@ def test_transcribe_goes_on_after_a_bad_file(tmp_path):
     assert (tmp_path / "example.txt").exists()
 
 
+@pytest.mark.heavy
 def test_transcribe_refuses_outputs_that_collide_and_says_what_it_replaces(tmp_path):
     a, b = tmp_path / "a" / "drums.wav", tmp_path / "b" / "drums.wav"
     for path in (a, b):
@@ -86,6 +87,7 @@ def test_transcribe_refuses_outputs_that_collide_and_says_what_it_replaces(tmp_p
     assert r.exit_code == 0 and "drums.txt (replaced)" in r.output
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_samples_are_one_line_errors(tmp_path, bad):
     x = np.zeros(44100, np.float32)
@@ -100,6 +102,7 @@ def test_non_finite_samples_are_one_line_errors(tmp_path, bad):
         read_audio(path)
 
 
+@pytest.mark.heavy
 def test_stereo_48k_file_is_mixed_and_resampled(tmp_path):
     from rtadt.resample import resample
     from rtadt.sources import read_audio
@@ -162,6 +165,7 @@ def test_a_bundle_with_its_own_notes_transcribes_to_those_notes(own_notes_bundle
     assert ons == sorted(txt)
 
 
+@pytest.mark.heavy
 def test_listen_plays_the_notes_of_the_bundle_in_use(own_notes_bundle, tmp_path, monkeypatch):
     """Live: the MIDI port, the recorded MIDI file and the recorded text all carry the bundle's notes
     (the port is a stand-in that records what it is sent)."""
@@ -215,6 +219,7 @@ def test_listen_errors_with_jack(jack_server, tmp_path):
     assert_one_line_error(run("listen", "--device", "system", "--rate", "12345", "-q"), "12345 Hz is not supported")
 
 
+@pytest.mark.heavy
 def test_listen_without_jack_server_says_so(tmp_path):
     env = dict(os.environ, JACK_DEFAULT_SERVER="rtadt-no-such-server", JACK_NO_START_SERVER="1")
     r = subprocess.run(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q"],

@@ -248,6 +248,7 @@ def test_enst_unknown_selection_names(tmp_path, name):
         datasets.load(name, build_enst_dev(tmp_path))
 
 
+@pytest.mark.data
 def test_enst_dev_copy_in_shared_data_checks():
     """The real development copy (../shared/data/enst-drums-dev), where it is present."""
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "enst-drums-dev"

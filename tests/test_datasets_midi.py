@@ -267,6 +267,7 @@ def mido_note_times(path: Path, notes: set[int]) -> list[float]:
     return sorted(set(out))
 
 
+@pytest.mark.data
 @pytest.mark.skipif(not REDUX_SAMPLE.is_dir(), reason="shared format samples not present")
 def test_slakh_redux_real_sample():
     tracks = load("slakh", REDUX_SAMPLE)
@@ -285,6 +286,7 @@ def test_slakh_redux_real_sample():
     assert stats["train"]["tracks"] == 1 and sum(stats["train"]["onsets"].values()) == len(t.events)
 
 
+@pytest.mark.data
 @pytest.mark.skipif(not BABY_SAMPLE.is_dir(), reason="shared format samples not present")
 def test_babyslakh_real_sample(tmp_path):
     # The sample's Track00007 holds only MIDI (mirdata's fixture): an incomplete song.

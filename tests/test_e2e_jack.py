@@ -51,7 +51,7 @@ from rtadt.drums import CLASSES
 
 from .jackplayer import JackPlayer, check_note_offs, drum_pattern, match_onsets, render_pattern
 
-pytestmark = pytest.mark.jack
+pytestmark = [pytest.mark.jack, pytest.mark.data]  # the hits are rendered with FluidSynth
 
 # Classes whose recall, class and latency are asserted, and those whose precision is too.
 ASSERTED = ("KD", "SD", "HH")

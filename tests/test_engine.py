@@ -38,6 +38,7 @@ def as_tuples(events):
     return [(round(e.time, 9), e.drum, e.velocity, round(e.emitted, 9)) for e in events]
 
 
+@pytest.mark.heavy
 def test_events_identical_for_any_block_size(bundle, example):
     audio, rate = example
     audio = audio[: rate * 6]
@@ -141,6 +142,7 @@ def test_thresholds_override(bundle, example):
     assert len(some.process(audio)) > len(transcribe_array(bundle, audio, rate))
 
 
+@pytest.mark.heavy
 def test_runtime_never_imports_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises

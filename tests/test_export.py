@@ -24,6 +24,7 @@ def audio():
     return x[: sr * 2], sr
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("flavour", ["offline", "causal"])
 def test_export_matches_torch_and_runs_in_the_engine(tmp_path, audio, name, flavour):
@@ -47,6 +48,7 @@ def test_export_refuses_a_mismatched_feature_config(tmp_path):
                       name="x", lookahead_s=0.0, architecture="rnn")
 
 
+@pytest.mark.heavy
 def test_checkpoint_round_trip_and_cli(tmp_path):
     model = small("crnn", "causal")
     ckpt = save_checkpoint(tmp_path / "c.pt", checkpoint_dict(model, "crnn", FeatureConfig(), 0.02))
@@ -73,6 +75,7 @@ def test_cli_init_and_errors(tmp_path):
     assert r.exit_code == 1 and "not a readable rtadt checkpoint" in r.output
 
 
+@pytest.mark.heavy
 def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
     from offline.architectures import build_for
 
@@ -87,6 +90,7 @@ def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
     assert isinstance(transcribe_array(bundle, x, sr), list)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_explicit_gate_step_streams_the_recurrent_layers(cell):
     """Recurrent.explicit_step (torch's equations written out for int8 export, each layer's
@@ -115,6 +119,7 @@ def test_explicit_gate_step_streams_the_recurrent_layers(cell):
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name,cell", [("rnn", "gru"), ("rnn", "lstm"), ("crnn", "gru")])
 def test_int8_export_quantizes_the_step_within_its_tolerance(tmp_path, audio, name, cell):
     import onnx
@@ -139,6 +144,7 @@ def test_int8_export_quantizes_the_step_within_its_tolerance(tmp_path, audio, na
     assert isinstance(transcribe_array(bundle, x, sr), list)  # the engine hosts it unchanged
 
 
+@pytest.mark.heavy
 def test_int8_export_refuses_models_it_cannot_quantize(tmp_path):
     for model, match in ((small("rnn", "offline"), "causal"), (small("cnn", "causal"), "recurrent")):
         with pytest.raises(ValueError, match=match):
@@ -150,6 +156,7 @@ def test_int8_export_refuses_models_it_cannot_quantize(tmp_path):
     assert "quantization" in load_bundle(tmp_path / "q.rtadt").manifest
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("int8", [False, True])
 def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
     """StepModel binds its buffers once and swaps two state sets; a dict-fed session.run that
@@ -191,6 +198,7 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
     np.testing.assert_array_equal(np.array([public.push(f)[0][1] for f in frames]), np.array(want))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("bands,channels,pools", [(84, 1, (3, 3)), (85, 2, (3, 1))])
 def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
     """ConvFrontEnd.explicit_step (im2col MatMuls, batch norm folded, channels last: the form
@@ -220,6 +228,7 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_the_explicit_crnn_step_streams_the_model_with_its_states_carried(cell):
     """The whole explicit step (the form int8 export quantizes: im2col convolutions whose
@@ -282,6 +291,7 @@ def load_session(graph: bytes):
     return ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.heavy
 def test_int8_convolutions_that_miss_the_tolerance_fall_back_to_float32(tmp_path, monkeypatch):
     """Quantized convolution activations cost most of an int8 step's deviation (a trained
     CRNN: 1.4e-2 against 5e-3): a model whose int8 convolutions miss INT8_TOLERANCE is exported

@@ -363,6 +363,7 @@ def test_level_norm_keeps_silence_silent_and_quiet_input_below_full_level():
     np.testing.assert_allclose(lifted[2:], plain[2:] * LEVEL.level_target / LEVEL.level_floor, rtol=1e-3, atol=1e-9)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("positive_diff", [False, True])
 @pytest.mark.parametrize("block", [1, 441, 480, "random"])
 def test_streaming_equals_batch_with_level_norm(block, positive_diff):
@@ -563,6 +564,7 @@ def test_48k_streaming_equals_batch_drums():
     np.testing.assert_array_equal(features_for_audio(x44, 44100, cfg), log_filtered_spectrogram(x44, cfg))
 
 
+@pytest.mark.heavy
 def test_runtime_does_not_import_torch():
     code = ("import sys, rtadt.features, rtadt.resample, rtadt.filterbank; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")

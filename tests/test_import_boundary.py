@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import rtadt
 
 PACKAGE_DIR = Path(rtadt.__path__[0])
@@ -32,6 +34,7 @@ def test_the_walk_finds_the_runtime():
     assert {"rtadt.cli", "rtadt.engine", "rtadt.sinks", "rtadt.sources", "rtadt.bundle"} <= found
 
 
+@pytest.mark.heavy
 def test_importing_every_runtime_module_loads_neither_torch_nor_offline():
     """In a fresh interpreter (nothing imported by pytest or other tests), import every rtadt
     module and look at what ended up in sys.modules."""

@@ -80,6 +80,7 @@ def test_sinks_are_closed_on_ctrl_c(bundle):
     assert sink.closed
 
 
+@pytest.mark.heavy
 def test_realtime_pacing_takes_real_time(bundle):
     import time
 

@@ -143,6 +143,7 @@ def rtadt_cli(site, *args):
                           env=env, cwd=site, timeout=180)
 
 
+@pytest.mark.heavy
 def test_a_plugin_source_and_sink_are_chosen_from_the_command_line(site, tmp_path):
     out = tmp_path / "events.jsonl"
     r = rtadt_cli(site, "listen", "--source", f"array:{example_path()}", "--sink", f"record:{out}",

@@ -32,6 +32,7 @@ def test_overflow_drops_and_counts_never_blocks():
     assert ring.write(np.zeros(0, np.float32)) == 0
 
 
+@pytest.mark.heavy
 def test_concurrent_producer_consumer_loses_nothing():
     total = 200_000
     x = np.arange(total, dtype=np.float64)

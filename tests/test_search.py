@@ -113,6 +113,7 @@ def test_the_best_trial_has_the_highest_f1_then_the_fewest_parameters():
 # a trial, without Ray
 
 
+@pytest.mark.heavy
 def test_an_interrupted_trial_continues_at_its_next_epoch(caches, tmp_path):
     trial = S.trials(tiny())[0]
     reports = []
@@ -154,6 +155,7 @@ def test_a_trial_whose_budget_is_spent_does_not_train_again(caches, tmp_path, mo
 # the search, on a local Ray
 
 
+@pytest.mark.heavy
 def test_a_search_runs_every_trial_picks_the_best_and_resumes(caches, tmp_path):
     pytest.importorskip("ray")
     cfg = tiny(space={"L": 2, "H": 72})  # gru and lstm: two trials

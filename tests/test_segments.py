@@ -317,6 +317,7 @@ def test_split_views(tmp_path):
         cache.with_splits("dev")
 
 
+@pytest.mark.heavy
 def test_reuse_and_rebuild(tmp_path, counted):
     cfg = FeatureConfig()
     directory = tmp_path / "cache"

@@ -34,7 +34,7 @@ need = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not K.SOUNDFONT.is_file() or not K.HYDROGEN_ROOT.is_dir()
     or not (K.SOUNDFONT_DIR / K.AVL_SOUNDFONTS[0]).is_file() or not S.Sources().accompaniment.is_dir(),
     reason="needs fluidsynth, fluid-soundfont-gm, hydrogen drumkits, avldrums.lv2-soundfont and shared/data")
-pytestmark = need
+pytestmark = [need, pytest.mark.data]
 
 
 @pytest.fixture(scope="session")

@@ -350,6 +350,7 @@ def test_an_existing_run_needs_resume(run4, caches):
         T.fit(CFG, *caches, out)
 
 
+@pytest.mark.heavy
 def test_a_killed_run_resumes_exactly(run4, caches, tmp_path):
     out4, _ = run4
 
@@ -379,6 +380,7 @@ def test_a_killed_run_resumes_exactly(run4, caches, tmp_path):
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_a_run_stopped_at_max_epochs_continues_with_more(run4, caches, tmp_path):
     out4, _ = run4
     T.fit(replace(CFG, epochs=2), *caches, tmp_path)
@@ -472,6 +474,7 @@ def test_with_gain_applies_one_gain_per_segment_and_refuses_difference_features(
         replace(CFG, gain_db=(10.0, -10.0))
 
 
+@pytest.mark.heavy
 def test_gain_augmentation_changes_training_and_resumes_exactly(caches, tmp_path):
     cfg = replace(CFG, gain_db=(-30.0, 10.0), epochs=2)
     plain = T.fit(replace(CFG, epochs=1), *caches, tmp_path / "plain")
@@ -483,6 +486,7 @@ def test_gain_augmentation_changes_training_and_resumes_exactly(caches, tmp_path
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
 
 
+@pytest.mark.heavy
 def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
     out4, _ = run4
     start = torch.load(out4 / T.BEST, weights_only=True)["state_dict"]
@@ -501,6 +505,7 @@ def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
     assert seen["loss"] < fresh["history"][0]["train_loss"]
 
 
+@pytest.mark.heavy
 def test_init_from_crosses_a_change_of_level_normalisation_and_nothing_else(run4, tracks, tmp_path):
     out4, _ = run4
     def level_caches(**changes):

@@ -11,6 +11,7 @@ SLAKH = Path(__file__).resolve().parents[2] / "shared/data/format-samples/slakh-
 needs_slakh = pytest.mark.skipif(not SLAKH.exists(), reason="../shared/data/format-samples is not beside the checkout")
 
 
+@pytest.mark.data
 @needs_slakh
 def test_datasets_check_on_the_real_slakh_layout():
     r = CliRunner().invoke(main, ["datasets", "check", "slakh", str(SLAKH), "--json"])
@@ -19,6 +20,7 @@ def test_datasets_check_on_the_real_slakh_layout():
     assert stats["train"]["tracks"] == 1 and stats["train"]["onsets"]["KD"] > 0
 
 
+@pytest.mark.data
 @needs_slakh
 def test_evaluate_a_checkpoint_and_a_bundle(tmp_path):
     ckpt = tmp_path / "r.pt"
@@ -53,6 +55,7 @@ def adtof_with_splits(root):
     return root
 
 
+@pytest.mark.heavy
 def test_fit_export_evaluate_round_trip(tmp_path):
     """The lab's loop from the command line: fit on a dataset in ADTOF's layout, resume
     refuses to clobber, export the best checkpoint, evaluate it through the streaming engine."""
@@ -118,6 +121,7 @@ def run_architecture_study(tmp_path, *options):
     return out, json.loads((out / "architectures.json").read_text()), args
 
 
+@pytest.mark.heavy
 def test_architecture_study_writes_its_report(tmp_path):
     out, result, args = run_architecture_study(tmp_path, "--arch", "rnn", "--arch", "cnn", "--epochs", "1")
     assert set(result["datasets"]["adtof"]) == {"rnn", "cnn"}
@@ -134,6 +138,7 @@ def test_architecture_study_writes_its_report(tmp_path):
     assert r.exit_code == 2
 
 
+@pytest.mark.heavy
 def test_dataset_study_matrix_marks_zero_shot_cells(tmp_path):
     """Two labelled copies of a dataset: three trainings (a, b, a+b), each scored on both
     test sets; a cell is zero-shot exactly when its test set was not trained on."""
@@ -225,6 +230,7 @@ def test_synth_config_fields_reach_the_renderer_and_are_validated(tmp_path, monk
         assert r.exit_code == 2 and "--set" in r.output, (bad, r.output)
 
 
+@pytest.mark.heavy
 def test_architecture_study_with_search_selects_among_trials(tmp_path):
     """--trials 2: each architecture is searched on Ray (random draws from the small space)
     and the study scores the search's best trial."""
@@ -247,6 +253,7 @@ def test_search_command_without_ray_says_how_to_install(tmp_path, monkeypatch):
     assert not (tmp_path / "s").exists()  # nothing computed before the check
 
 
+@pytest.mark.heavy
 def test_search_command_runs_refuses_other_settings_and_exports(tmp_path):
     pytest.importorskip("ray")
     adtof_with_splits(tmp_path / "data")
@@ -273,6 +280,7 @@ def test_a_study_budget_in_hours_is_shared_out_per_training():
         Budget(hours=0).spread(3)
 
 
+@pytest.mark.heavy
 def test_dataset_study_states_an_hours_budget(tmp_path):
     adtof_with_splits(tmp_path / "a")
     out = tmp_path / "s"
@@ -283,6 +291,7 @@ def test_dataset_study_states_an_hours_budget(tmp_path):
     assert "0.05 h of training for the whole study" in (out / "datasets.md").read_text()
 
 
+@pytest.mark.heavy
 def test_a_resumed_study_does_not_train_a_spent_trial_again(tmp_path):
     """Killed after training but before its result was written, a trial resumes with its
     budget spent: it is scored again, not trained again."""

@@ -423,7 +423,7 @@ def _scan(args) -> dict:
 
 
 def song_catalogue(root: Path, cache_dir: Path, workers: int = 2) -> list[Song]:
-    """Every .mid under root, scanned once (parsing 1,300 songs takes half a minute) and cached
+    """Every .mid under root, scanned once (parsing a whole song collection is slow) and cached
     by path, size and modification time."""
     root = Path(root)
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*.mid"))
