@@ -39,9 +39,9 @@ LATENCY_HISTORY = 10_000
 
 def _binding_runner(session, binding):
     """A call that runs `session` on `binding`. InferenceSession.run_with_iobinding is a
-    Python wrapper whose graph-capture bookkeeping costs about 1 µs per call (about 1 % of
-    an int8 CRNN step); the wrapped C++ session does the same run without it. Where this
-    onnxruntime lays its objects out otherwise, the public call is used."""
+    Python wrapper that adds graph-capture bookkeeping to every call (its cost is measured
+    in benchmarks/results/models.md); the wrapped C++ session does the same run without it.
+    Where this onnxruntime lays its objects out otherwise, the public call is used."""
     import onnxruntime as ort
 
     native, native_binding = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)
@@ -168,6 +168,16 @@ class EngineStats:
 
 
 class Engine:
+    """Audio blocks of any size in, drum events out, for one bundle at one input rate.
+
+    Contract: `process(block)` consumes a mono float block and returns the events whose
+    reporting frame it completed; `finish()` returns what a windowed model still holds
+    back at the end of a stream; `reset()` starts a new stream. The events of a stream do
+    not depend on how it was cut into blocks. `thresholds` (one per class, or one for all)
+    replaces the bundle's. `stats` counts samples, frames, events and time spent, and keeps
+    the recent latencies (module docstring).
+    """
+
     def __init__(self, bundle: Bundle, input_rate: int, thresholds: np.ndarray | None = None):
         self.bundle = bundle
         self.input_rate = int(input_rate)
@@ -194,6 +204,7 @@ class Engine:
         self.reset()
 
     def reset(self) -> None:
+        """Back to the state after construction: the next block starts a new stream."""
         self.features.reset()
         self.model.reset()
         self.picker.reset()
@@ -206,6 +217,8 @@ class Engine:
         return self.stats.samples / self.input_rate
 
     def process(self, block: np.ndarray) -> list[Event]:
+        """Consume a mono float block (any length, at `input_rate`); return the events its
+        completed frames reported, in frame order, then class order."""
         t0 = time.perf_counter()
         block = np.asarray(block, dtype=np.float32)
         frames = self.features.process(block)

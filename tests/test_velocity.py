@@ -73,6 +73,7 @@ def test_loudness_matrix_puts_a_low_tone_in_the_kick_and_a_hiss_in_the_hihat():
     assert hi[CLASSES.index("HH")] > hi[CLASSES.index("KD")] + 0.5
 
 
+@pytest.mark.heavy
 def test_engine_and_offline_give_the_same_velocities_with_a_loudness_rule(flux):
     bundle = dataclasses.replace(flux, velocity=VelocityRule(np.full(5, -0.2), np.full(5, 0.6), np.full(5, 0.4)))
     audio, rate = read_audio(example_path())
@@ -116,6 +117,7 @@ def test_matching_and_correlation():
     assert r["KD"] == {"r": 1.0, "n": 11} and r["SD"] == {"r": None, "n": 3}
 
 
+@pytest.mark.heavy
 def test_a_fitted_rule_follows_the_example_better_than_the_activation(flux, example_track):
     """Fitted and scored on the same track: a check of the mechanism, not a result."""
     samples = hit_samples(flux, [example_track], progress=False)
