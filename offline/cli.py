@@ -331,6 +331,34 @@ def _resolve_model(model: str):
     return resolve_model(model)
 
 
+@main.command("record")
+@click.argument("bundle_path", metavar="BUNDLE")
+@click.argument("scorecard_json", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", required=True, help="the scorecard's label of this bundle")
+@click.option("--results", required=True, help="where the scorecard is kept (a path in the repository)")
+@click.option("--describe", "descriptions", multiple=True, metavar="SET=TEXT", help="what a set is; repeatable")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="bundle to write")
+def record(bundle_path, scorecard_json, model, results, descriptions, output):
+    """Write a scorecard's figures for one model into a copy of BUNDLE (manifest evaluation.test),
+    so that `rtadt info` shows what the bundle scored and where the scorecard is."""
+    import json
+
+    from offline.report import evaluation_entry
+    from rtadt.bundle import BundleError, write_bundle
+
+    try:
+        bundle = _resolve_model(bundle_path)
+        described = dict(item.split("=", 1) for item in descriptions if "=" in item)
+        if len(described) != len(descriptions):
+            _fail("--describe expects SET=TEXT", 2)
+        test = evaluation_entry(json.loads(Path(scorecard_json).read_text()), model, results, described)
+        evaluation = dict(bundle.manifest.get("evaluation") or {}, test=test)
+        write_bundle(output, dict(bundle.manifest, evaluation=evaluation), bundle.graphs)
+    except (BundleError, ValueError, KeyError) as exc:
+        _fail(str(exc))
+    click.echo(f"{output}: evaluation of {model!r} recorded ({', '.join(test['scores'])})")
+
+
 @main.command("report")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--set", "sets", multiple=True, required=True, metavar="LABEL=NAME:ROOT[:SPLIT]",

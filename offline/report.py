@@ -232,3 +232,30 @@ def training_curves(history: Sequence[dict], path: str | Path, title: str = "tra
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def evaluation_entry(payload: Mapping, model: str, results: str, descriptions: Mapping[str, str] | None = None) -> dict:
+    """A bundle manifest's ``evaluation.test`` from a written scorecard (scorecard.json's
+    payload) for one of its models: per set micro F1 at 25/50 ms, per-class F1, latency,
+    velocity r and the F1 at every other gain; `results` names where the scorecard lives."""
+    card = payload["scores"]
+    if model not in card:
+        raise ValueError(f"the scorecard has no model {model!r}; it has {', '.join(card)}")
+    scores = {}
+    for s, by_gain in card[model].items():
+        base = by_gain.get("0")
+        if base is None:
+            continue
+        entry = {"micro_f1_50ms": base["micro_f1"]["50ms"], "micro_f1_25ms": base["micro_f1"]["25ms"],
+                 "f1_per_class_50ms": base["f1_per_class_50ms"], "latency_ms": base.get("latency_ms")}
+        if "velocity_r" in base:
+            entry["velocity_r"] = {c: v["r"] for c, v in base["velocity_r"].items()}
+        for g, v in by_gain.items():
+            if g != "0":
+                entry[f"micro_f1_50ms_at_{float(g):+g}dB"] = v["micro_f1"]["50ms"]
+        scores[s] = entry
+    out = {"engine": "streaming (rtadt.engine, the live path)", "results": results, "scores": scores}
+    if descriptions:
+        out["sets"] = dict(descriptions)
+    return out
+

@@ -389,3 +389,22 @@ def test_no_command_has_another_name_for_a_setting():
         assert not old & {p.name for p in cmd.params}, command
         flags = {o for p in cmd.params for o in getattr(p, "opts", ())}
         assert not flags & {"--max-batches", "--max-epochs", "--lookahead-s"}, command
+
+
+def test_record_writes_a_scorecards_figures_into_a_bundle(tmp_path):
+    from rtadt.bundle import load_bundle
+
+    base = {"micro_f1": {"50ms": 0.7, "25ms": 0.6}, "f1_per_class_50ms": {"KD": 0.9},
+            "latency_ms": {"median": 12.0, "p95": 20.0, "n": 5}, "velocity_r": {"KD": {"r": 0.5, "n": 30}}}
+    payload = {"scores": {"flux": {"enst": {"0": base, "-30": {"micro_f1": {"50ms": 0.69, "25ms": 0.5}}}}}}
+    card = tmp_path / "scorecard.json"
+    card.write_text(json.dumps(payload))
+    out = tmp_path / "recorded.rtadt"
+    r = CliRunner().invoke(main, ["record", "flux", str(card), "--model", "flux", "--results", "somewhere/",
+                                  "--describe", "enst=ENST test half", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    test = load_bundle(out).manifest["evaluation"]["test"]
+    assert test["scores"]["enst"]["micro_f1_50ms"] == 0.7 and test["scores"]["enst"]["micro_f1_50ms_at_-30dB"] == 0.69
+    assert test["scores"]["enst"]["velocity_r"] == {"KD": 0.5} and test["sets"] == {"enst": "ENST test half"}
+    r = CliRunner().invoke(main, ["record", "flux", str(card), "--model", "crnn", "--results", "x", "-o", str(out)])
+    assert r.exit_code == 1 and "no model 'crnn'" in r.output
