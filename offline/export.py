@@ -297,7 +297,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
                   lookahead_s: float, architecture: str, classes: tuple[str, ...] = CLASSES,
                   thresholds: list[float] | None = None, peak: PeakParams | None = None,
                   description: str = "", training: Any = None, evaluation: Any = None,
-                  check_frames: int = 450, int8: bool = False) -> Path:
+                  check_frames: int = 450, int8: bool = False, int8_tolerance: float = INT8_TOLERANCE) -> Path:
     if features.num_features != model.num_features:
         raise ValueError(f"model takes {model.num_features} features, the feature config gives "
                          f"{features.num_features}")
@@ -335,13 +335,14 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
         try:
             with tempfile.TemporaryDirectory() as tmp:  # measure the deviation, then write it into the manifest
                 dev = check_bundle_matches(model, write_bundle(Path(tmp) / "check.rtadt", manifest, graphs),
-                                           frames=check_frames, step_tolerance=INT8_TOLERANCE)
+                                           frames=check_frames, step_tolerance=int8_tolerance)
             break
         except ExportMismatch as exc:
             if attempt == len(tries) or "window" in exc.failed:  # float convolutions cannot help
                 raise
     manifest["quantization"] = {"step": "int8 MatMul weights (onnxruntime dynamic quantization)",
-                                "max_deviation": dev["step"], "checked_frames": check_frames}
+                                "max_deviation": dev["step"], "tolerance": int8_tolerance,
+                                "checked_frames": check_frames}
     if tries[0]:
         manifest["quantization"]["convolutions"] = (
             f"int8 im2col MatMuls (under {MIN_INT8_ROWS} weight rows: float32)" if convolutions
@@ -350,7 +351,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
 
 
 def export_checkpoint(checkpoint: str | Path, output: str | Path, *, name: str, description: str = "",
-                      int8: bool = False):
+                      int8: bool = False, int8_tolerance: float = INT8_TOLERANCE):
     """A bundle of a checkpoint (offline.checkpoint), with everything it carries: features,
     lookahead, classes, thresholds, training and evaluation. Returns (path, model, checkpoint)."""
     from offline.checkpoint import load_checkpoint
@@ -359,7 +360,8 @@ def export_checkpoint(checkpoint: str | Path, output: str | Path, *, name: str, 
     path = export_bundle(model, output, FeatureConfig.from_dict(ckpt["features"]), name=name,
                          lookahead_s=ckpt["lookahead_s"], architecture=ckpt["architecture"],
                          classes=tuple(ckpt["classes"]), thresholds=ckpt.get("thresholds"), description=description,
-                         training=ckpt.get("training"), evaluation=ckpt.get("evaluation"), int8=int8)
+                         training=ckpt.get("training"), evaluation=ckpt.get("evaluation"), int8=int8,
+                         int8_tolerance=int8_tolerance)
     return path, model, ckpt
 
 

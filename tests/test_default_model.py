@@ -38,7 +38,7 @@ def test_the_default_is_a_learnt_causal_model_with_its_record(default):
 
 
 def test_step_graph_follows_the_window_graph(default):
-    """The live step (int8 where shipped so) and the whole-window graph agree on real features."""
+    """The live step and the whole-window graph agree on real features."""
     from rtadt.features import features_for_audio
     from rtadt.sources import read_audio
 
@@ -61,5 +61,20 @@ def test_transcribes_the_example_better_than_the_flux_baseline(default, example_
 
 @pytest.mark.parametrize("gain_db", [-30.0, 6.0])
 def test_the_default_hears_quiet_and_hot_input(default, example_track, gain_db):
-    """Level robustness on the example (the committed results measure it on real recordings)."""
-    assert f1(default, example_track, gain_db) >= f1(default, example_track) - 0.05
+    """Level robustness on the example, within issue 13's 0.02 (the committed results measure
+    it on real recordings): the features are level-normalised, so a gain changes nothing
+    above the level floor."""
+    assert default.features.level_norm
+    assert abs(f1(default, example_track, gain_db) - f1(default, example_track)) <= 0.02
+
+
+def test_the_default_plays_velocities_that_follow_the_hits(default, example_track):
+    """Its velocity rule was fitted on validation hits: on the example the kick and snare
+    velocities correlate positively with the rendered ones (the activation alone did not)."""
+    from offline.velocity import velocity_correlation
+
+    assert default.velocity is not None and np.any(default.velocity.loudness_weight)
+    pairs: dict = {}
+    evaluate_bundle(default, [example_track], "streaming", progress=False, velocities=pairs)
+    r = velocity_correlation(pairs, min_hits=8)
+    assert r["KD"]["r"] > 0 and r["SD"]["r"] > 0, r

@@ -408,3 +408,18 @@ def test_record_writes_a_scorecards_figures_into_a_bundle(tmp_path):
     assert test["scores"]["enst"]["velocity_r"] == {"KD": 0.5} and test["sets"] == {"enst": "ENST test half"}
     r = CliRunner().invoke(main, ["record", "flux", str(card), "--model", "crnn", "--results", "x", "-o", str(out)])
     assert r.exit_code == 1 and "no model 'crnn'" in r.output
+
+
+@pytest.mark.heavy
+def test_export_int8_tolerance_is_a_bound_that_can_refuse(tmp_path):
+    from rtadt.bundle import load_bundle
+
+    ckpt = tmp_path / "c.pt"
+    assert CliRunner().invoke(main, ["init", "rnn", "--set", "L=2", "--set", "H=72", "-o", str(ckpt)]).exit_code == 0
+    r = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(tmp_path / "a.rtadt"), "--int8",
+                                  "--int8-tolerance", "1e-9"])
+    assert r.exit_code == 1 and "differ from torch" in r.output
+    r = CliRunner().invoke(main, ["export", str(ckpt), "-o", str(tmp_path / "b.rtadt"), "--int8",
+                                  "--int8-tolerance", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert load_bundle(tmp_path / "b.rtadt").manifest["quantization"]["tolerance"] == 0.5
