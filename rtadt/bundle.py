@@ -166,7 +166,8 @@ class Bundle:
             "classes": self.notes,
             "thresholds": dict(zip(self.classes, [round(float(t), 4) for t in self.thresholds])),
             "peak_picking": self.peak.to_dict(),
-            "velocity": m.get("velocity") or "activation * 127",
+            "velocity": ({c: [round(float(x), 3) for x in v] for c, v in m["velocity"].items()}
+                         if m.get("velocity") else "activation * 127"),
             "lookahead_ms": round(self.lookahead_s * 1000, 2),
             "future_frames": self.future_frames,
             "latency_ms": round(self.latency_s * 1000, 2),
