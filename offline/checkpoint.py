@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from offline.architectures import DrumModel, build_for
+from rtadt.atomic import atomic_path
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
 
@@ -31,13 +32,10 @@ def checkpoint_dict(model: DrumModel, arch: str, features: FeatureConfig, lookah
 def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> Path:
     """Write atomically: a checkpoint is either the old one or the complete new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(ckpt, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -12,13 +12,13 @@ Level robustness is each set's micro F1 at a gain minus at 0 dB.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from offline.evaluate import evaluate_bundle
+from rtadt.atomic import write_text
 from offline.velocity import velocity_correlation
 
 WINDOWS = (0.025, 0.05)
@@ -196,9 +196,7 @@ def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = ""
     payload = {"title": title, "meta": meta or {}, "scores": card, "robustness": robustness(card)}
     for name, text in (("scorecard.json", json.dumps(payload, indent=1) + "\n"),
                        ("scorecard.md", markdown(card, title, notes))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        write_text(out / name, text)
     plot(card, out / "scorecard.png", title)
     if pareto_points(card):
         plot_pareto(card, out / "pareto.png", title)

@@ -56,6 +56,7 @@ from offline import defaults
 from offline.architectures import NAMES, search_space
 from offline.datasets.segments import SegmentCache
 from offline.train import BEST, LOG, TrainConfig, check_caches, fit
+from rtadt.atomic import write_text
 
 __all__ = ["SearchUnavailable", "SearchConfig", "require_ray", "space", "trials", "run_name", "run_trial",
            "search", "ray_session", "rank", "markdown", "MODES"]
@@ -267,9 +268,7 @@ def _defining(cfg: SearchConfig) -> dict:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -62,6 +61,7 @@ from offline.evaluate import THRESHOLD_GRID, best_thresholds, onset_counts, prf
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
+from rtadt.atomic import write_text
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
@@ -396,17 +396,13 @@ def set_rng_state(state: dict, loader_generator: torch.Generator) -> None:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
     """The whole log, atomically: on resume it is rebuilt from last.pt's history, so that a
     line written for an epoch that did not complete its checkpoint is never left behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r) + "\n" for r in history))
 
 
 def _note(msg: str) -> None:

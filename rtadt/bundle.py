@@ -37,6 +37,7 @@ import numpy as np
 
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.features import FeatureConfig
+from rtadt.atomic import atomic_path
 from rtadt.peaks import PeakParams
 from rtadt.velocity import VelocityRule
 
@@ -371,14 +372,8 @@ def bundle_bytes(manifest: dict[str, Any], graphs: dict[str, bytes]) -> bytes:
 def write_bundle(path: str | Path, manifest: dict[str, Any], graphs: dict[str, bytes]) -> Path:
     """Write a bundle zip (``bundle_bytes``: reproducible) atomically and check that it loads."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = bundle_bytes(manifest, graphs)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    try:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
         load_bundle(tmp)  # never leave an invalid bundle under the final name
-    except BundleError:
-        tmp.unlink()
-        raise
-    tmp.replace(path)
     return path

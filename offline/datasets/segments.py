@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from offline.datasets.base import SPLITS, DatasetError, Track
+from rtadt.atomic import atomic_path, write_text
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import check_lookahead as _check_lookahead
@@ -170,32 +169,17 @@ def _track_key(settings: dict, track: Track, digests: Sequence[str]) -> str:
 # atomic writes
 
 
-def _tmp_path(final: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=final.name + ".", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    return Path(name)
-
-
 def _write_npy(final: Path, array: np.ndarray) -> None:
     """``array`` as ``.npy`` at ``final``, written through a memmap under a temporary name."""
-    tmp = _tmp_path(final)
-    try:
+    with atomic_path(final) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=array.shape)
         out[:] = array
         out.flush()
         del out
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_json(final: Path, data: dict) -> None:
-    tmp = _tmp_path(final)
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(final, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _stored_frames(features: Path, targets: Path, num_features: int) -> int | None:

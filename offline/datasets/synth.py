@@ -58,6 +58,7 @@ from offline.datasets import recording
 from offline.datasets.base import SPLITS, DatasetError, Track, require
 from offline.datasets.midi import absolute_ticks, read_midi, tempo_map, tick_to_seconds
 from offline.example import RATE, SOUNDFONT
+from rtadt.atomic import atomic_path, write_text
 from rtadt.drums import Event, UnknownLabelError, gm_note_to_class
 
 DATASET = "synth"
@@ -764,12 +765,10 @@ def _render_one(args) -> dict:
     ann_rel = Path("annotations") / spec["split"] / f"{spec['id']}.tsv"
     for rel in (audio_rel, ann_rel):
         (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / audio_rel.with_suffix(".tmp.flac")
-    sf.write(tmp, audio, RATE, subtype="PCM_24", format="FLAC")
-    os.replace(tmp, out_dir / audio_rel)
-    tmp = out_dir / ann_rel.with_suffix(".tmp")
-    write_annotations(tmp, events)
-    os.replace(tmp, out_dir / ann_rel)
+    with atomic_path(out_dir / audio_rel, suffix=".flac") as tmp:
+        sf.write(tmp, audio, RATE, subtype="PCM_24", format="FLAC")
+    with atomic_path(out_dir / ann_rel) as tmp:
+        write_annotations(tmp, events)
     return {"id": spec["id"], "split": spec["split"], "audio": str(audio_rel), "annotations": str(ann_rel),
             "duration": spec["duration"], "events": len(events), "bytes": (out_dir / audio_rel).stat().st_size,
             "spec": spec, "details": details}
@@ -794,9 +793,7 @@ def _pool(workers: int, ctx: Context | None = None):
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1))
 
 
 def _finished(entry: dict | None, spec: dict, out_dir: Path) -> bool:
