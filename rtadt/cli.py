@@ -224,6 +224,13 @@ class LiveDisplay:
 FORMATS = {"mid": ".mid", "txt": ".txt", "csv": ".csv", "jsonl": ".jsonl"}
 
 
+def _counted(blocks, bar):
+    """The blocks, each counted on a progress bar as it is handed on."""
+    for block in blocks:
+        yield block
+        bar.update(len(block))
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="where to write (default: beside each file)")
@@ -236,7 +243,7 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
     """Transcribe audio files to MIDI and/or text, through the streaming engine."""
     from tqdm import tqdm
 
-    from rtadt.engine import Engine
+    from rtadt.engine import Engine, drive
     from rtadt.sinks import write_events
     from rtadt.sources import FileSource
 
@@ -264,13 +271,9 @@ def transcribe(files, output_dir, formats, model, thresholds, block_size):
         try:
             source = FileSource(name, block_size=block_size)
             engine = Engine(bundle, source.sample_rate, thresholds=th)
-            events = []
             with tqdm(total=source.frames, unit="sample", unit_scale=True, desc=Path(name).name,
                       disable=None) as bar:
-                for block in source.blocks():
-                    events += engine.process(block)
-                    bar.update(len(block))
-            events += engine.finish()
+                events = drive(engine, _counted(source.blocks(), bar))
             out_dir = outputs[name][0].parent
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import functools
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -259,12 +259,49 @@ class Engine:
                 self.stats.latencies.append(emitted - t)
 
 
+def drive(engine: Engine, blocks: Iterable[np.ndarray], sinks: Sequence = (),
+          on_events: Callable[[list[Event]], None] | None = None) -> list[Event]:
+    """The one loop from audio blocks through the engine to sinks, used by `rtadt listen`
+    (blocks from the ring buffer, rtadt.live), `rtadt transcribe` (blocks of a file) and the
+    evaluation (`transcribe_array`). Returns every event, in order.
+
+    Sinks are opened before the first block. Whatever happens (the blocks end, an exception
+    in any stage, Ctrl-C) the block iterator is closed first (a live source stops), then the
+    engine is finished and what it still held back is delivered, and every sink is closed,
+    so MIDI ports get their all-notes-off and files are complete. `on_events` sees each
+    non-empty batch of events after the sinks have.
+    """
+    emitted: list[Event] = []
+
+    def deliver(events: list[Event]) -> None:
+        if not events:
+            return
+        for sink in sinks:
+            sink.write(events)
+        emitted.extend(events)
+        if on_events is not None:
+            on_events(events)
+
+    it = iter(blocks)
+    try:
+        for sink in sinks:
+            sink.open()
+        for block in it:
+            deliver(engine.process(block))
+    finally:
+        try:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            deliver(engine.finish())
+        finally:
+            for sink in sinks:
+                sink.close()
+    return emitted
+
+
 def transcribe_array(bundle: Bundle, audio: np.ndarray, sample_rate: int,
                      block_size: int = 4096) -> list[Event]:
     """Run a whole mono signal through the engine (as fast as possible)."""
-    engine = Engine(bundle, sample_rate)
-    events: list[Event] = []
-    for start in range(0, len(audio), block_size):
-        events += engine.process(audio[start:start + block_size])
-    events += engine.finish()
-    return events
+    return drive(Engine(bundle, sample_rate),
+                 (audio[start:start + block_size] for start in range(0, len(audio), block_size)))

@@ -8,13 +8,42 @@ all-notes-off and files are complete.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from rtadt.drums import Event
-from rtadt.engine import Engine
+from rtadt.engine import Engine, drive
 from rtadt.ringbuffer import RingBuffer
+
+
+def _ring_blocks(source, ring: RingBuffer, engine: Engine, limit: int | None,
+                 should_stop: Callable[[], bool] | None) -> Iterator[np.ndarray]:
+    """The blocks the source writes into the ring buffer, as they arrive, until the source
+    ends, `limit` samples reached the engine, or should_stop(); the source runs while this
+    generator does (started at the first block, stopped when it is closed or ends). A block
+    is a view, valid until the next one is asked for."""
+    chunk = np.empty(ring.capacity, dtype=np.float32)
+    source.start(ring)
+    try:
+        while True:
+            if source.error is not None:
+                raise source.error
+            if should_stop is not None and should_stop():
+                return
+            ring.wait(1, timeout=0.05)
+            n = ring.read_into(chunk)
+            if n:
+                if limit is not None:
+                    n = min(n, limit - engine.stats.samples)
+                yield chunk[:n]
+                if limit is not None and engine.stats.samples >= limit:
+                    return
+            elif source.finished.is_set() and ring.available == 0:
+                if source.error is not None:
+                    raise source.error
+                return
+    finally:
+        source.stop()
 
 
 def run_stream(source, engine: Engine, sinks: Sequence, on_events: Callable | None = None,
@@ -22,49 +51,11 @@ def run_stream(source, engine: Engine, sinks: Sequence, on_events: Callable | No
                should_stop: Callable[[], bool] | None = None) -> dict:
     """Run until the source ends, `duration` seconds of audio passed, or should_stop()."""
     ring = RingBuffer(int(source.sample_rate * ring_seconds))
-    chunk = np.empty(ring.capacity, dtype=np.float32)
     limit = None if duration is None else int(duration * source.sample_rate)
-    emitted: list[Event] = []
     wall0 = time.perf_counter()
-
-    def deliver(events: list[Event]) -> None:
-        if not events:
-            return
-        for sink in sinks:
-            sink.write(events)
-        emitted.extend(events)
-        if on_events is not None:
-            on_events(events, engine, ring)
-
-    try:
-        engine.warm_up()
-        for sink in sinks:
-            sink.open()
-        source.start(ring)
-        while True:
-            if source.error is not None:
-                raise source.error
-            if should_stop is not None and should_stop():
-                break
-            ring.wait(1, timeout=0.05)
-            n = ring.read_into(chunk)
-            if n:
-                if limit is not None:
-                    n = min(n, limit - engine.stats.samples)
-                deliver(engine.process(chunk[:n]))
-                if limit is not None and engine.stats.samples >= limit:
-                    break
-            elif source.finished.is_set() and ring.available == 0:
-                if source.error is not None:
-                    raise source.error
-                break
-    finally:
-        try:
-            source.stop()
-            deliver(engine.finish())
-        finally:
-            for sink in sinks:
-                sink.close()
+    engine.warm_up()
+    drive(engine, _ring_blocks(source, ring, engine, limit, should_stop), sinks,
+          None if on_events is None else lambda events: on_events(events, engine, ring))
     summary = engine.stats.as_dict()
     summary.update(overflowed_samples=ring.overflowed, overflow_events=ring.overflow_events,
                    late_blocks=source.late_blocks, wall_s=round(time.perf_counter() - wall0, 3),

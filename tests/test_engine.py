@@ -156,3 +156,58 @@ def test_runtime_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 0
+
+
+def test_drive_closes_the_blocks_then_finishes_then_closes_every_sink_whatever_happens():
+    """rtadt.engine.drive, the one loop of listen, transcribe and the evaluation."""
+    from rtadt.bundle import FLUX_BUNDLE, load_bundle
+    from rtadt.engine import Engine, drive, transcribe_array
+    from rtadt.sources import example_path, read_audio
+
+    audio, rate = read_audio(example_path())
+    bundle = load_bundle(FLUX_BUNDLE)
+    log = []
+
+    class Sink:
+        def __init__(self):
+            self.events = []
+
+        def open(self):
+            log.append("open")
+
+        def write(self, events):
+            self.events += events
+
+        def close(self):
+            log.append("close")
+
+    def blocks(fail_at=None):
+        try:
+            for i, start in enumerate(range(0, len(audio), 1000)):
+                if i == fail_at:
+                    raise RuntimeError("device lost")
+                yield audio[start:start + 1000]
+        finally:
+            log.append("source stopped")
+
+    sink = Sink()
+    events = drive(Engine(bundle, rate), blocks(), [sink])
+    assert [(e.time, e.drum) for e in events] == [(e.time, e.drum) for e in transcribe_array(bundle, audio, rate)]
+    assert sink.events == events and log == ["open", "source stopped", "close"]
+
+    log.clear()
+    engine, sink = Engine(bundle, rate), Sink()
+    with pytest.raises(RuntimeError, match="device lost"):
+        drive(engine, blocks(fail_at=300), [sink])
+    assert log == ["open", "source stopped", "close"]
+    assert engine.stats.samples == 300 * 1000 and sink.events  # what was heard was delivered
+
+    log.clear()
+
+    class Broken(Sink):
+        def write(self, events):
+            raise OSError("port gone")
+
+    with pytest.raises(OSError, match="port gone"):
+        drive(Engine(bundle, rate), blocks(), [Sink(), Broken()])
+    assert log == ["open", "open", "source stopped", "close", "close"]
