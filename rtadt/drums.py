@@ -84,12 +84,6 @@ class Event:
             raise ValueError(f"velocity must be 1..127, got {self.velocity}")
 
     @property
-    def note(self) -> int:
-        """The class's General MIDI note. What a sink plays is the bundle's note for the class
-        (Bundle.notes), which may differ: outputs take it from there, not from here."""
-        return CLASS_TO_MIDI[self.drum]
-
-    @property
     def latency(self) -> float | None:
         """Audio time from the onset estimate to its emission."""
         return None if self.emitted is None else self.emitted - self.time
