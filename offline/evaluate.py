@@ -232,6 +232,14 @@ def _sweep(ref: np.ndarray, est: np.ndarray, w: float) -> list[tuple[int, int]]:
     return pairs
 
 
+def matched_indices(reference: Any, estimate: Any, window: float = 0.05) -> list[tuple[int, int]]:
+    """The (reference index, estimate index) pairs that onset_counts matches, for onset times
+    in any order (stable-sorted first, so equal times pair in their given order)."""
+    ref, est = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
+    r, e = np.argsort(ref, kind="stable"), np.argsort(est, kind="stable")
+    return [(int(r[i]), int(e[j])) for i, j in _sweep(ref[r], est[e], _check_window(window))]
+
+
 def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
                         classes: Sequence[str] = CLASSES) -> np.ndarray:
     """Emission time minus reference onset of every true positive (seconds), class by class:
@@ -239,13 +247,11 @@ def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], w
     streaming engine's events have them)."""
     out = []
     for c in classes:
-        ref = np.sort([e.time for e in reference if e.drum == c])
-        est = sorted((e for e in estimate if e.drum == c), key=lambda e: e.time)
+        ref = [e.time for e in reference if e.drum == c]
+        est = [e for e in estimate if e.drum == c]
         if any(e.emitted is None for e in est):
             raise ValueError("detection latencies need emitted times (streaming mode)")
-        pairs = _sweep(np.asarray(ref, dtype=np.float64), np.array([e.time for e in est], dtype=np.float64),
-                       _check_window(window))
-        out += [est[j].emitted - ref[i] for i, j in pairs]
+        out += [est[j].emitted - ref[i] for i, j in matched_indices(ref, [e.time for e in est], window)]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -676,12 +682,6 @@ def _resampler_delay(rate: int, cfg: FeatureConfig) -> float:
     return 0.0 if rate == cfg.sample_rate else StreamingResampler(rate, cfg.sample_rate).delay_s
 
 
-def _offline_activations(bundle, audio: np.ndarray, rate: int, session=None,
-                         block_frames: Any = "auto") -> tuple[np.ndarray, float]:
-    acts, _, delay = offline_frames(bundle, audio, rate, session, block_frames)
-    return acts, delay
-
-
 def offline_frames(bundle, audio: np.ndarray, rate: int, session=None,
                    block_frames: Any = "auto") -> tuple[np.ndarray, np.ndarray, float]:
     """(activations, loudness (rtadt.velocity), resampler delay) of a whole signal, by batch
@@ -916,7 +916,7 @@ def _validation_activations(bundle, tracks: Iterable, progress: bool, block_fram
     acts, refs, delays = [], [], []
     for track in tqdm(tracks, desc="activations", unit="track", disable=None if progress else True):
         audio, rate = track.load_audio()
-        a, d = _offline_activations(bundle, audio, rate, session, block_frames)
+        a, _, d = offline_frames(bundle, audio, rate, session, block_frames)
         acts.append(a)
         refs.append(list(track.events))
         delays.append(d)

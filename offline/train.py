@@ -63,6 +63,7 @@ from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
 from rtadt.atomic import write_text
 from rtadt.drums import CLASSES
+from rtadt.feature_config import LEVEL_FIELDS
 from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
@@ -608,9 +609,6 @@ def _tensorboard_epoch(writer, record: dict) -> None:
             writer.add_scalar(f"f1_per_class/{c}", v, e)
     writer.add_scalar("lr", record["lr"], e)
     writer.flush()
-
-
-LEVEL_FIELDS = ("level_norm", "level_release_s", "level_floor", "level_target")
 
 
 def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig) -> None:

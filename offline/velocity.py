@@ -16,18 +16,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from offline.evaluate import _sweep, offline_frames, onset_times
+from offline.evaluate import matched_indices, offline_frames, onset_times
 from rtadt.peaks import pick_peaks_online
 from rtadt.drums import Event
 from rtadt.velocity import VelocityRule
 
 MIN_HITS = 20  # fewer matched hits than this: the class keeps activation * 127
-
-
-def _pairs(reference: np.ndarray, estimate: np.ndarray, window: float) -> list[tuple[int, int]]:
-    """Matched (reference index, estimate index) pairs of unsorted onset times."""
-    r, e = np.argsort(reference, kind="stable"), np.argsort(estimate, kind="stable")
-    return [(int(r[i]), int(e[j])) for i, j in _sweep(reference[r], estimate[e], window)]
 
 
 def carries_velocities(events: Sequence[Event]) -> bool:
@@ -55,7 +49,7 @@ def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool =
                 continue
             times = onset_times(peaks[c], bundle.features, bundle.lookahead_s, delay)
             ref_t = np.array([e.time for e in refs], dtype=np.float64)
-            for i, j in _pairs(ref_t, times, window):
+            for i, j in matched_indices(ref_t, times, window):
                 n = peaks[c][j]
                 rows[name].append((float(acts[n, c]), float(loudness[n, c]), float(refs[i].velocity)))
     return {c: np.asarray(v, dtype=np.float64).reshape(-1, 3) for c, v in rows.items()}
@@ -85,8 +79,7 @@ def matched_velocities(reference: Sequence[Event], estimate: Sequence[Event], wi
     for c in classes:
         refs = [e for e in reference if e.drum == c and known]
         ests = [e for e in estimate if e.drum == c]
-        pairs = _pairs(np.array([e.time for e in refs], dtype=np.float64),
-                       np.array([e.time for e in ests], dtype=np.float64), window)
+        pairs = matched_indices([e.time for e in refs], [e.time for e in ests], window)
         out[c] = np.array([(refs[i].velocity, ests[j].velocity) for i, j in pairs], dtype=np.int64).reshape(-1, 2)
     return out
 

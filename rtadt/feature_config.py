@@ -15,8 +15,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import filterbank as _fb
+from .framing import frame_time
 
-__all__ = ["FeatureConfig", "WINDOWS"]
+__all__ = ["FeatureConfig", "WINDOWS", "LEVEL_FIELDS"]
 
 #: Window names and their (symmetric) window functions.
 WINDOWS = {
@@ -26,6 +27,8 @@ WINDOWS = {
 }
 
 _INT_FIELDS = ("sample_rate", "frame_size", "hop_size", "bands_per_octave")
+#: The fields of the causal level normalisation: they rescale the input, its layout stays.
+LEVEL_FIELDS = ("level_norm", "level_release_s", "level_floor", "level_target")
 _FLOAT_FIELDS = ("fmin", "fmax", "fref", "log_mul", "log_add", "level_release_s", "level_floor", "level_target")
 _BOOL_FIELDS = ("norm_filters", "unique_filters", "positive_diff", "level_norm")
 
@@ -129,8 +132,6 @@ class FeatureConfig:
 
     def frame_time(self, n):
         """Time stamp [s] of frame n (:func:`rtadt.framing.frame_time`)."""
-        from .framing import frame_time
-
         return frame_time(n, self)
 
     # serialisation --------------------------------------------------------------------

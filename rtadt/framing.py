@@ -36,7 +36,7 @@ def frame_time(n: Any, cfg: "FeatureConfig"):
 
 def frame_times(n_frames: int, cfg: "FeatureConfig") -> np.ndarray:
     """Time stamps [s] of frames ``0 .. n_frames - 1`` (float64)."""
-    return np.arange(1, int(n_frames) + 1, dtype=np.float64) * cfg.hop_size / cfg.sample_rate
+    return frame_time(np.arange(int(n_frames), dtype=np.int64), cfg)
 
 
 def num_frames(num_samples: int, cfg: "FeatureConfig") -> int:
