@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from offline import defaults
+from rtadt.feature_config import FeatureConfig
 
 
 def _fail(msg: str, code: int = 1):
@@ -84,6 +85,9 @@ EPOCHS_OPT = click.option("--epochs", type=int, default=defaults.EPOCHS, show_de
 BATCHES_OPT = click.option("--batches-per-epoch", "batches_per_epoch", type=int, default=defaults.BATCHES_PER_EPOCH,
                            help="at most this many batches per epoch, a budget (default: every segment once)")
 SEED_OPT = click.option("--seed", type=int, default=defaults.SEED, show_default=True)
+FRAME_SIZE_OPT = click.option("--frame-size", "frame_size", type=int, default=FeatureConfig.frame_size, show_default=True,
+                              help="STFT window in samples (FeatureConfig.frame_size); shorter windows see an "
+                                   "onset sooner, with coarser low bands")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,18 +115,18 @@ def architectures_cmd():
 @SEED_OPT
 @click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
 @click.option("--level-norm", is_flag=True, help="features with the causal level normalisation (any input gain)")
+@FRAME_SIZE_OPT
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, output):
+def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, frame_size, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
     from offline.architectures import build_for
     from offline.checkpoint import checkpoint_dict, save_checkpoint
-    from rtadt.features import FeatureConfig
 
     torch.manual_seed(seed)
-    features = FeatureConfig(positive_diff=diff, level_norm=level_norm)
     try:
+        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size)
         model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
         _fail(str(exc), 2)
@@ -170,6 +174,7 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
 @click.option("--diff", is_flag=True, help="add positive difference features")
 @click.option("--level-norm", is_flag=True,
               help="features with the causal level normalisation (the model hears any input gain the same)")
+@FRAME_SIZE_OPT
 @EPOCHS_OPT
 @click.option("--batch-size", type=int, default=defaults.BATCH_SIZE, show_default=True)
 @click.option("--lr", type=float, default=defaults.LR, show_default=True)
@@ -183,7 +188,7 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
               help="start from this checkpoint's weights (same architecture, size and features)")
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, epochs,
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, epochs,
         batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
@@ -191,7 +196,6 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
     from offline.datasets import DatasetError, load
     from offline.train import RunExistsError, TrainConfig, caches_for, check_gain_augmentation
     from offline.train import fit as run_fit
-    from rtadt.features import FeatureConfig
 
     sources = _parse_data(data, labelled=True)
     try:  # every setting checked (the --set names and values too) before data is read or a folder made
@@ -199,13 +203,13 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
                           lookahead_s=lookahead_s, widen=widen, batch_size=batch_size, lr=lr, epochs=epochs,
                           batches_per_epoch=batches_per_epoch, seed=seed, device=device, num_workers=workers,
                           tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
+        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size)
     except ValueError as exc:
         _fail(str(exc), 2)
     tracks = []
     try:
         for name, root in sources.values():
             tracks += load(name, root)
-        features = FeatureConfig(positive_diff=diff, level_norm=level_norm)
         if cfg.gain_db is not None:
             check_gain_augmentation(features)  # before any feature is computed
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
@@ -247,7 +251,6 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
     from offline.datasets import DatasetError, load
     from offline.search import SearchConfig, SearchUnavailable, require_ray, search
     from offline.train import caches_for
-    from rtadt.features import FeatureConfig
 
     try:
         require_ray()  # before any feature is computed
