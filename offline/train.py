@@ -13,7 +13,7 @@ The protocol (every knob is a field of TrainConfig, nothing else changes it):
   rtadt.peaks.pick_peaks with default PeakParams), twice: at the fixed threshold 0.5 on
   every class ("val_f1"), and with each class's threshold tuned on the validation segments
   over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). F1, the grid
-  and the tuning are the evaluation's (offline.evaluate: prf, THRESHOLD_GRID,
+  and the tuning are the evaluation's (offline.metrics.prf; offline.evaluate: THRESHOLD_GRID,
   best_thresholds), so a class with neither references nor detections scores 1. A model whose
   activations peak at 0.3 transcribes well once its thresholds are tuned, which every
   bundle's are; at a fixed 0.5 it would score 0 and never be selected.
@@ -57,7 +57,8 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
 from offline import defaults
-from offline.evaluate import THRESHOLD_GRID, best_thresholds, onset_counts, prf
+from offline.evaluate import THRESHOLD_GRID, best_thresholds
+from offline.metrics import onset_counts, prf
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
@@ -248,7 +249,7 @@ def match_onsets(detected: np.ndarray, reference: np.ndarray, window: int) -> tu
     """(true positives, false positives, false negatives) of one class's onset frames.
 
     A detection matches a reference at most `window` frames away; each is matched at most
-    once: the evaluation's maximum matching (offline.evaluate.onset_counts), in frames.
+    once: the evaluation's maximum matching (offline.metrics.onset_counts), in frames.
     """
     return onset_counts(np.asarray(reference, dtype=np.float64), np.asarray(detected, dtype=np.float64), window)
 
@@ -264,8 +265,8 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     "f1" at cfg.threshold for every class, "select_f1" with per-class thresholds tuned on
     these segments over offline.evaluate.THRESHOLD_GRID ("select_thresholds"; a class
     without reference onsets keeps cfg.threshold). F1 and the tuning are the evaluation's
-    (offline.evaluate.prf, best_thresholds), with its convention for empty sets: a class
-    with neither reference onsets nor detections scores 1.
+    (offline.metrics.prf, offline.evaluate.best_thresholds), with its convention for empty
+    sets: a class with neither reference onsets nor detections scores 1.
     """
     model.eval()
     window = int(math.floor(cfg.tolerance_s * features.fps + 1e-9))  # 50 ms -> 5 frames at 100 fps

@@ -6,7 +6,7 @@ how well predicted velocities follow the true ones.
     velocity_correlation(pairs)                    # Pearson r per class of (true, predicted)
 
 A hit is a detection matched to a reference onset of its class within the window (the
-matching of offline.evaluate). Rendered data carries true velocities; recorded datasets
+matching of offline.metrics). Rendered data carries true velocities; recorded datasets
 mostly do not and give every hit one default (rtadt.drums.Event): a track whose references
 all have one velocity is left out.
 """
@@ -16,7 +16,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from offline.evaluate import matched_indices, offline_frames, onset_times
+from offline.evaluate import offline_frames, onset_times
+from offline.metrics import matched_indices
 from rtadt.peaks import pick_peaks_online
 from rtadt.drums import Event
 from rtadt.velocity import VelocityRule

@@ -256,7 +256,8 @@ def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
 
 def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     """select_f1 against a brute force over the grid with the evaluation's own matching."""
-    from offline.evaluate import THRESHOLD_GRID, onset_counts
+    from offline.evaluate import THRESHOLD_GRID
+    from offline.metrics import onset_counts
     from rtadt.peaks import pick_peaks
 
     out, summary = learned
@@ -299,9 +300,9 @@ class Silent(torch.nn.Module):
 
 def test_validation_scores_empty_classes_as_the_evaluation_does(caches):
     """The validation segments hold KD and HH onsets only. A silent model scores F1 0 on
-    those two and, by the evaluation's convention for empty sets (offline.evaluate.prf),
+    those two and, by the evaluation's convention for empty sets (offline.metrics.prf),
     1 on SD, TT and CY, which it rightly leaves silent; its micro F1 is 0."""
-    from offline.evaluate import Counts, score_events
+    from offline.metrics import Counts, score_events
 
     _, val = caches
     v = T.validate(Silent(), torch.utils.data.DataLoader(val, batch_size=8), torch.ones(5), CFG,
