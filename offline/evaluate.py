@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from offline.metrics import (WINDOWS, Scores, _check_classes, _check_window, _check_windows, _onsets_by_class,
-                             _window_label, detection_latencies, onset_counts, prf, score_events)
+from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, best_thresholds, check_classes, check_grid, check_window,
+                             check_windows, detection_latencies, onset_counts, onsets_by_class, prf, score_events,
+                             window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets
@@ -40,9 +41,7 @@ __all__ = [
     "window_activations",
     "transcribe_offline",
     "evaluate_bundle",
-    "THRESHOLD_GRID",
     "threshold_sweep",
-    "best_thresholds",
     "tune_thresholds",
     "tune_bundle_thresholds",
     "plot_f1",
@@ -51,9 +50,6 @@ __all__ = [
 #: Peak pickers of rtadt.peaks: "offline" (centred windows, Böck et al. 2012 / Vogl et al.
 #: 2017) and "online" (past-only windows, what the runtime uses).
 PICKERS = ("offline", "online")
-#: The thresholds tuned over, per class, by training (its validation selection) and by
-#: evaluation (bundles' thresholds): 0.05, 0.10, ..., 0.95, rounded so that they print as such.
-THRESHOLD_GRID: np.ndarray = np.round(np.linspace(0.05, 0.95, 19), 2)
 #: Architectures whose causal flavour attends over all of its input at once (cost quadratic
 #: in the frames of one run) but reaches back only `context_frames`: run in blocks offline.
 ATTENTION_ARCHITECTURES = frozenset({"convtransformer", "vit"})
@@ -91,7 +87,7 @@ def activations_to_events(activations: Any, thresholds: Any, cfg: FeatureConfig,
     `velocity` (rtadt.velocity; None: activation * 127) from the activation and the
     frame's `loudness` [frames, classes] (features @ loudness_matrix; needed when the
     rule weighs loudness); sorted by frame, then class order."""
-    classes = _check_classes(classes)
+    classes = check_classes(classes)
     acts = np.asarray(activations)
     if acts.ndim != 2 or acts.shape[1] != len(classes):
         raise ValueError(f"activations must be [frames, {len(classes)}], got shape {acts.shape}")
@@ -282,7 +278,7 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
     _check_picker(picker)
     if mode == "streaming" and picker != "online":
         raise ValueError("the streaming engine picks peaks online; picker='offline' needs mode='offline'")
-    windows = _check_windows(windows)
+    windows = check_windows(windows)
     th = _resolve_thresholds(bundle, thresholds)
     tracks = list(tracks)
     if not tracks:
@@ -318,15 +314,6 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
 # --------------------------------------------------------------------------- thresholds
 
 
-def _check_grid(grid: Any) -> np.ndarray:
-    g = np.asarray(grid, dtype=np.float64)
-    if g.ndim != 1 or g.size == 0:
-        raise ValueError(f"grid must be a non-empty 1-D sequence of thresholds, got shape {g.shape}")
-    if not np.all((g >= 0.0) & (g <= 1.0)):
-        raise ValueError(f"grid thresholds must lie in [0, 1], got {g.tolist()}")
-    return g
-
-
 def _per_track(value: Any, n: int, name: str) -> list[float]:
     if isinstance(value, numbers.Real):
         return [float(value)] * n
@@ -343,9 +330,9 @@ def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: 
                     delay_s: Any = 0.0) -> np.ndarray:
     """Counts [len(grid), classes, 3] (tp, fp, fn summed over tracks) when every class
     uses threshold grid[g]. Thresholds are rounded to float32, as the engine applies them."""
-    classes = _check_classes(classes)
-    g = _check_grid(grid)
-    w = _check_window(window)
+    classes = check_classes(classes)
+    g = check_grid(grid)
+    w = check_window(window)
     _check_picker(picker)
     acts = list(activations_per_track)
     refs = list(references_per_track)
@@ -354,7 +341,7 @@ def threshold_sweep(activations_per_track: Sequence[Any], references_per_track: 
     if not acts:
         raise ValueError("no tracks to tune on")
     delays = _per_track(delay_s, len(acts), "delay_s")
-    ref_sets = [_onsets_by_class(r, classes, f"references_per_track[{k}]") for k, r in enumerate(refs)]
+    ref_sets = [onsets_by_class(r, classes, f"references_per_track[{k}]") for k, r in enumerate(refs)]
     out = np.zeros((len(g), len(classes), 3), dtype=np.int64)
     for k, (a, ref, delay) in enumerate(zip(acts, ref_sets, delays)):
         a = np.asarray(a)
@@ -383,47 +370,11 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
     the edges of a plateau (`best_thresholds`). A class with no reference onset in any
     track cannot be tuned: it takes `fallback` (a number or one per class) or raises ValueError.
     """
-    classes = _check_classes(classes)
-    g = _check_grid(grid)
+    classes = check_classes(classes)
+    g = check_grid(grid)
     counts = threshold_sweep(activations_per_track, references_per_track, cfg, lookahead_s, peak_params,
                              g, window, classes=classes, picker=picker, delay_s=delay_s)
     return best_thresholds(counts, g, classes, fallback)[0]
-
-
-def best_thresholds(counts: Any, grid: Any, classes: Sequence[str],
-                    fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Each class's threshold that maximises its F1 (`prf`), from the counts at every
-    threshold of a grid: the one choice of training's validation selection and of
-    `tune_thresholds`.
-
-    counts: [len(grid), classes, 3] (tp, fp, fn), e.g. a `threshold_sweep`'s. Ties between
-    grid values resolve to the median tied value (the lower of the two middle ones), away
-    from the edges of a plateau. A class without reference onsets (tp + fn = 0 at every
-    threshold) has no F1 to maximise: it takes `fallback` (a number or one per class, its
-    counts those of the grid value nearest it), or raises ValueError when fallback is None.
-    Returns (thresholds float64 [classes], counts int64 [classes, 3] at those thresholds).
-    """
-    classes = _check_classes(classes)
-    g = _check_grid(grid)
-    counts = np.asarray(counts)
-    if counts.shape != (len(g), len(classes), 3):
-        raise ValueError(f"counts must be [{len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
-    fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
-    best = np.zeros(len(classes), dtype=np.float64)
-    chosen = np.zeros((len(classes), 3), dtype=np.int64)
-    for c, drum in enumerate(classes):
-        if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
-            if fb is None:
-                raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
-                                 "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
-            best[c] = fb[c]
-            chosen[c] = counts[int(np.argmin(np.abs(g - fb[c]))), c]
-            continue
-        f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
-        tied = np.flatnonzero(f1 == f1.max())
-        best[c] = g[tied[(len(tied) - 1) // 2]]
-        chosen[c] = counts[tied[(len(tied) - 1) // 2], c]
-    return best, chosen
 
 
 def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
@@ -436,7 +387,7 @@ def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 
     validation data say. Returns (peak params, thresholds, {delta: tuned micro F1})."""
     acts, refs, delays = _validation_activations(bundle, tracks, progress)
     fallback = np.asarray(bundle.thresholds, dtype=np.float64)
-    g = _check_grid(grid)
+    g = check_grid(grid)
     best, scores = None, {}
     for delta in sorted(float(d) for d in deltas):
         peak = dataclasses.replace(bundle.peak, delta=delta)
@@ -499,7 +450,7 @@ def plot_f1(scores: Scores, path: str | Path, title: str | None = None) -> Path:
     ax = fig.add_subplot()
     for k, w in enumerate(scores.windows):
         values = [scores.per_class(w)[d].f1 for d in scores.classes] + [scores.micro(w).f1, scores.macro(w).f1]
-        bars = ax.bar(x + (k - (len(scores.windows) - 1) / 2) * width, values, width, label=f"±{_window_label(w)}")
+        bars = ax.bar(x + (k - (len(scores.windows) - 1) / 2) * width, values, width, label=f"±{window_label(w)}")
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 1.08)

@@ -75,6 +75,8 @@ __all__ = [
     "prf",
     "score_events",
     "accumulate",
+    "THRESHOLD_GRID",
+    "best_thresholds",
 ]
 
 #: The tolerance windows of the literature, in seconds.
@@ -84,7 +86,7 @@ WINDOWS: tuple[float, ...] = (0.025, 0.05)
 # --------------------------------------------------------------------------- validation
 
 
-def _check_window(window: Any, name: str = "window") -> float:
+def check_window(window: Any, name: str = "window") -> float:
     if isinstance(window, bool) or not isinstance(window, numbers.Real):
         raise ValueError(f"{name} must be a number of seconds >= 0, got {window!r}")
     w = float(window)
@@ -93,11 +95,11 @@ def _check_window(window: Any, name: str = "window") -> float:
     return w
 
 
-def _check_windows(windows: Any) -> tuple[float, ...]:
+def check_windows(windows: Any) -> tuple[float, ...]:
     if isinstance(windows, numbers.Real):
         windows = (windows,)
     try:
-        ws = tuple(_check_window(w, "each window") for w in windows)
+        ws = tuple(check_window(w, "each window") for w in windows)
     except TypeError:
         raise ValueError(f"windows must be a sequence of seconds, got {windows!r}") from None
     if not ws:
@@ -134,7 +136,7 @@ def _check_count(value: Any, name: str) -> int:
     return int(value)
 
 
-def _check_classes(classes: Any) -> tuple[str, ...]:
+def check_classes(classes: Any) -> tuple[str, ...]:
     if isinstance(classes, str):
         classes = (classes,)
     cls = tuple(classes)
@@ -174,7 +176,7 @@ def onset_counts(reference: Any, estimate: Any, window: float = 0.025) -> tuple[
     """
     ref = _check_onsets(reference, "reference")
     est = _check_onsets(estimate, "estimate")
-    tp = len(_sweep(ref, est, _check_window(window)))
+    tp = len(_sweep(ref, est, check_window(window)))
     return tp, len(est) - tp, len(ref) - tp
 
 
@@ -204,7 +206,7 @@ def matched_indices(reference: Any, estimate: Any, window: float = 0.05) -> list
     in any order (stable-sorted first, so equal times pair in their given order)."""
     ref, est = np.asarray(reference, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
     r, e = np.argsort(ref, kind="stable"), np.argsort(est, kind="stable")
-    return [(int(r[i]), int(e[j])) for i, j in _sweep(ref[r], est[e], _check_window(window))]
+    return [(int(r[i]), int(e[j])) for i, j in _sweep(ref[r], est[e], check_window(window))]
 
 
 def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
@@ -287,7 +289,7 @@ class Counts:
 # --------------------------------------------------------------------------- many classes
 
 
-def _window_label(w: float) -> str:
+def window_label(w: float) -> str:
     return f"{w * 1000:g} ms"
 
 
@@ -305,8 +307,8 @@ class Scores:
     tracks: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", _check_classes(self.classes))
-        object.__setattr__(self, "windows", _check_windows(self.windows))
+        object.__setattr__(self, "classes", check_classes(self.classes))
+        object.__setattr__(self, "windows", check_windows(self.windows))
         counts = tuple(tuple(row) for row in self.counts)
         if len(counts) != len(self.windows) or any(len(row) != len(self.classes) for row in counts):
             raise ValueError(f"counts must be [{len(self.windows)} windows][{len(self.classes)} classes]")
@@ -406,7 +408,7 @@ class Scores:
         the macro mean is over."""
         head = ["class", "ref", "est"]
         for w in self.windows:
-            head += [f"P {_window_label(w)}", f"R {_window_label(w)}", f"F1 {_window_label(w)}"]
+            head += [f"P {window_label(w)}", f"R {window_label(w)}", f"F1 {window_label(w)}"]
         rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
         fmt = f"{{:.{digits}f}}".format
 
@@ -439,7 +441,7 @@ class Scores:
                 f"{', '.join(left)} without any left out.")
 
 
-def _onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
+def onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
     """{class: sorted times} from {class: times} or an iterable of Event.
 
     Classes of the vocabulary outside `classes` are ignored (not scored); labels outside
@@ -470,10 +472,10 @@ def score_events(reference: Any, estimate: Any, windows: Sequence[float] = WINDO
     reference, estimate: ``{class: onset times}`` (missing classes are empty) or a list of
     `Event`. Only `classes` are scored; events of other known classes are ignored.
     """
-    classes = _check_classes(classes)
-    windows = _check_windows(windows)
-    ref = _onsets_by_class(reference, classes, "reference")
-    est = _onsets_by_class(estimate, classes, "estimate")
+    classes = check_classes(classes)
+    windows = check_windows(windows)
+    ref = onsets_by_class(reference, classes, "reference")
+    est = onsets_by_class(estimate, classes, "estimate")
     counts = tuple(tuple(Counts(*onset_counts(ref[c], est[c], w)) for c in classes) for w in windows)
     return Scores(classes, windows, counts, tracks=1)
 
@@ -489,3 +491,55 @@ def accumulate(scores: Iterable[Scores]) -> Scores:
     if total is None:
         raise ValueError("nothing to accumulate: no scores given")
     return total
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+#: The thresholds tuned over, per class, by training (its validation selection) and by
+#: evaluation (bundles' thresholds): 0.05, 0.10, ..., 0.95, rounded so that they print as such.
+THRESHOLD_GRID: np.ndarray = np.round(np.linspace(0.05, 0.95, 19), 2)
+
+def check_grid(grid: Any) -> np.ndarray:
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(f"grid must be a non-empty 1-D sequence of thresholds, got shape {g.shape}")
+    if not np.all((g >= 0.0) & (g <= 1.0)):
+        raise ValueError(f"grid thresholds must lie in [0, 1], got {g.tolist()}")
+    return g
+
+
+def best_thresholds(counts: Any, grid: Any, classes: Sequence[str],
+                    fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each class's threshold that maximises its F1 (`prf`), from the counts at every
+    threshold of a grid: the one choice of training's validation selection and of
+    `tune_thresholds`.
+
+    counts: [len(grid), classes, 3] (tp, fp, fn), e.g. a `threshold_sweep`'s. Ties between
+    grid values resolve to the median tied value (the lower of the two middle ones), away
+    from the edges of a plateau. A class without reference onsets (tp + fn = 0 at every
+    threshold) has no F1 to maximise: it takes `fallback` (a number or one per class, its
+    counts those of the grid value nearest it), or raises ValueError when fallback is None.
+    Returns (thresholds float64 [classes], counts int64 [classes, 3] at those thresholds).
+    """
+    classes = check_classes(classes)
+    g = check_grid(grid)
+    counts = np.asarray(counts)
+    if counts.shape != (len(g), len(classes), 3):
+        raise ValueError(f"counts must be [{len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
+    fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
+    best = np.zeros(len(classes), dtype=np.float64)
+    chosen = np.zeros((len(classes), 3), dtype=np.int64)
+    for c, drum in enumerate(classes):
+        if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
+            if fb is None:
+                raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
+                                 "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
+            best[c] = fb[c]
+            chosen[c] = counts[int(np.argmin(np.abs(g - fb[c]))), c]
+            continue
+        f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
+        tied = np.flatnonzero(f1 == f1.max())
+        best[c] = g[tied[(len(tied) - 1) // 2]]
+        chosen[c] = counts[tied[(len(tied) - 1) // 2], c]
+    return best, chosen

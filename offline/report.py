@@ -18,10 +18,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from offline.evaluate import evaluate_bundle
-from rtadt.atomic import write_text
+from offline.metrics import WINDOWS
 from offline.velocity import velocity_correlation
+from rtadt.atomic import write_text
 
-WINDOWS = (0.025, 0.05)
 
 
 def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = False) -> dict:

@@ -13,8 +13,8 @@ The protocol (every knob is a field of TrainConfig, nothing else changes it):
   rtadt.peaks.pick_peaks with default PeakParams), twice: at the fixed threshold 0.5 on
   every class ("val_f1"), and with each class's threshold tuned on the validation segments
   over 0.05, 0.10, ..., 0.95 ("select_f1"; the thresholds go into best.pt). F1, the grid
-  and the tuning are the evaluation's (offline.metrics.prf; offline.evaluate: THRESHOLD_GRID,
-  best_thresholds), so a class with neither references nor detections scores 1. A model whose
+  and the tuning are the evaluation's (offline.metrics: prf,
+  THRESHOLD_GRID, best_thresholds), so a class with neither references nor detections scores 1. A model whose
   activations peak at 0.3 transcribes well once its thresholds are tuned, which every
   bundle's are; at a fixed 0.5 it would score 0 and never be selected.
   The lr is divided by 5 when the validation loss has not decreased for 3 epochs
@@ -57,8 +57,7 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader
 
 from offline import defaults
-from offline.evaluate import THRESHOLD_GRID, best_thresholds
-from offline.metrics import onset_counts, prf
+from offline.metrics import THRESHOLD_GRID, best_thresholds, onset_counts, prf
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
@@ -263,9 +262,9 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
     are 0.5); detections come from the offline peak picker on the sigmoid activations of
     the segment's valid frames. Micro F1 pools TP, FP and FN over segments and classes:
     "f1" at cfg.threshold for every class, "select_f1" with per-class thresholds tuned on
-    these segments over offline.evaluate.THRESHOLD_GRID ("select_thresholds"; a class
+    these segments over offline.metrics.THRESHOLD_GRID ("select_thresholds"; a class
     without reference onsets keeps cfg.threshold). F1 and the tuning are the evaluation's
-    (offline.metrics.prf, offline.evaluate.best_thresholds), with its convention for empty
+    (offline.metrics.prf, offline.metrics.best_thresholds), with its convention for empty
     sets: a class with neither reference onsets nor detections scores 1.
     """
     model.eval()

@@ -76,3 +76,20 @@ def test_feature_benchmark_writes_every_section(tmp_path):
         assert heading in md
     png = (tmp_path / "features.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+@pytest.mark.heavy
+def test_training_benchmark_writes_its_rows(tmp_path):
+    from benchmarks.training import SEGMENT_S, main
+
+    main(["--quick", "--steps", "1", "--architectures", "rnn", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "training.json").read_text())
+    assert [(r["batch"], r["threads"], r["processes"]) for r in data["rows"]] == [(8, 1, 1), (8, 2, 1)]
+    for r in data["rows"]:
+        _positive_finite(r["s_per_batch"], "s_per_batch")
+        # the derived figures follow from the measured one
+        assert r["segments_per_s"] == pytest.approx(r["batch"] / r["s_per_batch"])
+        assert r["x_realtime"] == pytest.approx(r["segments_per_s"] * SEGMENT_S)
+    assert len(data["meta"]["load_average_start_end"]) == 2
+    assert "| rnn | 8 | 2 | 1 |" in (tmp_path / "training.md").read_text()
+    assert (tmp_path / "training.png").stat().st_size > 0

@@ -8,10 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from offline.evaluate import (THRESHOLD_GRID, activations_to_events, best_thresholds, evaluate_bundle, onset_times,
-                              plot_f1, transcribe_offline, tune_bundle_thresholds, tune_thresholds,
-                              window_activations)
-from offline.metrics import accumulate, score_events
+from offline.evaluate import (activations_to_events, evaluate_bundle, onset_times, plot_f1, transcribe_offline,
+                              tune_bundle_thresholds, tune_thresholds, window_activations)
+from offline.metrics import THRESHOLD_GRID, accumulate, best_thresholds, score_events
 from rtadt.bundle import FLUX_BUNDLE, load_bundle
 from rtadt.engine import Engine, transcribe_array
 from rtadt.features import FeatureConfig, features_for_audio

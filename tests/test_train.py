@@ -256,8 +256,7 @@ def test_best_checkpoint_is_the_best_f1_epoch(learned, caches):
 
 def test_tuned_validation_f1_is_the_best_per_class_threshold(learned, caches):
     """select_f1 against a brute force over the grid with the evaluation's own matching."""
-    from offline.evaluate import THRESHOLD_GRID
-    from offline.metrics import onset_counts
+    from offline.metrics import THRESHOLD_GRID, onset_counts
     from rtadt.peaks import pick_peaks
 
     out, summary = learned
