@@ -31,7 +31,7 @@ def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = F
     scores = evaluate_bundle(bundle, tracks, mode="streaming", windows=WINDOWS, progress=progress,
                              gain_db=gain_db, latencies=latencies if gain_db == 0 else None,
                              velocities=velocities if gain_db == 0 else None)
-    out = {"gain_db": gain_db, "tracks": len(tracks),
+    out = {"gain_db": gain_db, "tracks": len(tracks), "offline": bool(bundle.future_frames),
            "micro_f1": {f"{w * 1000:g}ms": round(scores.f1(w), 4) for w in WINDOWS},
            "f1_per_class_50ms": {c: round(scores.per_class(0.05)[c].f1, 4) for c in scores.classes},
            "counts_50ms": scores.micro(0.05).to_dict()}
@@ -141,15 +141,27 @@ def plot(card: dict, path: Path, title: str) -> Path:
 
 
 def pareto_points(card: dict) -> dict[str, list[tuple[str, float, float]]]:
-    """{set: [(model, median detection latency ms, micro F1 at 50 ms)]} at 0 dB, models with
-    a measured latency, sorted by latency."""
+    """{set: [(model, median detection latency ms, micro F1 at 50 ms)]} at 0 dB, live models
+    (no future context) with a measured latency, sorted by latency."""
     out: dict = {}
     for m, by_set in card.items():
         for s, by_gain in by_set.items():
-            lat = by_gain.get("0", {}).get("latency_ms")
-            if lat:
-                out.setdefault(s, []).append((m, lat["median"], by_gain["0"]["micro_f1"]["50ms"]))
+            base = by_gain.get("0", {})
+            if base.get("latency_ms") and not base.get("offline", False):
+                out.setdefault(s, []).append((m, base["latency_ms"]["median"], base["micro_f1"]["50ms"]))
     return {s: sorted(v, key=lambda p: p[1]) for s, v in out.items()}
+
+
+def pareto_references(card: dict) -> dict[str, dict[str, float]]:
+    """{model: {set: micro F1 at 50 ms}} at 0 dB of the offline models (bundles that wait for
+    future frames): what hearing the future buys, a reference line beside the live models."""
+    out: dict = {}
+    for m, by_set in card.items():
+        for s, by_gain in by_set.items():
+            base = by_gain.get("0", {})
+            if base.get("offline", False):
+                out.setdefault(m, {})[s] = base["micro_f1"]["50ms"]
+    return out
 
 
 def plot_pareto(card: dict, path: Path, title: str, references: Mapping[str, Mapping[str, float]] | None = None) -> Path:
@@ -199,7 +211,7 @@ def write_scorecard(card: dict, out_dir: str | Path, title: str, notes: str = ""
         write_text(out / name, text)
     plot(card, out / "scorecard.png", title)
     if pareto_points(card):
-        plot_pareto(card, out / "pareto.png", title)
+        plot_pareto(card, out / "pareto.png", title, references=pareto_references(card))
     return out
 
 

@@ -257,6 +257,7 @@ def test_scorecard_files(bundle, example_track, tmp_path):
     card = scorecard({"flux": bundle}, {"example": [example_track]}, gains=(0.0, -20.0), progress=False)
     entry = card["flux"]["example"]
     assert set(entry) == {"0", "-20"} and entry["0"]["latency_ms"]["n"] > 0 and "latency_ms" not in entry["-20"]
+    assert entry["0"]["offline"] is False  # the flux baseline waits for no future frame: a live point
     assert entry["0"]["micro_f1"]["50ms"] == pytest.approx(
         evaluate_bundle(bundle, [example_track], "streaming", progress=False).f1(0.05), abs=1e-4)
     rob = robustness(card)["flux"]["example"]["-20"]
@@ -278,6 +279,19 @@ def test_pareto_points_are_sorted_by_latency_and_skip_models_without_one():
 
     card = {"slow": {"a": entry(30.0, 0.9)}, "fast": {"a": entry(10.0, 0.8)}, "none": {"a": entry(None, 0.5)}}
     assert pareto_points(card) == {"a": [("fast", 10.0, 0.8), ("slow", 30.0, 0.9)]}
+
+
+def test_offline_models_are_pareto_references_not_points(tmp_path):
+    from offline.report import pareto_points, pareto_references, plot_pareto
+
+    def entry(lat, f1, offline):
+        return {"0": {"micro_f1": {"50ms": f1}, "latency_ms": {"median": lat}, "offline": offline}}
+
+    card = {"live": {"a": entry(20.0, 0.7, False), "b": entry(25.0, 0.6, False)},
+            "bidirectional": {"a": entry(900.0, 0.85, True)}}
+    assert pareto_points(card) == {"a": [("live", 20.0, 0.7)], "b": [("live", 25.0, 0.6)]}
+    assert pareto_references(card) == {"bidirectional": {"a": 0.85}}
+    assert plot_pareto(card, tmp_path / "p.png", "t", references=pareto_references(card)).stat().st_size > 1000
 
 
 def test_training_curves(tmp_path):
