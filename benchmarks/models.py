@@ -21,7 +21,7 @@ each one, in the same run:
   products, normalisation, softmax, rotary rotations) is no MAC and not included;
 * microseconds per streaming step (causal flavour, batch 1), torch eager
   (``StepGraph(model)`` under ``torch.no_grad``) against onnxruntime (the ``step.onnx`` of
-  ``offline.export.export_graphs``, run through ``rtadt.engine.StepModel.push``, the engine's
+  ``offline.deploy.export.export_graphs``, run through ``rtadt.engine.StepModel.push``, the engine's
   own call: buffers bound once, two state sets swapped each step); the same graph fed as a
   plain ``session.run`` with a dict (state outputs fed back each step) is timed alongside, to
   show what the binding saves; per round ``--steps`` timed steps after a warm-up of 50,
@@ -74,7 +74,7 @@ from tqdm import tqdm  # noqa: E402
 from benchmarks import machine  # noqa: E402
 
 from offline.architectures import NAMES, build  # noqa: E402
-from offline.export import CONTEXT_FRAMES, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
+from offline.deploy.export import CONTEXT_FRAMES, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
 from rtadt.engine import StepModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ NUM_FEATURES = 84
 NUM_CLASSES = 5
 HOP_US = 10_000.0  # rtadt's FeatureConfig: hop 441 samples at 44.1 kHz = 10 ms
 GOAL_ARCH = "crnn"
-INT8_ARCHS = ("rnn", "crnn")  # recurrent causal models: offline.export's int8 step applies
+INT8_ARCHS = ("rnn", "crnn")  # recurrent causal models: offline.deploy.export's int8 step applies
 GOAL_FRACTION = 0.01
 GOAL = "a causal step of the default-size CRNN costs under 1% of the 10 ms hop (onnxruntime, single thread)"
 WARMUP_STEPS = 50
@@ -206,7 +206,7 @@ class Arch:
         self._step_graph = cau_graphs["step"]
         self.sess_step = _session(cau_graphs["step"])
         self.sess_step_int8, self.states_int8 = None, []
-        if name in INT8_ARCHS:  # the int8 step has its own state layout (see Recurrent._gate_step)
+        if name in INT8_ARCHS:  # the int8 step has its own state layout (offline.deploy.shaping)
             graphs_int8, self.states_int8 = export_graphs(self.causal, int8=True)
             self.sess_step_int8 = _session(graphs_int8["step"])
         self.sess_window = {"offline": _session(off_graphs["window"]), "causal": _session(cau_graphs["window"])}
@@ -524,7 +524,7 @@ def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: 
             "onnxruntime": "CPUExecutionProvider, intra_op_num_threads=1, inter_op_num_threads=1, "
                            "default graph optimisation level; step run through rtadt.engine.StepModel.push "
                            "(IOBinding, two state sets swapped), and as a dict-fed session.run for comparison",
-            "torch": "eager, torch.no_grad, set_num_threads(1); StepGraph / WindowGraph of offline.export "
+            "torch": "eager, torch.no_grad, set_num_threads(1); StepGraph / WindowGraph of offline.deploy.export "
                      "(both end in the sigmoid, as the ONNX graphs do)",
             "agreement_tolerance": AGREEMENT_TOLERANCE,
             "window_every": WINDOW_EVERY,

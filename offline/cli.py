@@ -148,7 +148,7 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
     """Write a model bundle (window.onnx, step.onnx for causal models, manifest) from a checkpoint."""
     from pathlib import Path
 
-    from offline.export import INT8_TOLERANCE, TOLERANCE, check_bundle_matches, export_checkpoint
+    from offline.deploy.export import INT8_TOLERANCE, TOLERANCE, check_bundle_matches, export_checkpoint
     from rtadt.bundle import BundleError
 
     try:
@@ -282,7 +282,7 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
     if best is None:
         _fail("no trial completed an epoch")
     if export_path:
-        from offline.export import export_checkpoint
+        from offline.deploy.export import export_checkpoint
 
         path, _, _ = export_checkpoint(best["best_path"], export_path, name=best["name"])
         click.echo(f"{path}: the best trial, {best['name']} (validation micro F1 {best['best_f1']:.3f})")
@@ -330,7 +330,7 @@ def _resolve_model(model: str):
     if model.endswith(".pt"):
         import tempfile
 
-        from offline.export import export_checkpoint
+        from offline.deploy.export import export_checkpoint
 
         tmp = Path(tempfile.mkdtemp()) / "model.rtadt"
         export_checkpoint(model, tmp, name=Path(model).stem)

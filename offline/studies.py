@@ -33,7 +33,7 @@ from offline import defaults
 from offline.architectures import NAMES, make_config
 from offline.datasets import load
 from offline.evaluate import evaluate_bundle, tune_bundle_thresholds
-from offline.export import export_checkpoint
+from offline.deploy.export import export_checkpoint
 from offline.train import caches_for
 from rtadt.bundle import load_bundle, write_bundle
 from rtadt.drums import CLASSES

@@ -41,7 +41,9 @@ def _binding_runner(session, binding):
     """A call that runs `session` on `binding`. InferenceSession.run_with_iobinding is a
     Python wrapper that adds graph-capture bookkeeping to every call (its cost is measured
     in benchmarks/results/models.md); the wrapped C++ session does the same run without it.
-    Where this onnxruntime lays its objects out otherwise, the public call is used."""
+    Where this onnxruntime lays its objects out otherwise, the public call is used. This is
+    the one place in the repository that reaches onnxruntime's private objects (`_sess`,
+    `_iobinding`); tests/test_engine.py runs the fallback against the fast path."""
     import onnxruntime as ort
 
     native, native_binding = getattr(session, "_sess", None), getattr(binding, "_iobinding", None)

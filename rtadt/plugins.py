@@ -28,7 +28,8 @@ The object it returns provides:
 
 - ``name`` (str): shown to the user.
 - ``sample_rate`` (int): the rate of the audio it delivers, one of
-  ``rtadt.sources.SUPPORTED_RATES`` (the engine resamples to the model's rate).
+  ``rtadt.rates.SUPPORTED_RATES`` (``rtadt.rates.check_rate`` says which; the engine resamples
+  to the model's rate).
 - ``start(ring)``: start delivering mono float32 blocks with ``ring.write(block)``
   (``rtadt.ringbuffer.RingBuffer``) from its own thread or audio callback, at the pace the
   audio happens, and return at once. Nothing else may happen where the audio arrives: the

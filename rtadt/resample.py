@@ -28,8 +28,9 @@ response is flat within 0.03 dB up to 18 kHz, -3.7 dB at 20 kHz, -16 dB at 22.05
 below -63 dB from 24 kHz up (which rejects both the upsampling images and whatever would
 alias below 20 kHz). The same figures hold for 44.1 -> 48 kHz and the other common rates.
 
-Refused (ValueError): rates outside 8 kHz .. 192 kHz, non-integer rates, and ratios whose
-reduced up or down exceeds 1000. Equal rates are the identity.
+Refused (ValueError): rates that :func:`rtadt.rates.check_rate` refuses (anything but one of
+``rtadt.rates.SUPPORTED_RATES``, 8 to 192 kHz), and pairs whose reduced up or down exceeds
+1000 (e.g. 11025 -> 192000). Equal rates are the identity.
 """
 from __future__ import annotations
 
@@ -39,11 +40,11 @@ from math import ceil, gcd
 import numpy as np
 from numba import njit
 
-__all__ = ["MIN_RATE", "MAX_RATE", "MAX_FACTOR", "resample_factors", "design_filter", "resample",
+from rtadt.rates import check_rate
+
+__all__ = ["MAX_FACTOR", "resample_factors", "design_filter", "resample",
            "StreamingResampler"]
 
-MIN_RATE = 8000
-MAX_RATE = 192000
 MAX_FACTOR = 1000
 
 _TAPS_PER_PHASE = 28     # per branch, scaled by rate_in / min(rate_in, rate_out)
@@ -51,23 +52,10 @@ _KAISER_BETA = 6.0
 _CUTOFF = 0.945          # fraction of the lower Nyquist frequency
 
 
-def _check_rate(rate, name: str) -> int:
-    try:
-        value = float(rate)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number of samples per second, got {rate!r}") from None
-    if isinstance(rate, bool) or not value.is_integer():
-        raise ValueError(f"{name} must be a whole number of samples per second, got {rate!r}")
-    value = int(value)
-    if not MIN_RATE <= value <= MAX_RATE:
-        raise ValueError(f"{name} = {value} Hz is outside the supported range {MIN_RATE}..{MAX_RATE} Hz")
-    return value
-
-
 def resample_factors(rate_in, rate_out) -> tuple[int, int]:
     """``(up, down)``: the reduced ratio ``rate_out / rate_in``; ValueError where refused."""
-    rate_in = _check_rate(rate_in, "rate_in")
-    rate_out = _check_rate(rate_out, "rate_out")
+    rate_in = check_rate(rate_in, "rate_in")
+    rate_out = check_rate(rate_out, "rate_out")
     g = gcd(rate_in, rate_out)
     up, down = rate_out // g, rate_in // g
     if up > MAX_FACTOR or down > MAX_FACTOR:
@@ -97,7 +85,7 @@ def design_filter(rate_in, rate_out) -> tuple[np.ndarray, int, int]:
 
     For equal rates, ``h = [1.0]`` and ``up = down = 1``.
     """
-    h, up, down, _ = _design(_check_rate(rate_in, "rate_in"), _check_rate(rate_out, "rate_out"))
+    h, up, down, _ = _design(check_rate(rate_in, "rate_in"), check_rate(rate_out, "rate_out"))
     return h, up, down
 
 
@@ -183,8 +171,8 @@ class StreamingResampler:
     """
 
     def __init__(self, rate_in, rate_out):
-        self.rate_in = _check_rate(rate_in, "rate_in")
-        self.rate_out = _check_rate(rate_out, "rate_out")
+        self.rate_in = check_rate(rate_in, "rate_in")
+        self.rate_out = check_rate(rate_out, "rate_out")
         h, up, down, taps = _design(self.rate_in, self.rate_out)
         self.up, self.down = up, down
         self.identity = up == down

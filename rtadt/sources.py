@@ -17,10 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
+from rtadt.rates import check_rate
 from rtadt.ringbuffer import RingBuffer
 
-# Rates the resampler converts with short filters (up/down at most 1000 for 44.1 kHz models).
-SUPPORTED_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 MAX_CHANNELS = 64
 
 
@@ -54,12 +53,6 @@ def mix_to_mono(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
-def check_rate(rate: int, what: str) -> None:
-    if rate not in SUPPORTED_RATES:
-        raise AudioError(f"{what}: sample rate {rate} Hz is not supported "
-                         f"(supported: {', '.join(map(str, SUPPORTED_RATES))})")
-
-
 def _open_soundfile(path: Path):
     import soundfile as sf
 
@@ -81,9 +74,9 @@ def _open_soundfile(path: Path):
         raise AudioError(f"{path}: {f.channels} channels is not supported")
     try:
         check_rate(f.samplerate, str(path))
-    except AudioError:
+    except ValueError as exc:
         f.close()
-        raise
+        raise AudioError(str(exc)) from None
     return f
 
 
@@ -257,8 +250,10 @@ class DeviceSource:
                  channels: int | None = None, block_size: int = 0):
         info = find_input_device(device)
         self.device = info["index"]
-        self.sample_rate = int(sample_rate or info["default_rate"])
-        check_rate(self.sample_rate, f"input {info['name']!r}")
+        try:
+            self.sample_rate = check_rate(sample_rate or info["default_rate"], f"input {info['name']!r}")
+        except ValueError as exc:
+            raise AudioError(str(exc)) from None
         self.channels = int(channels or min(info["channels"], 2))
         if not 1 <= self.channels <= info["channels"]:
             raise AudioError(f"input {info['name']!r} has {info['channels']} channels, "

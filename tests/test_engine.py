@@ -211,3 +211,70 @@ def test_drive_closes_the_blocks_then_finishes_then_closes_every_sink_whatever_h
     with pytest.raises(OSError, match="port gone"):
         drive(Engine(bundle, rate), blocks(), [Sink(), Broken()])
     assert log == ["open", "open", "source stopped", "close", "close"]
+
+
+class PublicSession:
+    """An InferenceSession as another onnxruntime might lay it out: only its public calls,
+    which it counts. `missing` says which private object the engine's fast path would not
+    find: the inner C++ session ("session"), the bindings' inner object ("binding"), or the
+    inner session's run ("native run")."""
+
+    def __init__(self, session, missing: str):
+        self.inner, self.missing, self.public_runs = session, missing, 0
+        if missing == "binding":
+            self._sess = session._sess
+        elif missing == "native run":
+            self._sess = object()
+
+    def io_binding(self):
+        binding = self.inner.io_binding()
+        return PublicBinding(binding) if self.missing == "binding" else binding
+
+    def run_with_iobinding(self, binding, run_options=None):
+        self.public_runs += 1
+        self.inner.run_with_iobinding(binding.inner if isinstance(binding, PublicBinding) else binding, run_options)
+
+
+class PublicBinding:
+    """An IOBinding without its inner object: the binding calls only."""
+
+    def __init__(self, binding):
+        self.inner = binding
+
+    def bind_ortvalue_input(self, name, value):
+        self.inner.bind_ortvalue_input(name, value)
+
+    def bind_ortvalue_output(self, name, value):
+        self.inner.bind_ortvalue_output(name, value)
+
+
+@pytest.mark.parametrize("missing", ["session", "binding", "native run"])
+@pytest.mark.parametrize("which", ["flux", pytest.param("default", marks=pytest.mark.heavy)])
+def test_the_step_falls_back_to_the_public_binding_call(missing, which):
+    """rtadt.engine._binding_runner, the one place that reaches onnxruntime's private objects
+    (the inner session's run, which skips the public wrapper's per-call bookkeeping): where
+    any of them is absent it runs the public session.run_with_iobinding, on every step, and
+    the activations are those of the fast path, exactly. On the flux bundle (one state) and
+    the default one (int8 CRNN: states read from an offset into their written windows)."""
+    from rtadt.bundle import default_bundle_path
+    from rtadt.engine import StepModel
+
+    bundle = load_bundle(FLUX_BUNDLE if which == "flux" else default_bundle_path())
+    frames = np.random.default_rng(5).random((60, bundle.features.num_features), dtype=np.float32) * 3
+    session = bundle.session("step")
+    public_calls = []
+    public_run = session.run_with_iobinding
+    session.run_with_iobinding = lambda *args: (public_calls.append(1), public_run(*args))[1]
+    fast = StepModel(session, bundle.features.num_features, bundle.num_classes, bundle.states)
+    want = np.array([fast.push(f)[0][1] for f in frames])
+    if hasattr(session, "_sess"):  # this onnxruntime has the fast path: it was taken
+        assert not public_calls
+    assert np.abs(np.diff(want, axis=0)).max() > 0  # the state moves: a step that lost it would show
+
+    public = PublicSession(bundle.session("step"), missing)
+    stepper = StepModel(public, bundle.features.num_features, bundle.num_classes, bundle.states)
+    np.testing.assert_array_equal(np.array([stepper.push(f)[0][1] for f in frames]), want)
+    assert public.public_runs == len(frames)
+    stepper.reset()
+    np.testing.assert_array_equal(np.array([stepper.push(f)[0][1] for f in frames[:5]]), want[:5])
+    assert public.public_runs == len(frames) + 5

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from offline.architectures import NAMES
 from offline.checkpoint import checkpoint_dict, load_checkpoint, save_checkpoint
 from offline.cli import main as train_main
-from offline.export import check_bundle_matches, export_bundle
+from offline.deploy.export import check_bundle_matches, export_bundle
 from rtadt.bundle import load_bundle
 from rtadt.engine import transcribe_array
 from rtadt.features import FeatureConfig
@@ -93,11 +93,12 @@ def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
 @pytest.mark.heavy
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_explicit_gate_step_streams_the_recurrent_layers(cell):
-    """Recurrent.explicit_step (torch's equations written out for int8 export, each layer's
+    """ExplicitRecurrent (torch's equations written out for int8 export, each layer's
     recurrent product made one frame ahead and carried in the state) stepped from the zero
     state reproduces nn.GRU/LSTM over the whole sequence. Biases are drawn large, so that a
     bias counted twice, or carried into the zero state, shows."""
     from offline.architectures.rnn import Recurrent
+    from offline.deploy.shaping import ExplicitRecurrent
 
     torch.manual_seed(0)
     r = Recurrent(20, 3, 16, cell, 0.0, causal=True).eval()
@@ -107,7 +108,7 @@ def test_explicit_gate_step_streams_the_recurrent_layers(cell):
     x = torch.randn(2, 40, 20)
     with torch.no_grad():
         want = r(x)
-        r.explicit_step = True
+        r = ExplicitRecurrent(r)
         names = [n for n, _ in r.state_shapes(2)]
         kept = "h" if cell == "gru" else "c"  # one tensor per layer (the LSTM's h only enters the products)
         products = ["gh0_rz", "gh0_n", "gh1_rz", "gh1_n", "gh2_rz", "gh2_n"] if cell == "gru" else ["gh0", "gh1", "gh2"]
@@ -201,10 +202,11 @@ def test_the_runtimes_bound_step_equals_a_plain_session_run(tmp_path, int8):
 @pytest.mark.heavy
 @pytest.mark.parametrize("bands,channels,pools", [(84, 1, (3, 3)), (85, 2, (3, 1))])
 def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
-    """ConvFrontEnd.explicit_step (im2col MatMuls, batch norm folded, channels last: the form
+    """ExplicitFrontEnd (im2col MatMuls, batch norm folded, channels last: the form
     int8 export quantizes) against the full-sequence causal convolutions, over band counts
     that pooling does not divide and a block without pooling."""
-    from offline.architectures.base import ConvFrontEnd, ConvSpec, carried
+    from offline.architectures.base import ConvFrontEnd, ConvSpec
+    from offline.deploy.shaping import ExplicitFrontEnd, carried
 
     torch.manual_seed(0)
     front = ConvFrontEnd(bands, tuple(ConvSpec(c, pool=p) for c, p in zip((8, 12), pools)), causal=True,
@@ -218,7 +220,7 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
     x = torch.rand(2, 30, bands * channels) * 3
     with torch.no_grad():
         want = front(x)
-        front.explicit_step = True
+        front = ExplicitFrontEnd(front)
         state = [torch.zeros(s) for _, s in front.state_shapes(2)]
         got = []
         for t in range(x.shape[1]):
@@ -232,11 +234,11 @@ def test_im2col_front_end_step_is_the_conv_step(bands, channels, pools):
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_the_explicit_crnn_step_streams_the_model_with_its_states_carried(cell):
     """The whole explicit step (the form int8 export quantizes: im2col convolutions whose
-    windows are written whole, carried recurrent products), stepped with DrumModel.carry
+    windows are written whole, carried recurrent products), stepped with shaping.carry
     from the zero state at batch 2, equals the full-sequence causal forward; carry refuses
     a state of the wrong shape."""
     from offline.architectures import build
-    from offline.export import _explicit_steps
+    from offline.deploy.shaping import carry, explicit_model, state_outputs
 
     torch.manual_seed(0)
     model = build("crnn", flavour="causal", num_features=84, L=2, H=24, cell=cell).eval()
@@ -244,8 +246,8 @@ def test_the_explicit_crnn_step_streams_the_model_with_its_states_carried(cell):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    explicit = _explicit_steps(model)
-    written = [shape for shape, _ in explicit.state_outputs(2)]
+    explicit = explicit_model(model)
+    written = [shape for shape, _ in state_outputs(explicit, 2)]
     assert written != [shape for _, shape in explicit.state_shapes(2)]  # some states are written larger
     x = torch.rand(2, 25, 84) * 3
     with torch.no_grad():
@@ -254,11 +256,29 @@ def test_the_explicit_crnn_step_streams_the_model_with_its_states_carried(cell):
         for t in range(x.shape[1]):
             y, returned = explicit.step(x[:, t], state)
             assert [tuple(r.shape) for r in returned] == [tuple(w) for w in written]
-            state = explicit.carry(returned)
+            state = carry(explicit, returned)
             got.append(y)
         with pytest.raises(ValueError, match="returned"):
-            explicit.carry([r[:, :1] for r in returned])
+            carry(explicit, [r[:, :1] for r in returned])
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
+
+
+def test_the_explicit_model_is_a_copy_whose_forward_is_the_models():
+    """explicit_model swaps a copy's modules: the model given keeps its plain step and state
+    (every state read as written), and the copy's full forward is the model's own."""
+    from offline.deploy.shaping import ExplicitFrontEnd, ExplicitRecurrent, explicit_model, state_outputs
+
+    model = small("crnn", "causal")
+    plain = model.state_shapes(1)
+    explicit = explicit_model(model)
+    assert isinstance(explicit.front, ExplicitFrontEnd) and isinstance(explicit.rnn, ExplicitRecurrent)
+    assert not any(isinstance(m, (ExplicitFrontEnd, ExplicitRecurrent)) for m in model.modules())
+    assert model.state_shapes(1) == plain and explicit.state_shapes(1) != plain
+    assert state_outputs(model, 1) == [(shape, 0) for _, shape in plain]
+    assert isinstance(explicit_model(model, convolutions=False).front, type(model.front))
+    x = torch.rand(1, 20, 84)
+    with torch.no_grad():
+        torch.testing.assert_close(explicit(x), model(x), atol=0, rtol=0)
 
 
 def test_quantizing_before_the_gather_changes_no_number():
@@ -267,7 +287,8 @@ def test_quantizing_before_the_gather_changes_no_number():
     import numpy as np
     import onnx
 
-    from offline.export import quantize_int8, step_graph
+    from offline.deploy.export import step_graph
+    from offline.deploy.quantize import quantize_int8
     from rtadt.engine import StepModel
 
     model = small("crnn", "causal")
@@ -300,8 +321,8 @@ def test_int8_convolutions_that_miss_the_tolerance_fall_back_to_float32(tmp_path
     test does not hang on how far a random model happens to deviate."""
     import onnx
 
-    import offline.export as export
-    from offline.export import ExportMismatch
+    import offline.deploy.export as export
+    from offline.deploy.export import ExportMismatch
 
     real_check = export.check_bundle_matches
     checked = []
@@ -345,7 +366,7 @@ def test_quantization_moves_before_a_gather_only_when_it_takes_every_row(covers_
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from offline.export import quantize_int8
+    from offline.deploy.quantize import quantize_int8
 
     rows, channels, out = 5, 16, 8
     index = np.array([[0, 1], [1, 2], [2, 3], [3, 4 if covers_every_row else 3]], dtype=np.int64)

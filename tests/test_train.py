@@ -21,7 +21,7 @@ import torch
 from offline import train as T
 from offline.checkpoint import load_checkpoint
 from offline.datasets.base import Track
-from offline.export import export_bundle
+from offline.deploy.export import export_bundle
 from rtadt.bundle import load_bundle
 from rtadt.drums import CLASSES, Event
 from rtadt.engine import transcribe_array

@@ -8,27 +8,24 @@ exported graphs are run with onnxruntime against torch and the export fails if t
 Graphs are written with torch's TorchScript exporter (`dynamo=False`): it needs no extra
 package and handles the models' fixed-shape step forms.
 
-int8 (`int8=True`, causal models with a recurrent stack): the step graph's recurrent layers
-are exported as explicit gate matmuls (`Recurrent.explicit_step`: one state tensor per
-layer, and each layer's recurrent product made together with the next layer's input product
-and carried to the next frame), a convolutional front end as im2col MatMuls
-(`ConvFrontEnd.explicit_step`, whose windows are states written whole and read from an
-offset: StateSpec.output_shape), and the MatMul weights are quantized to 8 bits
-(onnxruntime's dynamic quantization: weights once, activations per call; see
-quantize_int8). At batch 1 a step reads every weight once per frame; the CRNN's recurrent
-weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The window graph
-stays float32. The step is then checked against torch to INT8_TOLERANCE instead of
-TOLERANCE, and the deviation is written into the manifest ("quantization": each bundle's
+int8 (`int8=True`, causal models with a recurrent stack): the step graph is the model's
+explicit step (offline.deploy.shaping: recurrent layers as gate matmuls, one state tensor per
+layer, each layer's recurrent product made together with the next layer's input product and
+carried to the next frame; a convolutional front end as im2col MatMuls, whose windows are
+states written whole and read from an offset: StateSpec.output_shape), and its MatMul weights
+are quantized to 8 bits (onnxruntime's dynamic quantization: weights once, activations per
+call; see offline.deploy.quantize). At batch 1 a step reads every weight once per frame; the
+CRNN's recurrent weights (2 MB in float32) do not stay in the L2 cache, in int8 they do. The
+window graph stays float32. The step is then checked against torch to INT8_TOLERANCE instead
+of TOLERANCE, and the deviation is written into the manifest ("quantization": each bundle's
 own figure, `max_deviation`). Quantizing the convolutions' activations adds to the
 deviation; a model whose int8 convolutions miss the tolerance is exported again with
 float32 Conv nodes and int8 recurrent layers, and the manifest says so.
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-import math
 import io
+import math
 import tempfile
 import warnings
 from pathlib import Path
@@ -39,6 +36,10 @@ import torch
 from torch import Tensor, nn
 
 from offline.architectures import DrumModel
+from offline.architectures.base import ConvFrontEnd
+from offline.architectures.rnn import Recurrent
+from offline.deploy.quantize import MIN_INT8_ROWS, quantize_int8
+from offline.deploy.shaping import explicit_model, state_outputs
 from rtadt.bundle import StateSpec, load_bundle, write_bundle
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.engine import StepModel
@@ -87,142 +88,6 @@ def _export(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str
     return buf.getvalue()
 
 
-MIN_INT8_ROWS = 32  # smaller products (a first convolution over 1-2 channels: 9-18 rows) stay float32
-
-
-def quantize_int8(graph: bytes, quantize_before_gather: bool = True) -> bytes:
-    """The MatMuls of an ONNX graph with 8-bit weights (onnxruntime's dynamic quantization:
-    the weights once, each activation per call with its own range).
-
-    Weight types were chosen by one-run measurements of onnxruntime's MLAS kernels on the
-    development machine (the step costs that result: benchmarks/results/models.md, from
-    `python -m benchmarks.models`): signed weights for im2col MatMuls (many rows: u8 x s8 runs
-    on VNNI, faster than float32), in 7 bits (`reduce_range`: on x86 CPUs without VNNI, u8 x s8
-    products are summed in pairs into 16 bits, which 8-bit weights can saturate; it cost
-    neither speed nor deviation there), unsigned for the recurrent matrix-vector products
-    (u8 x u8 was faster there). Only MatMul nodes: a Linear layer on a 2-D input is exported
-    as Gemm and stays float32 (the 5-class output layer, a few hundred MACs), as do weights
-    with fewer than MIN_INT8_ROWS rows. Then, unless told not to, each im2col MatMul's
-    activation quantization is moved in front of its Gather (`_quantize_before_gather`): the
-    same numbers, over the window of 3 frames instead of the im2col matrix of 9 taps per band,
-    a third of the work."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load_from_string(graph)
-    rows = {init.name: init.dims[0] for init in model.graph.initializer if len(init.dims) == 2}
-    producer = {out: node for node in model.graph.node for out in node.output}
-    im2col, other = [], []
-    for node in model.graph.node:
-        if node.op_type == "MatMul" and rows.get(node.input[1], 0) >= MIN_INT8_ROWS:
-            (im2col if _gathered(node.input[0], producer) else other).append(node.name)
-    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
-        path = Path(tmp) / "float.onnx"
-        path.write_bytes(graph)
-        for k, (nodes, weights) in enumerate(((im2col, QuantType.QInt8), (other, QuantType.QUInt8))):
-            if nodes:  # an empty list would mean "every node" to quantize_dynamic
-                out = Path(tmp) / f"int8-{k}.onnx"
-                quantize_dynamic(path, out, weight_type=weights, op_types_to_quantize=["MatMul"],
-                                 nodes_to_quantize=nodes, reduce_range=weights == QuantType.QInt8)
-                path = out
-        graph = path.read_bytes()
-    return _quantize_before_gather(graph) if quantize_before_gather else graph
-
-
-def _gathered(name: str, producer: dict) -> bool:
-    """Is tensor `name` a Reshape of a Gather (an im2col matrix)?"""
-    node = producer.get(name)
-    if node is None or node.op_type != "Reshape":
-        return False
-    source = producer.get(node.input[0])
-    return source is not None and source.op_type == "Gather"
-
-
-def _quantize_before_gather(graph: bytes) -> bytes:
-    """DynamicQuantizeLinear(Reshape(Gather(x))) -> Reshape(Gather(DynamicQuantizeLinear(x))).
-
-    Gather and Reshape only copy elements, so quantizing x and then gathering gives the same
-    bytes as gathering and then quantizing, provided the range (hence scale and zero point)
-    is the same: it is when the Gather takes every element of x, as an im2col index takes
-    every row of its window. So only Gathers whose constant index covers every row of an x of
-    known size are rewritten (a row left out could widen the range, and cost precision)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load_from_string(graph)
-    nodes = list(model.graph.node)
-    producer = {out: node for node in nodes for out in node.output}
-    uses: dict[str, int] = {out.name: 1 for out in model.graph.output}
-    for node in nodes:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    constants.update({node.output[0]: numpy_helper.to_array(node.attribute[0].t) for node in nodes
-                      if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value"})
-    inferred = onnx.shape_inference.infer_shapes(model).graph
-    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-              for v in list(inferred.value_info) + list(inferred.input) + list(inferred.output)}
-    moved = 0
-    for quant in (n for n in nodes if n.op_type == "DynamicQuantizeLinear"):
-        reshape = producer.get(quant.input[0])
-        if not _gathered(quant.input[0], producer) or uses[reshape.output[0]] != 1:
-            continue
-        gather = producer[reshape.input[0]]
-        if uses[gather.output[0]] != 1 or not _gathers_every_row(gather, constants, shapes):
-            continue
-        quantized = quant.output[0]
-        quant.input[0] = gather.input[0]
-        quant.output[0] = gather.input[0] = f"{quantized}_before_gather"
-        reshape.output[0] = quantized  # what the MatMulInteger reads
-        moved += 1
-    if not moved:
-        return graph
-    del model.graph.node[:]
-    model.graph.node.extend(_topological(nodes, {i.name for i in model.graph.input}
-                                         | {i.name for i in model.graph.initializer}))
-    del model.graph.value_info[:]  # the moved tensors changed type (float -> uint8)
-    return model.SerializeToString()
-
-
-def _gathers_every_row(gather, constants: dict, shapes: dict) -> bool:
-    index = constants.get(gather.input[1])
-    axis = next((a.i for a in gather.attribute if a.name == "axis"), 0)
-    shape = shapes.get(gather.input[0])
-    if index is None or not shape or shape[axis] is None:
-        return False
-    rows = shape[axis]
-    return set(np.unique(np.where(index < 0, index + rows, index)).tolist()) == set(range(rows))
-
-
-def _topological(nodes: list, available: set[str]) -> list:
-    available = set(available) | {""}  # "" is an omitted optional input
-    order, pending = [], list(nodes)
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:
-            raise RuntimeError("graph has a cycle or a missing input")
-        for node in ready:
-            available.update(node.output)
-        order += ready
-        done = {id(n) for n in ready}
-        pending = [n for n in pending if id(n) not in done]
-    return order
-
-
-@contextlib.contextmanager
-def _quiet_root_logger():
-    """The quantizer advises pre-processing through the root logger on every call."""
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
 class ExportMismatch(RuntimeError):
     """Exported graphs that differ from torch by more than their tolerance; `failed` maps
     each graph that did ("window", "step") to its deviation."""
@@ -233,32 +98,20 @@ class ExportMismatch(RuntimeError):
 
 
 def _has_front_end(model: DrumModel) -> bool:
-    from offline.architectures.base import ConvFrontEnd
-
     return any(isinstance(m, ConvFrontEnd) for m in model.modules())
-
-
-def _explicit_steps(model: DrumModel, convolutions: bool = True) -> DrumModel:
-    from offline.architectures.base import ConvFrontEnd
-    from offline.architectures.rnn import Recurrent
-
-    model = copy.deepcopy(model)
-    if not any(isinstance(m, Recurrent) for m in model.modules()):
-        raise ValueError(f"int8 export needs a recurrent stack; {type(model).__name__} has none")
-    for m in model.modules():
-        if isinstance(m, Recurrent) or (convolutions and isinstance(m, ConvFrontEnd)):
-            m.explicit_step = True
-    return model
 
 
 def step_graph(model: DrumModel, explicit: bool = False,
                convolutions: bool = True) -> tuple[bytes, list[StateSpec]]:
     """The float32 step graph of a causal model and its states; `explicit`: the explicit
-    forms that int8 quantization takes (the convolutions' too, unless told not to), with
-    their own state layout (some states written larger than they are read: StateSpec)."""
-    stepped = _explicit_steps(model, convolutions) if explicit else model
+    step that int8 quantization takes (offline.deploy.shaping.explicit_model; the
+    convolutions' too, unless told not to), with its own state layout (some states written
+    larger than they are read: StateSpec)."""
+    if explicit and not any(isinstance(m, Recurrent) for m in model.modules()):
+        raise ValueError(f"int8 export needs a recurrent stack; {type(model).__name__} has none")
+    stepped = explicit_model(model, convolutions) if explicit else model
     states = [_state_spec(name, tuple(shape), tuple(out), start)
-              for (name, shape), (out, start) in zip(stepped.state_shapes(1), stepped.state_outputs(1))]
+              for (name, shape), (out, start) in zip(stepped.state_shapes(1), state_outputs(stepped, 1), strict=True)]
     names = [s.name for s in states]
     graph = _export(StepGraph(stepped), (torch.zeros(1, model.num_features), *stepped.initial_state(1)),
                     ["frame", *names], ["activations", *[s.output_name for s in states]])
