@@ -366,6 +366,27 @@ def record(bundle_path, scorecard_json, model, results, descriptions, output):
     click.echo(f"{output}: evaluation of {model!r} recorded ({', '.join(test['scores'])})")
 
 
+@main.command("curves")
+@click.argument("runs", nargs=-1, required=True, metavar="[LABEL=]RUN_DIR...")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="PNG to write")
+@click.option("--title", default="Training runs", show_default=True)
+def curves(runs, output, title):
+    """Plot the validation F1 and loss of training runs (their log.jsonl) against training minutes."""
+    from offline.report import compare_runs
+
+    histories = {}
+    for item in runs:
+        label, _, directory = item.rpartition("=")
+        log = Path(directory) / "log.jsonl"
+        if not log.is_file():
+            _fail(f"{directory}: no training log (log.jsonl) there")
+        histories[label or Path(directory).name] = [json.loads(line) for line in log.read_text().splitlines() if line]
+    try:
+        click.echo(compare_runs(histories, output, title))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 @main.command("report")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--set", "sets", multiple=True, required=True, metavar="LABEL=NAME:ROOT[:SPLIT]",

@@ -244,6 +244,38 @@ def training_curves(history: Sequence[dict], path: str | Path, title: str = "tra
     return Path(path)
 
 
+def training_minutes(history: Sequence[dict]) -> list[float]:
+    """Minutes of training and validation at the end of each epoch of a run's log."""
+    return [float(m) / 60 for m in np.cumsum([r["seconds"] for r in history])]
+
+
+def compare_runs(histories: Mapping[str, Sequence[dict]], path: str | Path, title: str = "runs") -> Path:
+    """Validation micro F1 (tuned thresholds) and validation loss of several runs against their
+    training minutes (log.jsonl records per run), one PNG: which run learns most per CPU minute."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not histories or any(not h for h in histories.values()):
+        raise ValueError("every run needs at least one epoch to plot")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, history in histories.items():
+        minutes = training_minutes(history)
+        ax1.plot(minutes, [r["select_f1"] for r in history], "o-", ms=3, label=label)
+        ax2.plot(minutes, [r["val_loss"] for r in history], "o-", ms=3, label=label)
+    ax1.set_ylabel("validation micro F1 (50 ms, tuned)")
+    ax2.set_ylabel("validation loss")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("training + validation minutes")
+    ax1.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def evaluation_entry(payload: Mapping, model: str, results: str, descriptions: Mapping[str, str] | None = None) -> dict:
     """A bundle manifest's ``evaluation.test`` from a written scorecard (scorecard.json's
     payload) for one of its models: per set micro F1 at 25/50 ms, per-class F1, latency,

@@ -327,3 +327,14 @@ def test_peak_tuning_picks_the_delta_that_lets_a_low_model_speak(bundle, example
     peak, th, by_delta = tune_bundle_peaks(quiet, [example_track], deltas=(0.0, 0.1), progress=False)
     assert by_delta[0.1] == 0.0 < by_delta[0.0]
     assert peak.delta == 0.0 and min(th) <= 0.1  # classes it finds get thresholds under its peaks
+
+
+def test_compare_runs_plots_against_cumulative_minutes(tmp_path):
+    from offline.report import compare_runs, training_minutes
+
+    history = [{"epoch": 1, "seconds": 60.0, "select_f1": 0.5, "val_loss": 0.3},
+               {"epoch": 2, "seconds": 30.0, "select_f1": 0.6, "val_loss": 0.2}]
+    assert training_minutes(history) == pytest.approx([1.0, 1.5])
+    assert compare_runs({"a": history, "b": history[:1]}, tmp_path / "c.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="at least one epoch"):
+        compare_runs({"a": history, "empty": []}, tmp_path / "d.png")
