@@ -1,5 +1,6 @@
 """The synthetic renderer (offline/datasets/synth.py, offline/datasets/kits.py), on the real
-installed kits (Hydrogen, FluidR3, AVL drums) and a handful of the shared songs.
+installed kits (Hydrogen, FluidR3, AVL drums) and a handful of the shared songs. The drum
+parts, the songs and the mix alone: tests/test_performances.py, test_songs.py, test_mixing.py.
 
 Needs fluidsynth, fluid-soundfont-gm, hydrogen's drumkits and avldrums.lv2-soundfont (Debian).
 """
@@ -17,18 +18,14 @@ import soundfile as sf
 
 from offline.datasets import DatasetError, load as load_dataset
 from offline.datasets import kits as K
+from offline.datasets import recording
 from offline.datasets import synth as S
+from offline.datasets.performances import groove_hits, groove_index
+from offline.datasets.songs import song_key, song_split
 from rtadt.drums import CLASSES, GM_NOTE_TO_CLASS, UnknownLabelError, gm_note_to_class
+from tests.test_songs import SONGS
 
 RATE = K.RATE
-SONGS = {  # song: its split by song_split, and what it exercises
-    "freedoom/freedoom1_D_E1M1.mid": "train",  # full band with drums
-    "freedoom/freedoom2_D_THEDA2.mid": "train",  # drum channel with an unknown note (5)
-    "pop909/POP909/098/098.mid": "train",  # three program-0 tracks
-    "mma_pop909/songs/pop909_006_Beguine.mid": "train",
-    "mma_pop909/songs/pop909_237_JazzRock.mid": "validation",
-    "openttd_openmsx/5432gone_redfarn.mid": "test",
-}
 
 need = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not K.SOUNDFONT.is_file() or not K.HYDROGEN_ROOT.is_dir()
@@ -99,7 +96,7 @@ def test_examples_are_what_the_manifest_says(rendered):
         if "kit" in spec:
             assert manifest["kits"][spec["kit"]]["split"] == e["split"]
         if "song" in spec:
-            assert S.song_split(S.song_key(spec["song"]["file"])) == e["split"]
+            assert song_split(song_key(spec["song"]["file"])) == e["split"]
         for line in (rendered / e["annotations"]).read_text().splitlines():
             t, drum, vel = line.split("\t")
             assert 0 <= float(t) < e["duration"] and drum in CLASSES and 1 <= int(vel) <= 127
@@ -182,22 +179,10 @@ def test_planned_examples_use_their_splits_kits_and_songs(ctx):
         if s["split"] == "test":
             assert s.get("drums", {}).get("source") != "groove"  # Groove MIDI has no test split
         for seg in s.get("drums", {}).get("segments", []):
-            assert seg["file"] in {r["midi_filename"] for r in S.groove_index(context.sources.groove)
+            assert seg["file"] in {r["midi_filename"] for r in groove_index(context.sources.groove)
                                    if r["split"] == s["split"]}
     assert S.plan(context, 0.2, seed=0) == specs
     assert S.plan(context, 0.1, seed=0) == [s for s in specs if s in S.plan(context, 0.1, seed=0)]
-
-
-def test_song_split_is_by_song():
-    rels = [str(p.relative_to(S.Sources().accompaniment)) for p in S.Sources().accompaniment.rglob("*.mid")]
-    assert S.song_key("pop909/POP909/006/006.mid") == S.song_key("mma_pop909/songs/pop909_006_Beguine.mid")
-    keys = {S.song_key(r) for r in rels}
-    splits = [S.song_split(k) for k in sorted(keys)]
-    assert splits == [S.song_split(k) for k in sorted(keys)]  # a pure function of the name
-    shares = {s: splits.count(s) / len(splits) for s in ("train", "validation", "test")}
-    assert 0.75 < shares["train"] < 0.85 and 0.06 < shares["validation"] < 0.14 and 0.06 < shares["test"] < 0.14
-    for rel, split in SONGS.items():
-        assert S.song_split(S.song_key(rel)) == split
 
 
 # ------------------------------------------------------------------ kits
@@ -299,13 +284,13 @@ def test_tuned_pieces_rooms_and_chain_keep_annotations_on_the_onsets(ctx, kit):
     """Every new ingredient at once, on isolated hits: the labels stay on the onsets."""
     context, _ = ctx
     rng = np.random.default_rng(4)
-    room = S.recording.draw_room(rng)
+    room = recording.draw_room(rng)
     room["far_db"] = -10.0  # a close microphone in the mix, the room 10 dB under it
-    room["rt60"] = max(0.3, 1.05 * S.recording.shortest_rt60(room["dims"]))  # tails die between hits
+    room["rt60"] = max(0.3, 1.05 * recording.shortest_rt60(room["dims"]))  # tails die between hits
     spec = {"id": "t", "split": "test", "kind": "drums", "duration": 90.0, "seed": 11, "kit": kit,
             "drums": {"source": "procedural", "style": "sparse", "seed": 5, "min_gap": 2.5},
             "level_db": -20.0, "augment": {}, "pieces": K.piece_tuning(rng), "room": room,
-            "master": S.recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
+            "master": recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
     audio, events, _ = S.render_example(spec, context)
     times = np.array([e.time for e in events])
     alone = [e for e in events if np.sort(np.abs(times - e.time))[1] > 0.05]
@@ -332,16 +317,6 @@ def test_piece_tuning_changes_the_sound_not_the_labels(ctx):
     assert [v for _, _, v in on_loud] == [min(127, round(v * 10 ** (6 / 40))) for _, _, v in hits]
 
 
-def test_clipped_examples_keep_their_labels_and_clip(ctx):
-    x = np.zeros(RATE, np.float32)
-    x[10000:10400] = np.hanning(400) * np.sin(np.arange(400) * 0.3)
-    y, level = S.finish(x, {"level_db": -20.0, "augment": {}, "clip_db": 6.0})
-    assert np.abs(y).max() == 1.0 and level["clipped"] > 0
-    driven = x * 10 ** (6 / 20) / np.abs(x).max()  # the same signal, unclipped
-    assert int(np.argmax(np.abs(y) > 0.01)) == int(np.argmax(np.abs(driven) > 0.01))
-    np.testing.assert_allclose(y, np.clip(driven, -1, 1), atol=1e-6)
-
-
 def test_accompaniment_soundfonts_are_drawn_and_used(ctx):
     context, _ = ctx
     specs = S.plan(context, 0.3, seed=2, splits=("train",))
@@ -349,7 +324,7 @@ def test_accompaniment_soundfonts_are_drawn_and_used(ctx):
     assert fonts <= {p.name for p in context.sources.music_soundfonts} and len(fonts) == 2
     assert S.music_soundfont(context.sources, "MuseScore_General_Full.sf2").name == "MuseScore_General_Full.sf2"
     assert S.music_soundfont(context.sources, None) == context.sources.gm_soundfont
-    with pytest.raises(S.DatasetError):
+    with pytest.raises(DatasetError):
         S.music_soundfont(context.sources, "nothing.sf2")
 
 
@@ -371,85 +346,4 @@ def test_unknown_drum_notes_are_errors(tmp_path, cache):
     mid.tracks.append(mido.MidiTrack([mido.Message("note_on", channel=9, note=105, velocity=90)]))
     mid.save(root / "x.mid")
     with pytest.raises(DatasetError, match="105"):
-        S.groove_hits(root, "x.mid")
-
-
-# ------------------------------------------------------------------ music and parts
-
-def test_accompaniment_carries_no_drum_notes():
-    timed = S.song_messages(S.Sources().accompaniment / "freedoom/freedoom1_D_E1M1.mid")
-    drums, accomp, unknown = S.split_song(timed)
-    assert len(drums) > 100 and unknown == []
-    assert {gm_note_to_class(n) for _, n, _ in drums} <= set(CLASSES)
-    notes = [m for _, m in accomp if m.type in ("note_on", "note_off")]
-    assert any(m.channel != 9 for m in notes)
-    assert all(gm_note_to_class(m.note) is None for m in notes if m.channel == 9)  # percussion only
-    assert not any(m.type == "control_change" and m.control in (0, 32) for _, m in accomp)
-    # a melodic channel set to a drum-like program (synth drum) is muted; others are dressed
-    song = [(0.0, mido.Message("program_change", channel=3, program=118)),
-            (0.5, mido.Message("note_on", channel=3, note=60, velocity=90)),
-            (0.5, mido.Message("note_on", channel=0, note=64, velocity=90)),
-            (0.6, mido.Message("note_on", channel=9, note=38, velocity=90)),
-            (0.7, mido.Message("note_on", channel=9, note=54, velocity=90))]
-    drums, accomp, _ = S.split_song(song)
-    assert drums == [(0.6, 38, 90)]
-    assert [(m.channel, m.note) for _, m in accomp if m.type == "note_on"] == [(0, 64), (9, 54)]
-    _, dressed, _ = S.split_song(song, {0: 105, 3: 24})
-    assert [(m.channel, m.program) for _, m in dressed if m.type == "program_change"] == [(0, 105), (3, 24), (9, 0)]
-
-
-def test_excerpt_restores_state_and_drops_earlier_notes():
-    timed = [(0.0, mido.Message("program_change", channel=1, program=33)),
-             (1.0, mido.Message("control_change", channel=1, control=7, value=50)),
-             (2.0, mido.Message("note_on", channel=1, note=40, velocity=80)),
-             (5.0, mido.Message("note_on", channel=1, note=41, velocity=80))]
-    out = S.excerpt_messages(timed, 3.0)
-    assert [(s, m.type) for s, m in out] == [(0, "program_change"), (0, "control_change"), (2 * RATE, "note_on")]
-
-
-def test_drum_parts_are_seeded():
-    a, info = S.procedural_part({"style": "groove", "seed": 9}, 20.0)
-    assert (a, info) == S.procedural_part({"style": "groove", "seed": 9}, 20.0)
-    assert a != S.procedural_part({"style": "groove", "seed": 10}, 20.0)[0]
-    assert all(0 <= t < 20 and gm_note_to_class(n) and 1 <= v <= 127 for t, n, v in a)
-    sparse, _ = S.procedural_part({"style": "sparse", "seed": 1, "min_gap": 0.5}, 20.0)
-    gaps = np.diff(sorted({t for t, _, _ in sparse}))
-    assert gaps.min() >= 0.5
-    rows = [r for r in S.groove_index(S.Sources().groove) if r["split"] == "validation"]
-    segs = S.plan_groove(np.random.default_rng(0), rows, 25.0)
-    hits = S.groove_part(S.Sources().groove, segs)
-    assert hits and all(0 <= t < 25.0 for t, _, _ in hits)
-    assert all(r["split"] == "validation" for r in rows if r["midi_filename"] in {s["file"] for s in segs})
-
-
-def test_ornaments_add_grace_notes_rolls_and_pedal_hats():
-    rng = np.random.default_rng(0)
-    hits = [(1.0, 38, 100), (2.0, 45, 95), (3.0, 51, 80)]
-    # force every ornament: draw until a pattern has them all
-    for seed in range(500):
-        out, rates = S.ornaments(np.random.default_rng(seed), hits, 0.125, 51, 4, 5.0)
-        if rates["flam"] > 0.2 and rates["roll"] > 0 and rates["pedal"]:
-            break
-    assert rates["pedal"] and any(n == 44 for _, n, _ in out)
-    assert all(0 <= t < 5.0 and gm_note_to_class(n) and 1 <= v <= 127 for t, n, v in out)
-    graces = [(t, n, v) for t, n, v in out if n in (38, 45) and (t, n, v) not in hits]
-    assert all(v < 100 for _, _, v in graces)
-    assert S.ornaments(rng, [], 0.125, 42, 4, 5.0)[0] == []  # no pedal under a closed hi-hat
-    bpms = [S.groove_pattern(np.random.default_rng(s), 10.0)[1]["bpm"] for s in range(200)]
-    assert min(bpms) < 70 and max(bpms) > 200 and all(50 <= b <= 240 for b in bpms)
-
-
-def test_augmentations_keep_onsets_and_are_seeded():
-    x = np.zeros(RATE, np.float32)
-    x[10000:10400] = np.hanning(400) * np.sin(np.arange(400) * 0.3)
-    for name, p in (("eq", {"kind": "peaking", "freq": 1000.0, "gain_db": 9.0, "q": 1.0}),
-                    ("reverb", {"rt60": 1.0, "wet_db": -6.0, "predelay": 0.01, "seed": 1}),
-                    ("compress", {"threshold_db": -20.0, "ratio": 4.0, "attack": 0.002, "release": 0.1})):
-        y, _ = S.finish(x, {"level_db": -20.0, "augment": {name: p}})
-        first = int(np.argmax(np.abs(y) > 0.01 * np.abs(y).max()))
-        assert abs(first - int(np.argmax(np.abs(x) > 0.01 * np.abs(x).max()))) < 20, name
-        assert np.array_equal(y, S.finish(x, {"level_db": -20.0, "augment": {name: p}})[0])
-    y, level = S.finish(x, {"level_db": -55.0, "augment": {}})
-    assert abs(20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2))) + 55.0) < 0.01
-    b, a = S.biquad("lowshelf", 200.0, 6.0, 0.7)
-    assert abs(20 * np.log10(abs(sum(b) / sum(a))) - 6.0) < 0.01  # DC gain of a low shelf
+        groove_hits(root, "x.mid")

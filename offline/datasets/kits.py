@@ -43,6 +43,7 @@ from offline.datasets.base import DatasetError
 from offline.example import RATE, SOUNDFONT
 from rtadt.drums import CLASSES, gm_note_to_class
 
+DATASET = "synth"  # the dataset kits, performances, songs and synth.py make: their errors name it
 HYDROGEN_ROOT = Path("/usr/share/hydrogen/data/drumkits")
 SOUNDFONT_DIR = Path("/usr/share/sounds/sf2")
 AVL_SOUNDFONTS = ("Black_Pearl_4_LV2.sf2", "Red_Zeppelin_4_LV2.sf2")  # Debian avldrums.lv2-soundfont
@@ -222,7 +223,7 @@ def soundfont_presets(path: Path) -> list[tuple[int, int, str]]:
     with open(path, "rb") as f:
         head = f.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-            raise DatasetError("synth", path, "a SoundFont 2 file")
+            raise DatasetError(DATASET, path, "a SoundFont 2 file")
         while chunk := f.read(12):
             cid, size, kind = chunk[:4], struct.unpack("<I", chunk[4:8])[0], chunk[8:12]
             if cid == b"LIST" and kind == b"pdta":
@@ -230,7 +231,7 @@ def soundfont_presets(path: Path) -> list[tuple[int, int, str]]:
                 break
             f.seek(size - 4 + (size & 1), 1)
         else:
-            raise DatasetError("synth", path, "a pdta chunk")
+            raise DatasetError(DATASET, path, "a pdta chunk")
     pos = 0
     while pos < len(data):
         sid, ssize = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
@@ -239,7 +240,7 @@ def soundfont_presets(path: Path) -> list[tuple[int, int, str]]:
             return sorted((struct.unpack("<H", r[22:24])[0], struct.unpack("<H", r[20:22])[0],
                            r[:20].split(b"\0")[0].decode("latin-1").strip()) for r in recs)
         pos += 8 + ssize + (ssize & 1)
-    raise DatasetError("synth", path, "a phdr chunk")
+    raise DatasetError(DATASET, path, "a phdr chunk")
 
 
 # ------------------------------------------------------------------ Hydrogen kits
@@ -288,7 +289,7 @@ def parse_drumkit(kit_dir: Path, missing_out: list[str] | None = None) -> list[I
     try:
         root = ET.parse(xml).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise DatasetError("synth", xml, f"a readable Hydrogen drumkit.xml ({exc})") from None
+        raise DatasetError(DATASET, xml, f"a readable Hydrogen drumkit.xml ({exc})") from None
     for el in root.iter():  # drop namespaces: newer kits declare one, older ones do not
         el.tag = el.tag.rpartition("}")[2]
     out = []
@@ -325,7 +326,7 @@ def load_sample(path: Path, pitch: float = 0.0) -> tuple[np.ndarray, int]:
     try:
         x, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise DatasetError("synth", path, f"readable audio ({exc})") from None
+        raise DatasetError(DATASET, path, f"readable audio ({exc})") from None
     x = x.mean(axis=1)
     if sr != RATE:
         g = np.gcd(sr, RATE)
@@ -334,7 +335,7 @@ def load_sample(path: Path, pitch: float = 0.0) -> tuple[np.ndarray, int]:
         pos = np.arange(0, len(x) - 1, 2 ** (pitch / 12))
         x = np.interp(pos, np.arange(len(x)), x).astype(np.float32)
     if not np.any(x):
-        raise DatasetError("synth", path, "a sample that is not silent")
+        raise DatasetError(DATASET, path, "a sample that is not silent")
     return x, onset_index(x)
 
 
