@@ -60,8 +60,8 @@ class StepModel:
     (onnxruntime's IOBinding): each step reads the state from one set and writes the next
     state into the other, then the sets swap roles. A state written larger than it is read
     (StateSpec.output_shape) is read through a view of the written buffer. A step therefore
-    converts, copies and allocates no state: against a dict-fed `session.run` of the same
-    graph, with identical outputs, it costs 0.54-0.97x, by model and run (benchmarks/results/models.md).
+    converts, copies and allocates no state, and its outputs are those of a dict-fed
+    `session.run` of the same graph (what that saves: benchmarks/results/models.md).
     """
 
     def __init__(self, session, num_features: int, num_classes: int, states: Sequence[StateSpec]):
@@ -87,9 +87,11 @@ class StepModel:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "StepModel":
+        """The bundle's step graph, with its feature and class counts and state layout."""
         return cls(bundle.session("step"), bundle.features.num_features, bundle.num_classes, bundle.states)
 
     def reset(self) -> None:
+        """Zero state: the next push is the first frame of a new stream."""
         for buffers in self._states:
             for buffer in buffers:
                 buffer[:] = 0.0
@@ -103,6 +105,7 @@ class StepModel:
         return [(0, self._activations[0].copy())]  # the buffer is overwritten by the next step
 
     def finish(self) -> list[tuple[int, np.ndarray]]:
+        """Nothing is held back: every frame's activations left with its push."""
         return []
 
 
@@ -120,11 +123,15 @@ class WindowModel:
         self.reset()
 
     def reset(self) -> None:
+        """An empty (silent) history: the next push is the first frame of a new stream."""
         self._history[:] = 0.0  # zero features are silence: log10(1 + 0)
         self._seen = 0  # frames pushed
         self._emitted = 0  # frames whose activations were handed out
 
     def push(self, frame: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Add one frame; every `window_every` frames, returns [(offset, activations)] of the
+        frames that now have `future_frames` after them (offset 0 = this frame, negative =
+        earlier), else []."""
         self._history[:-1] = self._history[1:]
         self._history[-1] = frame
         self._seen += 1
@@ -133,6 +140,7 @@ class WindowModel:
         return self._run(upto=self._seen - self.future)
 
     def finish(self) -> list[tuple[int, np.ndarray]]:
+        """The end of the stream: the activations of every frame not handed out yet."""
         return self._run(upto=self._seen)
 
     def _run(self, upto: int) -> list[tuple[int, np.ndarray]]:
@@ -147,6 +155,9 @@ class WindowModel:
 
 @dataclass
 class EngineStats:
+    """What an engine did since its last reset: counts, time spent in process(), and the
+    latencies of the most recent events (event time to emission, and to the end of the
+    block that delivered it)."""
     samples: int = 0
     blocks: int = 0
     frames: int = 0
@@ -158,6 +169,7 @@ class EngineStats:
     delivery: deque = field(default_factory=lambda: deque(maxlen=LATENCY_HISTORY))  # end of block - time
 
     def as_dict(self) -> dict:
+        """The counts, busy time, longest block and latency p50/p95/max in ms, for printing."""
         d = {k: getattr(self, k) for k in ("samples", "blocks", "frames", "events")}
         d["busy_s"] = round(self.busy_s, 4)
         d["max_block_ms"] = round(self.max_block_s * 1000, 3)
