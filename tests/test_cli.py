@@ -258,13 +258,22 @@ def test_listen_refuses_a_rate_or_channel_count_a_file_cannot_have(tmp_path):
 def test_listen_ctrl_c_leaves_a_complete_midi_file(jack_server, tmp_path):
     rec = tmp_path / "live.mid"
     txt = tmp_path / "live.jsonl"
-    p = subprocess.Popen(RTADT + ["listen", "--example", "--midi-out", "--midi-api", "jack", "-q",
+    # A minute of drums (the example four times), so that the run is still playing when it is
+    # interrupted even where a busy machine takes many seconds to start it: with the 15 s example
+    # alone, a slow start-up once let the whole file play out before the first line appeared.
+    from rtadt.sources import read_audio
+
+    x, sr = read_audio(example_path())
+    long_input = tmp_path / "minute.wav"
+    sf.write(long_input, np.concatenate([x] * 4), sr)
+    p = subprocess.Popen(RTADT + ["listen", "--input", str(long_input), "--midi-out", "--midi-api", "jack", "-q",
                                   "--port-name", "ctrlc", "--record-midi", str(rec), "--record-text", str(txt)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 45
         while time.monotonic() < deadline and (not txt.exists() or len(txt.read_text().splitlines()) < 5):
             time.sleep(0.1)
+        assert p.poll() is None, "the run ended before it could be interrupted"
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=20)
     finally:

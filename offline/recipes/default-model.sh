@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The shipped default model (rtadt/models/default.rtadt), from nothing: the exact commands, in order.
-# On this 2-core machine: renders about 20 min, training about 3 h (two runs at a time where the
-# steps say so), tuning and scoring about 30 min.
+# On this 2-core machine: renders about 20 min, training about 3 h for the shipped model (steps 1-8,
+# two runs at a time where the steps say so) and 1.5 h more for the candidates (step 9), tuning and
+# scoring about 30 min.
 #
 #   bash offline/recipes/default-model.sh WORK_DIR [ENST_ROOT]
 #
@@ -75,3 +76,31 @@ rtadt-train report default-v2-int8="$W/v2-int8-tuned.rtadt" default-v1="$W/defau
 rtadt-train report default-v2-f32="$W/v2-f32-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-f32"
 rtadt-train record "$W/v2-int8-tuned.rtadt" "$W/report/scorecard.json" --model default-v2-int8 \
     --results offline/results/default-model/ -o "$W/default.rtadt"   # -> rtadt/models/default.rtadt
+
+# 9. The candidates (offline/results/default-model/candidates/): the causal RNN, convolutional
+#    transformer and CRNN from scratch, the CRNN on a 1024-sample window at 10 ms lookahead, and the
+#    offline (bidirectional) CRNN as the reference line; the same data and 6 x 150 batches each, two
+#    at a time, one thread each; then the RNN continued to 30 epochs (about the CRNN's CPU time).
+#    The training throughput behind "one thread each, two at a time": python -m benchmarks.training
+cand() {  # ARCHITECTURE NAME CACHE LOOKAHEAD [fit options]
+  OMP_NUM_THREADS=1 rtadt-train fit "$1" --data kinds=synth:"$W/kinds" --data new2=synth:"$W/new2" \
+      --data enst-all-d1:"$E" --out "$W/runs/cand-$2" --cache "$3" --lookahead "$4" --level-norm \
+      --epochs 6 --batches-per-epoch 150 --seed 2 --resume "${@:5}"
+}
+cand rnn rnn "$W/cache/la20" 0.02 & cand convtransformer ct "$W/cache/la20" 0.02 & wait
+cand crnn crnn "$W/cache/la20" 0.02 & cand crnn w1024 "$W/cache/w1024" 0.01 --frame-size 1024 & wait
+cp -r "$W/runs/cand-rnn" "$W/runs/cand-rnn-long"
+cand crnn offline-crnn "$W/cache/la20" 0.02 --flavour offline &
+OMP_NUM_THREADS=1 rtadt-train fit rnn --data kinds=synth:"$W/kinds" --data new2=synth:"$W/new2" \
+    --data enst-all-d1:"$E" --out "$W/runs/cand-rnn-long" --cache "$W/cache/la20" --lookahead 0.02 --level-norm \
+    --epochs 30 --batches-per-epoch 150 --seed 2 --resume & wait
+for n in rnn rnn-long ct crnn w1024 offline-crnn; do
+  rtadt-train export "$W/runs/cand-$n/best.pt" -o "$W/cand-$n.rtadt" --name "rtadt-$n"
+  rtadt-train tune "$W/cand-$n.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/cand-$n-tuned.rtadt"
+done
+rtadt-train report rnn="$W/cand-rnn-tuned.rtadt" rnn-30ep="$W/cand-rnn-long-tuned.rtadt" \
+    convtransformer="$W/cand-ct-tuned.rtadt" crnn="$W/cand-crnn-tuned.rtadt" crnn-w1024-la10="$W/cand-w1024-tuned.rtadt" \
+    crnn-offline="$W/cand-offline-crnn-tuned.rtadt" crnn-from-v1="$W/la20-tuned.rtadt" default-v2=default flux=flux \
+    "${SETS[@]}" --gain-db 0 --out "$W/report-candidates"
+rtadt-train curves rnn="$W/runs/cand-rnn-long" crnn="$W/runs/cand-crnn" convtransformer="$W/runs/cand-ct" \
+    crnn-w1024-la10="$W/runs/cand-w1024" crnn-offline="$W/runs/cand-offline-crnn" -o "$W/report-candidates/curves.png"
