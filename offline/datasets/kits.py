@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import struct
 import subprocess
@@ -41,6 +40,7 @@ import soundfile as sf
 
 from offline.datasets.base import DatasetError
 from offline.example import RATE, SOUNDFONT
+from rtadt.atomic import write_text
 from rtadt.drums import CLASSES, gm_note_to_class
 
 DATASET = "synth"  # the dataset kits, performances, songs and synth.py make: their errors name it
@@ -508,9 +508,8 @@ class SoundFontKit:
             return {int(k): v for k, v in json.loads(path.read_text()).items()}
         table = self._probe()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in table.items()}))
-        os.replace(tmp, path)  # two workers probing at once write the same table
+        # atomic: two workers probing at once write the same table
+        write_text(path, json.dumps({str(k): v for k, v in table.items()}))
         return table
 
     def _probe(self) -> dict[int, list[int | None]]:
