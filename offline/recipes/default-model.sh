@@ -58,7 +58,7 @@ rtadt-train report la0="$W/la00-tuned.rtadt" la10="$W/la10-tuned.rtadt" la20="$W
     --out "$W/report-sweep"
 
 # 7. The chosen point (20 ms: within 0.02 of the best validation F1 at the lowest latency) trained on.
-#    v2 is its best.pt when it was stopped for time after epoch 9 (the best epoch, 9; the log says so).
+#    v2 is its best.pt: epoch 9 of the 12 (epochs 10-12 did not improve validation; the log says so).
 OMP_NUM_THREADS=1 rtadt-train fit crnn --data kinds=synth:"$W/kinds" --data new2=synth:"$W/new2" \
     --data enst-all-d1:"$E" --out "$W/runs/ship20" --cache "$W/cache/la20" --lookahead 0.02 --level-norm \
     --epochs 12 --batches-per-epoch 150 --init-from "$W/runs/la20/best.pt" --seed 3 --resume
