@@ -75,6 +75,18 @@ def test_cli_init_and_errors(tmp_path):
     assert r.exit_code == 1 and "not a readable rtadt checkpoint" in r.output
 
 
+def test_cli_init_frame_size(tmp_path):
+    from offline.checkpoint import read_checkpoint
+
+    r = CliRunner().invoke(train_main, ["init", "rnn", "--set", "L=1", "--set", "H=8", "--frame-size", "1024",
+                                        "-o", str(tmp_path / "short.pt")])
+    assert r.exit_code == 0, r.output
+    features = read_checkpoint(tmp_path / "short.pt")["features"]
+    assert features["frame_size"] == 1024 and features["hop_size"] == 441  # the window only
+    r = CliRunner().invoke(train_main, ["init", "rnn", "--frame-size", "300", "-o", str(tmp_path / "bad.pt")])
+    assert r.exit_code == 2 and "must not exceed frame_size" in r.output and not (tmp_path / "bad.pt").exists()
+
+
 @pytest.mark.heavy
 def test_difference_features_bundle_runs_in_the_engine(tmp_path, audio):
     from offline.architectures import build_for
