@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -178,6 +179,7 @@ def listen(device, input_file, example, source_spec, midi_out, midi_api, port_na
         click.echo(f"rtadt: {source.name} at {source.sample_rate} Hz -> "
                    f"{', '.join(s.name for s in sinks) or 'display only'}; model {bundle.name}; "
                    "Ctrl-C stops", err=True)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = run_stream(source, engine, sinks, on_events=display, duration=duration)
     except KeyboardInterrupt:
@@ -185,9 +187,18 @@ def listen(device, input_file, example, source_spec, midi_out, midi_api, port_na
         summary["stopped"] = "interrupted"
     except _user_errors() as exc:
         _fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if display is not None:
         display.close()
     click.echo(json.dumps(summary), err=True)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM stops `listen` as Ctrl-C does (sinks closed, MIDI notes off, files complete): how a
+    script or service manager stops it, and the way to stop a background job, whose SIGINT the
+    shell ignores."""
+    raise KeyboardInterrupt
 
 
 class LiveDisplay:

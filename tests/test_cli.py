@@ -254,8 +254,15 @@ def test_listen_refuses_a_rate_or_channel_count_a_file_cannot_have(tmp_path):
     assert "A file plays at its own rate: another --rate is refused" in help_text
 
 
+def _default_sigint() -> None:
+    # A test run started in the background inherits an ignored SIGINT, and Python installs no
+    # KeyboardInterrupt handler where SIGINT is ignored at start: Ctrl-C is the foreground case.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.jack
-def test_listen_ctrl_c_leaves_a_complete_midi_file(jack_server, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_listen_ctrl_c_leaves_a_complete_midi_file(jack_server, tmp_path, stop):
     rec = tmp_path / "live.mid"
     txt = tmp_path / "live.jsonl"
     # A minute of drums (the example four times), so that the run is still playing when it is
@@ -268,13 +275,13 @@ def test_listen_ctrl_c_leaves_a_complete_midi_file(jack_server, tmp_path):
     sf.write(long_input, np.concatenate([x] * 4), sr)
     p = subprocess.Popen(RTADT + ["listen", "--input", str(long_input), "--midi-out", "--midi-api", "jack", "-q",
                                   "--port-name", "ctrlc", "--record-midi", str(rec), "--record-text", str(txt)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and (not txt.exists() or len(txt.read_text().splitlines()) < 5):
             time.sleep(0.1)
         assert p.poll() is None, "the run ended before it could be interrupted"
-        p.send_signal(signal.SIGINT)
+        p.send_signal(stop)
         _, err = p.communicate(timeout=20)
     finally:
         p.kill()
