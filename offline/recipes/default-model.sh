@@ -104,3 +104,11 @@ rtadt-train report rnn="$W/cand-rnn-tuned.rtadt" rnn-30ep="$W/cand-rnn-long-tune
     "${SETS[@]}" --gain-db 0 --out "$W/report-candidates"
 rtadt-train curves rnn="$W/runs/cand-rnn-long" crnn="$W/runs/cand-crnn" convtransformer="$W/runs/cand-ct" \
     crnn-w1024-la10="$W/runs/cand-w1024" crnn-offline="$W/runs/cand-offline-crnn" -o "$W/report-candidates/curves.png"
+# The window apart from the lookahead: the CRNN at 10 ms on the usual 2048-sample window (two threads).
+OMP_NUM_THREADS=2 rtadt-train fit crnn --data kinds=synth:"$W/kinds" --data new2=synth:"$W/new2" \
+    --data enst-all-d1:"$E" --out "$W/runs/cand-w2048-la10" --cache "$W/cache/la10" --lookahead 0.01 --level-norm \
+    --epochs 6 --batches-per-epoch 150 --seed 2 --resume
+rtadt-train export "$W/runs/cand-w2048-la10/best.pt" -o "$W/cand-w2048-la10.rtadt" --name rtadt-w2048-la10
+rtadt-train tune "$W/cand-w2048-la10.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/cand-w2048-la10-tuned.rtadt"
+rtadt-train report crnn-w2048-la10="$W/cand-w2048-la10-tuned.rtadt" crnn-w1024-la10="$W/cand-w1024-tuned.rtadt" \
+    crnn-w2048-la20="$W/cand-crnn-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-window"
