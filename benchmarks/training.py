@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def main(argv=None) -> None:
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.machine(),
             "cpus": os.cpu_count(), "torch": str(torch.__version__), "steps": args.steps,
             "load_average_start_end": [load_at_start, os.getloadavg()],
-            "command": "python -m benchmarks.training " + " ".join(argv if argv is not None else os.sys.argv[1:])}
+            "command": "python -m benchmarks.training " + " ".join(argv if argv is not None else sys.argv[1:])}
     from rtadt.atomic import write_text
     write_text(out / "training.json", json.dumps({"meta": meta, "rows": rows, "loading_s": loading}, indent=1))
     write_text(out / "training.md", table(rows, loading))

@@ -348,8 +348,6 @@ def _resolve_model(model: str):
 def record(bundle_path, scorecard_json, model, results, descriptions, output):
     """Write a scorecard's figures for one model into a copy of BUNDLE (manifest evaluation.test),
     so that `rtadt info` shows what the bundle scored and where the scorecard is."""
-    import json
-
     from offline.report import evaluation_entry
     from rtadt.bundle import BundleError, write_bundle
 
@@ -373,14 +371,15 @@ def record(bundle_path, scorecard_json, model, results, descriptions, output):
 def curves(runs, output, title):
     """Plot the validation F1 and loss of training runs (their log.jsonl) against training minutes."""
     from offline.report import compare_runs
+    from offline.train import read_log
 
     histories = {}
     for item in runs:
         label, _, directory = item.rpartition("=")
-        log = Path(directory) / "log.jsonl"
-        if not log.is_file():
-            _fail(f"{directory}: no training log (log.jsonl) there")
-        histories[label or Path(directory).name] = [json.loads(line) for line in log.read_text().splitlines() if line]
+        history = read_log(directory)
+        if not history:
+            _fail(f"{directory}: no training log with a complete epoch there")
+        histories[label or Path(directory).name] = history
     try:
         click.echo(compare_runs(histories, output, title))
     except ValueError as exc:

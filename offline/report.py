@@ -23,7 +23,6 @@ from offline.velocity import velocity_correlation
 from rtadt.atomic import write_text
 
 
-
 def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = False) -> dict:
     """Streaming scores of one bundle on tracks at one gain (see the module docstring)."""
     latencies: list[float] = []
@@ -140,15 +139,21 @@ def plot(card: dict, path: Path, title: str) -> Path:
     return path
 
 
+def _at_0db(card: dict):
+    """(model, set, score at 0 dB) for every model and set scored at 0 dB."""
+    for m, by_set in card.items():
+        for s, by_gain in by_set.items():
+            if "0" in by_gain:
+                yield m, s, by_gain["0"]
+
+
 def pareto_points(card: dict) -> dict[str, list[tuple[str, float, float]]]:
     """{set: [(model, median detection latency ms, micro F1 at 50 ms)]} at 0 dB, live models
     (no future context) with a measured latency, sorted by latency."""
     out: dict = {}
-    for m, by_set in card.items():
-        for s, by_gain in by_set.items():
-            base = by_gain.get("0", {})
-            if base.get("latency_ms") and not base.get("offline", False):
-                out.setdefault(s, []).append((m, base["latency_ms"]["median"], base["micro_f1"]["50ms"]))
+    for m, s, base in _at_0db(card):
+        if base.get("latency_ms") and not base.get("offline", False):
+            out.setdefault(s, []).append((m, base["latency_ms"]["median"], base["micro_f1"]["50ms"]))
     return {s: sorted(v, key=lambda p: p[1]) for s, v in out.items()}
 
 
@@ -156,11 +161,9 @@ def pareto_references(card: dict) -> dict[str, dict[str, float]]:
     """{model: {set: micro F1 at 50 ms}} at 0 dB of the offline models (bundles that wait for
     future frames): what hearing the future buys, a reference line beside the live models."""
     out: dict = {}
-    for m, by_set in card.items():
-        for s, by_gain in by_set.items():
-            base = by_gain.get("0", {})
-            if base.get("offline", False):
-                out.setdefault(m, {})[s] = base["micro_f1"]["50ms"]
+    for m, s, base in _at_0db(card):
+        if base.get("offline", False):
+            out.setdefault(m, {})[s] = base["micro_f1"]["50ms"]
     return out
 
 
@@ -300,4 +303,3 @@ def evaluation_entry(payload: Mapping, model: str, results: str, descriptions: M
     if descriptions:
         out["sets"] = dict(descriptions)
     return out
-

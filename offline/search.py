@@ -55,7 +55,7 @@ import torch
 from offline import defaults
 from offline.architectures import NAMES, search_space
 from offline.datasets.segments import SegmentCache
-from offline.train import BEST, LOG, TrainConfig, check_caches, fit
+from offline.train import BEST, TrainConfig, check_caches, fit, read_log
 from rtadt.atomic import write_text
 
 __all__ = ["SearchUnavailable", "SearchConfig", "require_ray", "space", "trials", "run_name", "run_trial",
@@ -177,13 +177,6 @@ def _select(record: dict) -> float:
     return record.get("select_f1", record["val_f1"])
 
 
-def _history(run_dir: Path) -> list[dict]:
-    # log.jsonl may lack the last epoch of last.pt, if killed between the two writes: a
-    # budget then counts one epoch short, and fit rewrites the log from last.pt anyway
-    log = run_dir / LOG
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-
 def _best(history: list[dict]) -> dict:
     return max(history, key=lambda r: (_select(r), -r["val_loss"]))  # fit's rule: ties to the lower loss, then first
 
@@ -194,7 +187,7 @@ def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, 
     stops it. report(metrics) is called after each epoch (Tune's report), or once with the
     final state when no epoch was left to run; progress: fit's bars. Returns the trial's row (see `_row`)."""
     run_dir = Path(runs_dir) / run_name(cfg.architecture, trial)
-    history = _history(run_dir)
+    history = read_log(run_dir)  # a log short of last.pt's last epoch counts the budget one epoch short
     budget_s = math.inf if cfg.minutes is None else 60 * cfg.minutes
     spent = sum(r["seconds"] for r in history)
     reported = False
@@ -224,7 +217,7 @@ def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, 
 
 
 def _row(cfg: SearchConfig, trial: dict, run_dir: Path, status: str = "done") -> dict:
-    history = _history(run_dir)
+    history = read_log(run_dir)
     row = {"name": run_name(cfg.architecture, trial), "hyperparameters": {k: v for k, v in trial.items()
                                                                           if k != "repeat"},
            "repeat": trial.get("repeat", 0), "seed": cfg.seed + trial.get("repeat", 0), "status": status,

@@ -68,7 +68,7 @@ from rtadt.features import FeatureConfig
 from rtadt.peaks import PeakParams, pick_peaks
 
 __all__ = ["TrainConfig", "fit", "caches_for", "class_weights", "masked_bce", "match_onsets", "validate",
-           "with_gain", "check_caches", "RunExistsError", "WEIGHTINGS", "SELECTIONS"]
+           "with_gain", "check_caches", "read_log", "RunExistsError", "WEIGHTINGS", "SELECTIONS"]
 
 BEST, LAST, LOG, CONFIG, TENSORBOARD = "best.pt", "last.pt", "log.jsonl", "config.json", "tensorboard"
 WEIGHTINGS = ("entropy", "none")
@@ -398,6 +398,14 @@ def set_rng_state(state: dict, loader_generator: torch.Generator) -> None:
 
 def _write_json(path: Path, data) -> None:
     write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def read_log(run_dir: str | Path) -> list[dict]:
+    """A run's epoch records (its log.jsonl), in order; [] where it has none yet. The log may
+    lack the last epoch of last.pt if the run was killed between the two writes; fit rewrites
+    it from last.pt on resume."""
+    log = Path(run_dir) / LOG
+    return [json.loads(line) for line in log.read_text().splitlines() if line] if log.exists() else []
 
 
 def _write_log(path: Path, history: list[dict]) -> None:
