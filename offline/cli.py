@@ -1,7 +1,9 @@
 """`rtadt-train`: the lab's command line."""
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import sys
 from pathlib import Path
 
@@ -299,12 +301,17 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
 @click.option("--plot", type=click.Path(dir_okay=False), help="also draw per-class F1 bars (PNG)")
 @click.option("--gain-db", "gain_db", type=float, default=0.0, show_default=True,
               help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
-def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
+@click.option("--by", type=click.Choice(["kind", "kit", "level"]),  # offline.datasets.synth.GROUPINGS
+              help="rendered data (synth): also score each group of examples by kind, kit or level")
+def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db, by):
     """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
     dataset split: onset F1 at 25 and 50 ms, per class, micro and macro (the mean over the
-    classes with reference onsets: a class the split never plays is left out)."""
+    classes with reference onsets: a class the split never plays is left out). With --by,
+    a second table scores each group of rendered examples (micro and per class at 50 ms)."""
     from offline.datasets import DatasetError, load
+    from offline.datasets.synth import example_group
     from offline.evaluate import evaluate_bundle, plot_f1
+    from offline.metrics import grouped_table
     from rtadt.bundle import BundleError
 
     try:
@@ -312,12 +319,21 @@ def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db):
         tracks = [t for t in load(dataset, root) if t.split == split]
         if not tracks:
             _fail(f"{dataset}: no {split} tracks under {root}")
-        scores = evaluate_bundle(bundle, tracks, mode=mode, gain_db=gain_db)
+        groups = {}
+        for track in tracks:
+            groups.setdefault(example_group(track, by) if by else "all", []).append(track)
+        by_group = {name: evaluate_bundle(bundle, groups[name], mode=mode, gain_db=gain_db) for name in sorted(groups)}
     except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
+    scores = functools.reduce(operator.add, by_group.values())
     click.echo(scores.table())
+    if by:
+        click.echo(f"\nBy {by}, at 50 ms:\n\n" + grouped_table(by_group, 0.05))
     if json_out:
-        Path(json_out).write_text(json.dumps(scores.to_dict(), indent=2))
+        result = scores.to_dict()
+        if by:
+            result["by"] = {"grouping": by, "groups": {k: v.to_dict() for k, v in by_group.items()}}
+        Path(json_out).write_text(json.dumps(result, indent=2))
     if plot:
         plot_f1(scores, plot, title=f"{bundle.name} on {dataset} {split} ({mode})")
 

@@ -71,6 +71,7 @@ __all__ = [
     "PRF",
     "Counts",
     "Scores",
+    "grouped_table",
     "onset_counts",
     "prf",
     "score_events",
@@ -439,6 +440,26 @@ class Scores:
         left = [d for d in self.classes if d not in kept]
         return (f"\n\nmacro: mean over the {len(kept)} classes with reference onsets ({', '.join(kept)}); "
                 f"{', '.join(left)} without any left out.")
+
+
+def grouped_table(groups: dict[str, Scores], window: float, digits: int = 3) -> str:
+    """A markdown table of several groups' scores at one window, a row per group: tracks,
+    reference onsets, false positives, micro P/R/F1 and each class's F1 ("-" where the group
+    has no reference onset of the class, as in music alone, where only false positives count)."""
+    if not groups:
+        raise ValueError("no groups to tabulate")
+    classes = next(iter(groups.values())).classes
+    if any(s.classes != classes for s in groups.values()):
+        raise ValueError("the groups were scored on different classes")
+    fmt = f"{{:.{digits}f}}".format
+    head = ["group", "tracks", "ref", "FP", "P", "R", "F1", *classes]
+    rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
+    for name, scores in groups.items():
+        m = scores.micro(window)
+        per = scores.per_class(window)
+        rows.append([name, str(scores.tracks), str(m.num_reference), str(m.fp), fmt(m.precision), fmt(m.recall),
+                     fmt(m.f1), *(fmt(per[c].f1) if per[c].num_reference else "-" for c in classes)])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
 def onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:

@@ -6,7 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from offline.metrics import Counts, Scores, accumulate, detection_latencies, onset_counts, prf, score_events
+from offline.metrics import (Counts, Scores, accumulate, detection_latencies, grouped_table, onset_counts, prf,
+                             score_events)
 from rtadt.drums import Event, UnknownLabelError
 
 # ----------------------------------------------------------------------------- matching
@@ -157,6 +158,21 @@ def test_micro_and_macro_by_hand():
     assert s.f1(0.025, "SD") == pytest.approx(0.5)
     # micro sums counts over tracks: not the mean of the tracks' F1s
     assert s.f1(0.05) != pytest.approx((t1.f1(0.05) + t2.f1(0.05)) / 2)
+
+
+def test_grouped_table_rows_by_hand():
+    t1, t2 = hand_example()
+    rows = grouped_table({"one": t1, "both": t1 + t2}, 0.05).splitlines()
+    assert rows[0] == "| group | tracks | ref | FP | P | R | F1 | KD | SD |"
+    # track 1 at 50 ms: KD tp 1 fp 1 fn 2, SD tp 1; both: KD tp 1 fp 2 fn 2, SD tp 2 (test above)
+    assert rows[2] == "| one | 1 | 4 | 1 | 0.667 | 0.500 | 0.571 | 0.400 | 1.000 |"
+    assert rows[3] == "| both | 2 | 5 | 2 | 0.600 | 0.600 | 0.600 | 0.333 | 1.000 |"
+    only_fp = score_events({"KD": []}, {"KD": [1.0]}, (0.025, 0.05), ("KD", "SD"))  # recall of nothing: 1 (prf)
+    assert grouped_table({"music": only_fp}, 0.05).splitlines()[2] == "| music | 1 | 0 | 1 | 0.000 | 1.000 | 0.000 | - | - |"
+    with pytest.raises(ValueError, match="no groups"):
+        grouped_table({}, 0.05)
+    with pytest.raises(ValueError, match="different classes"):
+        grouped_table({"a": t1, "b": score_events({}, {}, (0.025, 0.05), ("KD",))}, 0.05)
 
 
 def test_a_class_absent_from_reference_and_estimate_counts_as_perfect():

@@ -1,4 +1,5 @@
 """rtadt-train commands that glue the lab's modules together."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -425,3 +426,71 @@ def test_export_int8_tolerance_is_a_bound_that_can_refuse(tmp_path):
                                   "--int8-tolerance", "0.5"])
     assert r.exit_code == 0, r.output
     assert load_bundle(tmp_path / "b.rtadt").manifest["quantization"]["tolerance"] == 0.5
+
+
+def fake_render(root: Path) -> Path:
+    """A rendered set as `rtadt-train synth` lays it out, written by hand: three test examples
+    (two kinds, two kits, two levels) of decaying noise bursts labelled at their onsets."""
+    import numpy as np
+    import soundfile as sf
+
+    from offline.datasets.synth import write_annotations
+    from rtadt.drums import Event
+
+    rate, rng, examples = 44100, np.random.default_rng(0), []
+    specs = [("drums", "hydrogen/A", -12.0, ["KD", "SD", "HH"]), ("drums", "avl/B", -31.0, ["SD", "HH"]),
+             ("music", None, -35.5, [])]
+    for i, (kind, kit, level, drums) in enumerate(specs):
+        audio = np.zeros(4 * rate, np.float32)
+        events = [Event(0.5 + 0.6 * k, d) for k, d in enumerate(drums * 2)]
+        for e in events:
+            n = int(e.time * rate)
+            audio[n:n + 4000] += 0.5 * rng.standard_normal(4000).astype(np.float32) * np.exp(-np.arange(4000) / 600)
+        name = f"test-{i:05d}"
+        (root / "audio/test").mkdir(parents=True, exist_ok=True)
+        (root / "annotations/test").mkdir(parents=True, exist_ok=True)
+        sf.write(root / f"audio/test/{name}.wav", audio, rate)
+        write_annotations(root / f"annotations/test/{name}.tsv", events)
+        spec = {"id": name, "split": "test", "kind": kind, "level_db": level, **({"kit": kit} if kit else {})}
+        examples.append({"id": name, "split": "test", "audio": f"audio/test/{name}.wav",
+                         "annotations": f"annotations/test/{name}.tsv", "duration": 4.0, "spec": spec, "details": {}})
+    (root / "manifest.json").write_text(json.dumps({"format": "rtadt-synth", "examples": examples}))
+    return root
+
+
+def test_rendered_examples_are_grouped_by_their_spec(tmp_path):
+    from offline.datasets import synth
+
+    tracks = synth.load(fake_render(tmp_path))
+    assert [synth.example_group(t, "kind") for t in tracks] == ["drums", "drums", "music"]
+    assert [synth.example_group(t, "kit") for t in tracks] == ["hydrogen/A", "avl/B", "no kit"]
+    assert [synth.example_group(t, "level") for t in tracks] == ["-20..-10 dBFS", "-40..-30 dBFS", "-40..-30 dBFS"]
+    with pytest.raises(ValueError, match="one of"):
+        synth.example_group(tracks[0], "tempo")
+    with pytest.raises(ValueError, match="not a rendered example"):
+        synth.example_group(dataclasses.replace(tracks[0], meta={}), "kind")
+
+
+def test_evaluate_by_group_sums_to_the_whole(tmp_path):
+    from offline.cli import evaluate
+    from offline.datasets.synth import GROUPINGS
+
+    assert tuple(next(p for p in evaluate.params if p.name == "by").type.choices) == GROUPINGS
+    root = fake_render(tmp_path / "data")
+    args = ["evaluate", "flux", "--dataset", "synth", "--root", str(root)]
+    whole = CliRunner().invoke(main, [*args, "--json", str(tmp_path / "whole.json")])
+    assert whole.exit_code == 0, whole.output
+    for by, names in (("kind", ["drums", "music"]), ("level", ["-20..-10 dBFS", "-40..-30 dBFS"])):
+        r = CliRunner().invoke(main, [*args, "--by", by, "--json", str(tmp_path / f"{by}.json")])
+        assert r.exit_code == 0, r.output
+        result = json.loads((tmp_path / f"{by}.json").read_text())
+        groups = result.pop("by")
+        assert result == json.loads((tmp_path / "whole.json").read_text())  # the groups add up to the whole
+        assert groups["grouping"] == by and list(groups["groups"]) == names
+        assert all(f"| {n} |" in r.output for n in names)
+    music = json.loads((tmp_path / "kind.json").read_text())["by"]["groups"]["music"]
+    assert music["tracks"] == 1 and all(c["tp"] + c["fn"] == 0 for c in music["windows"][-1]["per_class"].values())
+    r = CliRunner().invoke(main, ["evaluate", "flux", "--dataset", "slakh", "--root", str(SLAKH), "--split", "train",
+                                  "--by", "kind"])
+    if SLAKH.exists():
+        assert r.exit_code != 0 and "not a rendered example" in r.output

@@ -3,6 +3,7 @@ labelled exactly at the acoustic onsets.
 
     render_dataset(out_dir, hours, seed=0, splits=("train", "validation", "test")) -> manifest path
     load(out_dir) -> list[Track]
+    example_group(track, by) -> str     (what `rtadt-train evaluate --by` groups the scores by)
 
 This module is the dataset: its sources and config, the plan (what each example is, drawn from
 the seed), the rendering of an example and of a whole set by a pool of workers, the files
@@ -382,6 +383,26 @@ def render_dataset(out_dir: Path, hours: float, seed: int = 0, splits=("train", 
             save()
     bar.close()
     return manifest_path
+
+
+GROUPINGS = ("kind", "kit", "level")
+
+
+def example_group(track: Track, by: str) -> str:
+    """The group of a rendered example (a Track that `load` gave) by its spec: its kind, its kit
+    ("no kit" for music alone) or its level (RMS dBFS, in 10 dB steps: "-40..-30 dBFS").
+    Where a model's errors lie, e.g. that a test split's low F1 comes from one kit."""
+    if by not in GROUPINGS:
+        raise ValueError(f"group rendered examples by one of {GROUPINGS}, not {by!r}")
+    spec = track.meta.get("spec")
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise ValueError(f"{track.dataset}/{track.name}: not a rendered example (no spec to group it by)")
+    if by == "kind":
+        return spec["kind"]
+    if by == "kit":
+        return spec.get("kit") or "no kit"
+    low = 10 * np.floor(float(spec["level_db"]) / 10)
+    return f"{low:.0f}..{low + 10:.0f} dBFS"
 
 
 def load(root: Path) -> list[Track]:
