@@ -306,12 +306,14 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
 def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db, by):
     """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
     dataset split: onset F1 at 25 and 50 ms, per class, micro and macro (the mean over the
-    classes with reference onsets: a class the split never plays is left out). With --by,
-    a second table scores each group of rendered examples (micro and per class at 50 ms)."""
+    classes with reference onsets: a class the split never plays is left out); then what was
+    played where the false positives fired (the same class: a double detection; another
+    class: a confusion; nothing). With --by, a table scores each group of rendered examples
+    (micro and per class at 50 ms)."""
     from offline.datasets import DatasetError, load
     from offline.datasets.synth import example_group
     from offline.evaluate import evaluate_bundle, plot_f1
-    from offline.metrics import grouped_table
+    from offline.metrics import causes_table, grouped_table, window_label
     from rtadt.bundle import BundleError
 
     try:
@@ -322,15 +324,19 @@ def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db, by):
         groups = {}
         for track in tracks:
             groups.setdefault(example_group(track, by) if by else "all", []).append(track)
-        by_group = {name: evaluate_bundle(bundle, groups[name], mode=mode, gain_db=gain_db) for name in sorted(groups)}
+        causes = {}
+        by_group = {name: evaluate_bundle(bundle, groups[name], mode=mode, gain_db=gain_db, causes=causes)
+                    for name in sorted(groups)}
     except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     scores = functools.reduce(operator.add, by_group.values())
     click.echo(scores.table())
+    click.echo(f"\nFalse positives at {window_label(scores.windows[-1])}, by what was played there:\n\n"
+               + causes_table(causes))
     if by:
         click.echo(f"\nBy {by}, at 50 ms:\n\n" + grouped_table(by_group, 0.05))
     if json_out:
-        result = scores.to_dict()
+        result = {**scores.to_dict(), "false_positive_causes": causes}
         if by:
             result["by"] = {"grouping": by, "groups": {k: v.to_dict() for k, v in by_group.items()}}
         Path(json_out).write_text(json.dumps(result, indent=2))

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, best_thresholds, check_classes, check_grid, check_window,
-                             check_windows, detection_latencies, onset_counts, onsets_by_class, prf, score_events,
-                             window_label)
+from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, check_classes, check_grid,
+                             check_window, check_windows, detection_latencies, false_positive_causes, onset_counts,
+                             onsets_by_class, prf, score_events, window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets
@@ -252,7 +252,8 @@ def _transcribe_streaming(bundle, audio: np.ndarray, rate: int, thresholds: np.n
 def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds: Any = None, *,
                     picker: str | None = None, windows: Sequence[float] = WINDOWS,
                     progress: bool = True, block_frames: Any = "auto", gain_db: float = 0.0,
-                    latencies: list | None = None, velocities: dict | None = None) -> Scores:
+                    latencies: list | None = None, velocities: dict | None = None,
+                    causes: dict | None = None) -> Scores:
     """Scores of a bundle over tracks (offline.datasets.Track), counts summed over tracks.
 
     gain_db: every track played this much louder or quieter (a float signal: nothing clips,
@@ -260,6 +261,8 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
     extended with the detection latency (`detection_latencies`, at the widest window) of
     every true positive. velocities: a dict that is filled, per class, with the (true,
     predicted) velocity rows of the matched hits (offline.velocity.matched_velocities).
+    causes: a dict that is filled with what was played where the false positives fired, at
+    the widest window (offline.metrics.false_positive_causes, summed over tracks).
 
     mode "offline": `transcribe_offline` (window.onnx over the whole track, see
     `window_activations`), with the offline picker by default (the thesis' protocol) or
@@ -306,6 +309,10 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
 
             for c, rows in matched_velocities(list(track.events), est, windows[-1], bundle.classes).items():
                 velocities[c] = np.concatenate([velocities.get(c, np.zeros((0, 2), np.int64)), rows])
+        if causes is not None:
+            merged = add_causes(causes, false_positive_causes(list(track.events), est, windows[-1], bundle.classes))
+            causes.clear()
+            causes.update(merged)
         total = s if total is None else total + s
         bar.set_postfix(f1=f"{total.f1(windows[-1]):.3f}")
     return total

@@ -72,6 +72,9 @@ __all__ = [
     "Counts",
     "Scores",
     "grouped_table",
+    "false_positive_causes",
+    "add_causes",
+    "causes_table",
     "onset_counts",
     "prf",
     "score_events",
@@ -499,6 +502,61 @@ def score_events(reference: Any, estimate: Any, windows: Sequence[float] = WINDO
     est = onsets_by_class(estimate, classes, "estimate")
     counts = tuple(tuple(Counts(*onset_counts(ref[c], est[c], w)) for c in classes) for w in windows)
     return Scores(classes, windows, counts, tracks=1)
+
+
+def false_positive_causes(reference: Any, estimate: Any, window: float = 0.05,
+                          classes: Sequence[str] = CLASSES) -> dict[str, dict[str, int]]:
+    """What was played where each false positive fired: {detected class: {cause: count}}.
+
+    The false positives are score_events' (the estimates the maximum matching leaves
+    unmatched). cause: "double" when a reference onset of the detected class lies within
+    ±window (the matching gave it to another detection: one hit answered twice); else the
+    class of the nearest reference onset of another class within ±window (a confusion, or a
+    hit that sounds like two classes); else "nothing". The counts of a class add up to its
+    false positives. reference, estimate: as score_events.
+    """
+    classes = check_classes(classes)
+    w = check_window(window)
+    ref = onsets_by_class(reference, classes, "reference")
+    est = onsets_by_class(estimate, classes, "estimate")
+    others = {c: np.concatenate([ref[d] for d in classes if d != c]) for c in classes}
+    labels = {c: np.concatenate([np.full(len(ref[d]), d, dtype=object) for d in classes if d != c]) for c in classes}
+    out = {c: {} for c in classes}
+    for c in classes:
+        matched = {j for _, j in _sweep(ref[c], est[c], w)}
+        for j, t in enumerate(est[c].tolist()):
+            if j in matched:
+                continue
+            near = (ref[c] >= t - w) & (ref[c] <= t + w)  # the matching's comparisons
+            if near.any():
+                cause = "double"
+            else:
+                o = others[c]
+                close = np.flatnonzero((o >= t - w) & (o <= t + w))
+                cause = str(labels[c][close[np.argmin(np.abs(o[close] - t))]]) if len(close) else "nothing"
+            out[c][cause] = out[c].get(cause, 0) + 1
+    return out
+
+
+def add_causes(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """The sum of two false_positive_causes results (a new dict)."""
+    out = {c: dict(v) for c, v in total.items()}
+    for c, causes in more.items():
+        for cause, n in causes.items():
+            out.setdefault(c, {})[cause] = out.get(c, {}).get(cause, 0) + n
+    return out
+
+
+def causes_table(causes: dict[str, dict[str, int]]) -> str:
+    """A markdown table of false_positive_causes: a row per detected class, a column per
+    cause (double, each reference class, nothing) and the row's total."""
+    classes = list(causes)
+    cols = ["double", *classes, "nothing"]
+    rows = [["detected", *cols, "total"], ["---"] + ["---:"] * (len(cols) + 1)]
+    for c in classes:
+        row = causes[c]
+        rows.append([c, *("-" if k == c else str(row.get(k, 0)) for k in cols), str(sum(row.values()))])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
 def accumulate(scores: Iterable[Scores]) -> Scores:

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from offline.metrics import (Counts, Scores, accumulate, detection_latencies, grouped_table, onset_counts, prf,
-                             score_events)
+from offline.metrics import (Counts, Scores, accumulate, add_causes, causes_table, detection_latencies,
+                             false_positive_causes, grouped_table, onset_counts, prf, score_events)
 from rtadt.drums import Event, UnknownLabelError
 
 # ----------------------------------------------------------------------------- matching
@@ -173,6 +173,38 @@ def test_grouped_table_rows_by_hand():
         grouped_table({}, 0.05)
     with pytest.raises(ValueError, match="different classes"):
         grouped_table({"a": t1, "b": score_events({}, {}, (0.025, 0.05), ("KD",))}, 0.05)
+
+
+def test_false_positive_causes_by_hand():
+    ref = {"KD": [1.0], "SD": [2.0], "HH": [2.03, 5.0]}
+    est = {"KD": [1.0, 1.02, 2.02, 3.0], "HH": [5.0, 5.05]}
+    causes = false_positive_causes(ref, est, 0.05, ("KD", "SD", "HH"))
+    # KD: 1.0 matched; 1.02 a second answer to the kick; 2.02 nearest to HH 2.03 (SD 2.0 is
+    # farther); 3.0 nothing. HH: 5.05 is 50 ms after the hi-hat the first matched: double.
+    assert causes == {"KD": {"double": 1, "HH": 1, "nothing": 1}, "SD": {}, "HH": {"double": 1}}
+    assert causes_table(causes).splitlines() == [
+        "| detected | double | KD | SD | HH | nothing | total |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| KD | 1 | - | 0 | 1 | 1 | 3 |",
+        "| SD | 0 | 0 | - | 0 | 0 | 0 |",
+        "| HH | 1 | 0 | 0 | - | 0 | 1 |"]
+    assert add_causes(causes, {"SD": {"nothing": 2}, "KD": {"double": 1}}) == {
+        "KD": {"double": 2, "HH": 1, "nothing": 1}, "SD": {"nothing": 2}, "HH": {"double": 1}}
+    assert causes["SD"] == {}  # add_causes made a new dict
+
+
+def test_false_positive_causes_add_up_to_the_false_positives():
+    rng = np.random.default_rng(3)
+    classes = ("KD", "SD", "HH")
+    for _ in range(200):
+        ref = {c: np.round(rng.uniform(0, 3, rng.integers(0, 8)), 2) for c in classes}
+        est = {c: np.round(rng.uniform(0, 3, rng.integers(0, 8)), 2) for c in classes}
+        scores = score_events(ref, est, (0.01, 0.05, 0.2), classes)
+        for w in (0.01, 0.05, 0.2):
+            causes = false_positive_causes(ref, est, w, classes)
+            for c in classes:
+                assert sum(causes[c].values()) == scores.per_class(w)[c].fp
+                assert not causes[c].get("double") or len(ref[c])
 
 
 def test_a_class_absent_from_reference_and_estimate_counts_as_perfect():

@@ -485,9 +485,11 @@ def test_evaluate_by_group_sums_to_the_whole(tmp_path):
         assert r.exit_code == 0, r.output
         result = json.loads((tmp_path / f"{by}.json").read_text())
         groups = result.pop("by")
+        assert sum(sum(v.values()) for v in result["false_positive_causes"].values()) == \
+            result["windows"][-1]["micro"]["fp"]
         assert result == json.loads((tmp_path / "whole.json").read_text())  # the groups add up to the whole
         assert groups["grouping"] == by and list(groups["groups"]) == names
-        assert all(f"| {n} |" in r.output for n in names)
+        assert all(f"| {n} |" in r.output for n in names) and "| detected | double | KD |" in r.output
     music = json.loads((tmp_path / "kind.json").read_text())["by"]["groups"]["music"]
     assert music["tracks"] == 1 and all(c["tp"] + c["fn"] == 0 for c in music["windows"][-1]["per_class"].values())
     r = CliRunner().invoke(main, ["evaluate", "flux", "--dataset", "slakh", "--root", str(SLAKH), "--split", "train",
