@@ -542,6 +542,7 @@ def add_causes(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]
     """The sum of two false_positive_causes results (a new dict)."""
     out = {c: dict(v) for c, v in total.items()}
     for c, causes in more.items():
+        out.setdefault(c, {})  # every class a row, in the classes' order, errors or none
         for cause, n in causes.items():
             out.setdefault(c, {})[cause] = out.get(c, {}).get(cause, 0) + n
     return out

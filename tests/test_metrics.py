@@ -191,6 +191,7 @@ def test_false_positive_causes_by_hand():
     assert add_causes(causes, {"SD": {"nothing": 2}, "KD": {"double": 1}}) == {
         "KD": {"double": 2, "HH": 1, "nothing": 1}, "SD": {"nothing": 2}, "HH": {"double": 1}}
     assert causes["SD"] == {}  # add_causes made a new dict
+    assert list(add_causes({}, {"KD": {}, "SD": {"nothing": 1}})) == ["KD", "SD"]  # rows in class order
 
 
 def test_false_positive_causes_add_up_to_the_false_positives():
