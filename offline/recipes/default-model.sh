@@ -112,3 +112,30 @@ rtadt-train export "$W/runs/cand-w2048-la10/best.pt" -o "$W/cand-w2048-la10.rtad
 rtadt-train tune "$W/cand-w2048-la10.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/cand-w2048-la10-tuned.rtadt"
 rtadt-train report crnn-w2048-la10="$W/cand-w2048-la10-tuned.rtadt" crnn-w1024-la10="$W/cand-w1024-tuned.rtadt" \
     crnn-w2048-la20="$W/cand-crnn-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-window"
+
+# 10. v2 on 12 h more rendered audio (candidates/more-audio/; none replaced v2): four training renders,
+#     v2 trained on with them at 20 ms, its epoch-6 weights at 10 ms, the 30-epoch RNN likewise; one
+#     thread each, stopped after the epochs given (the session's end). About 15 min of rendering and
+#     95 min of training, three runs sharing the 2 cores (with realism/README.md's rendered-only run).
+for s in 2 3 4 5; do rtadt-train synth --out "$W/train-s$s" --hours 3 --seed "$s" --split train; done
+MORE=(--data kinds=synth:"$W/kinds" --data s2=synth:"$W/train-s2" --data s3=synth:"$W/train-s3"
+      --data s4=synth:"$W/train-s4" --data s5=synth:"$W/train-s5" --data new2=synth:"$W/new2" --data enst-all-d1:"$E")
+more() {  # ARCHITECTURE NAME LOOKAHEAD INIT EPOCHS BATCHES SEED
+  OMP_NUM_THREADS=1 rtadt-train fit "$1" "${MORE[@]}" --out "$W/runs/$2" --cache "$W/cache/more-$3" --lookahead "$3" \
+      --level-norm --init-from "$4" --epochs "$5" --batches-per-epoch "$6" --lr 0.0005 --seed "$7" --resume
+}
+more crnn v3 0.02 "$W/runs/ship20/best.pt" 6 150 4
+cp "$W/runs/v3/best.pt" "$W/v3-epoch6.pt"
+more crnn v3 0.02 "$W/runs/ship20/best.pt" 14 150 4 &
+more rnn rnn-v3 0.02 "$W/runs/cand-rnn-long/best.pt" 14 300 4 &
+more crnn v3-la10 0.01 "$W/v3-epoch6.pt" 13 150 5 & wait
+for n in v3 v3-la10 rnn-v3; do
+  rtadt-train export "$W/runs/$n/best.pt" -o "$W/more-$n.rtadt" --name "rtadt-$n"
+  rtadt-train tune "$W/more-$n.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/more-$n-tuned.rtadt"
+done
+rtadt-train report crnn-v3="$W/more-v3-tuned.rtadt" crnn-v3-la10="$W/more-v3-la10-tuned.rtadt" \
+    rnn-v3="$W/more-rnn-v3-tuned.rtadt" default-v2=default flux=flux "${SETS[@]}" --gain-db 0 --out "$W/report-more-audio"
+rtadt-train curves crnn-v3="$W/runs/v3" crnn-v3-la10="$W/runs/v3-la10" rnn-v3="$W/runs/rnn-v3" \
+    -o "$W/report-more-audio/curves.png"
+# Where the rendered-test errors lie (render-test-errors.md): per kit, and what was played under each false positive.
+rtadt-train evaluate default --dataset synth --root "$W/new" --by kit --json "$W/render-test-errors.json"
