@@ -310,9 +310,7 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
             for c, rows in matched_velocities(list(track.events), est, windows[-1], bundle.classes).items():
                 velocities[c] = np.concatenate([velocities.get(c, np.zeros((0, 2), np.int64)), rows])
         if causes is not None:
-            merged = add_causes(causes, false_positive_causes(list(track.events), est, windows[-1], bundle.classes))
-            causes.clear()
-            causes.update(merged)
+            causes.update(add_causes(causes, false_positive_causes(list(track.events), est, windows[-1], bundle.classes)))
         total = s if total is None else total + s
         bar.set_postfix(f1=f"{total.f1(windows[-1]):.3f}")
     return total

@@ -297,6 +297,12 @@ def window_label(w: float) -> str:
     return f"{w * 1000:g} ms"
 
 
+def _markdown(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A markdown table: the header, the first column left-aligned and the others right."""
+    lines = [head, ["---"] + ["---:"] * (len(head) - 1), *rows]
+    return "\n".join("| " + " | ".join(r) + " |" for r in lines)
+
+
 @dataclass(frozen=True)
 class Scores:
     """Counts per tolerance window and class, summed over `tracks` tracks.
@@ -413,7 +419,7 @@ class Scores:
         head = ["class", "ref", "est"]
         for w in self.windows:
             head += [f"P {window_label(w)}", f"R {window_label(w)}", f"F1 {window_label(w)}"]
-        rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
+        rows = []
         fmt = f"{{:.{digits}f}}".format
 
         def cells(pr: PRF) -> list[str]:
@@ -432,7 +438,7 @@ class Scores:
             micro += cells(self.micro(w).scores)
             macro += cells(self.macro(w))
         rows += [micro, macro]
-        return "\n".join("| " + " | ".join(r) + " |" for r in rows) + self._macro_note()
+        return _markdown(head, rows) + self._macro_note()
 
     def _macro_note(self) -> str:
         kept = self.macro_classes()
@@ -456,13 +462,13 @@ def grouped_table(groups: dict[str, Scores], window: float, digits: int = 3) -> 
         raise ValueError("the groups were scored on different classes")
     fmt = f"{{:.{digits}f}}".format
     head = ["group", "tracks", "ref", "FP", "P", "R", "F1", *classes]
-    rows = [head, ["---"] + ["---:"] * (len(head) - 1)]
+    rows = []
     for name, scores in groups.items():
         m = scores.micro(window)
         per = scores.per_class(window)
         rows.append([name, str(scores.tracks), str(m.num_reference), str(m.fp), fmt(m.precision), fmt(m.recall),
                      fmt(m.f1), *(fmt(per[c].f1) if per[c].num_reference else "-" for c in classes)])
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    return _markdown(head, rows)
 
 
 def onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
@@ -553,11 +559,9 @@ def causes_table(causes: dict[str, dict[str, int]]) -> str:
     cause (double, each reference class, nothing) and the row's total."""
     classes = list(causes)
     cols = ["double", *classes, "nothing"]
-    rows = [["detected", *cols, "total"], ["---"] + ["---:"] * (len(cols) + 1)]
-    for c in classes:
-        row = causes[c]
-        rows.append([c, *("-" if k == c else str(row.get(k, 0)) for k in cols), str(sum(row.values()))])
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+    return _markdown(["detected", *cols, "total"],
+                     ([c, *("-" if k == c else str(causes[c].get(k, 0)) for k in cols), str(sum(causes[c].values()))]
+                      for c in classes))
 
 
 def accumulate(scores: Iterable[Scores]) -> Scores:
