@@ -53,6 +53,21 @@ def _parse_range(text: str | None, option: str) -> tuple[float, float] | None:
     return values[0], values[1]
 
 
+def _parse_shares(items: tuple[str, ...]) -> dict[str, float] | None:
+    """'enst=0.2' ... -> {'enst': 0.2}; nothing given -> None (a plain shuffle)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name or name in out:
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: expected DATASET=FRACTION, each dataset once",
+                                     param_hint="--share") from None
+    return out or None
+
+
 def _parse_sets(items: tuple[str, ...]) -> dict:
     """'L=3' 'cell=lstm' -> {'L': 3, 'cell': 'lstm'} (numbers parsed as JSON)."""
     out = {}
@@ -190,8 +205,11 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
               help="start from this checkpoint's weights (same architecture, size and features)")
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
+@click.option("--share", "shares", multiple=True, metavar="DATASET=FRACTION",
+              help="draw this fraction of the training segments from DATASET (the loader's name, e.g. "
+                   "enst=0.2; repeatable), with replacement; the other datasets share the rest by size")
 def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, epochs,
-        batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db):
+        batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db, shares):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
 
@@ -204,7 +222,8 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
                           lookahead_s=lookahead_s, widen=widen, batch_size=batch_size, lr=lr, epochs=epochs,
                           batches_per_epoch=batches_per_epoch, seed=seed, device=device, num_workers=workers,
-                          tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"))
+                          tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"),
+                          dataset_shares=_parse_shares(shares))
         features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size)
     except ValueError as exc:
         _fail(str(exc), 2)

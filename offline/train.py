@@ -54,7 +54,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
 from offline import defaults
 from offline.metrics import THRESHOLD_GRID, best_thresholds, onset_counts, prf
@@ -103,6 +103,8 @@ class TrainConfig:
     gain_db: tuple[float, float] | None = None  # each training segment heard at a gain drawn uniformly
     #                                     in dB from this range (exact on cached features: with_gain)
     batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH  # cap an epoch (budgets); None: every segment once
+    dataset_shares: dict[str, float] | None = None  # {dataset: share of the training segments drawn from it}
+    #                                     (with replacement; the others share the rest by size); None: shuffle
     init_from: str | None = None        # start from this checkpoint's weights (same model and features)
     # validation
     threshold: float = 0.5              # peak-picking threshold of every class for "val_f1"
@@ -148,6 +150,15 @@ class TrainConfig:
             raise ValueError(f"tolerance_s must be >= 0, got {self.tolerance_s!r}")
         if self.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        if self.dataset_shares is not None:
+            shares = self.dataset_shares
+            if not isinstance(shares, dict) or not shares:
+                raise ValueError(f"dataset_shares must be a non-empty dict of dataset -> share, got {shares!r}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in shares.values()):
+                raise ValueError(f"dataset_shares: every share must lie in (0, 1], got {shares!r}")
+            if sum(shares.values()) > 1 + 1e-9:
+                raise ValueError(f"dataset_shares: the shares add up to {sum(shares.values()):g}, more than 1")
+            self.dataset_shares = {str(k): float(v) for k, v in shares.items()}
         if self.gain_db is not None:
             low, high = (float(v) for v in self.gain_db)
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):
@@ -193,6 +204,66 @@ def class_weights(onsets: Sequence[int], frames: int, how: str = "entropy") -> n
     q = p[ok]
     w[ok] = 1.0 / (-q * np.log(q) - (1 - q) * np.log1p(-q))
     return w
+
+
+def sampling_weights(datasets: Sequence[str], shares: dict[str, float]) -> np.ndarray:
+    """Probability of drawing each training segment, so that the segments of each dataset in
+    ``shares`` are drawn with that total probability, and the other segments share the rest
+    equally (each of those datasets in proportion to its size, as a plain shuffle would).
+
+    datasets: the dataset of each segment. Raises ValueError for a share of a dataset that has
+    no segment, shares over 1, and shares that leave nothing (or something) for the datasets
+    without one. The result sums to 1.
+    """
+    datasets = np.asarray(datasets, dtype=object)
+    present = sorted(set(datasets.tolist()))
+    unknown = sorted(set(shares) - set(present))
+    if unknown:
+        raise ValueError(f"dataset share(s) for {', '.join(unknown)}: no training segment comes from it; "
+                         f"the training datasets are {', '.join(present)}")
+    given = float(sum(shares.values()))
+    others = datasets[~np.isin(datasets, list(shares))] if shares else datasets
+    if given > 1 + 1e-9:
+        raise ValueError(f"the dataset shares add up to {given:g}, more than 1")
+    if len(others) and given >= 1 - 1e-9:
+        raise ValueError(f"the dataset shares add up to 1 and leave nothing for {', '.join(sorted(set(others)))}")
+    if not len(others) and abs(given - 1) > 1e-9:
+        raise ValueError(f"every training dataset has a share, so they must add up to 1, not {given:g}")
+    weights = np.empty(len(datasets), dtype=np.float64)
+    for name in present:
+        members = datasets == name
+        total = shares[name] if name in shares else (1 - given) * members.sum() / len(others)
+        weights[members] = total / members.sum()
+    return weights
+
+
+def training_loader(cfg: TrainConfig, train: list[SegmentCache], generator: torch.Generator) -> tuple[DataLoader, int]:
+    """The loader of an epoch's training batches, and how many batches an epoch takes from it.
+
+    Without cfg.dataset_shares every segment comes once per epoch in a shuffled order; with
+    them segments are drawn with replacement, each with its `sampling_weights` chance (a small
+    dataset given a large share is seen many times an epoch). Either way the order comes from
+    ``generator`` alone, so a resumed run draws what the uninterrupted run drew.
+    """
+    data = ConcatDataset(train)
+    per_epoch = math.ceil(len(data) / cfg.batch_size)
+    batches = per_epoch if cfg.batches_per_epoch is None else min(per_epoch, cfg.batches_per_epoch)
+    if cfg.dataset_shares is None:
+        order = {"shuffle": True}
+    else:
+        chance = sampling_weights([d for c in train for d in c.segment_datasets()], cfg.dataset_shares)
+        order = {"sampler": WeightedRandomSampler(torch.from_numpy(chance), batches * cfg.batch_size,
+                                                  replacement=True, generator=generator)}
+    loader = DataLoader(data, batch_size=cfg.batch_size, generator=generator, num_workers=cfg.num_workers,
+                        pin_memory=cfg.resolved_device().type == "cuda", **order)
+    return loader, batches
+
+
+def dataset_shares(loader: DataLoader) -> dict[str, float]:
+    """Each dataset's chance of being drawn by a `training_loader` with dataset shares."""
+    datasets = np.array([d for c in loader.dataset.datasets for d in c.segment_datasets()], dtype=object)
+    chance = loader.sampler.weights.numpy()
+    return {d: round(float(chance[datasets == d].sum()), 4) for d in sorted(set(datasets))}
 
 
 def masked_bce(logits: Tensor, targets: Tensor, mask: Tensor, pos_weight: Tensor, reduction: str = "mean") -> Tensor:
@@ -485,11 +556,11 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     pos_weight = torch.tensor(weights, dtype=torch.float32, device=device)
 
     pin = device.type == "cuda"
-    train_loader = DataLoader(ConcatDataset(train), batch_size=cfg.batch_size, shuffle=True, generator=loader_rng,
-                              num_workers=cfg.num_workers, pin_memory=pin)
+    train_loader, batches = training_loader(cfg, train, loader_rng)
+    if cfg.dataset_shares is not None:
+        train_data["shares"] = dataset_shares(train_loader)
     val_loader = DataLoader(ConcatDataset(val), batch_size=cfg.batch_size, shuffle=False,
                             num_workers=cfg.num_workers, pin_memory=pin)
-    batches = len(train_loader) if cfg.batches_per_epoch is None else min(len(train_loader), cfg.batches_per_epoch)
 
     # Early stopping and best-epoch bookkeeping: all of it goes into last.pt.
     epoch, history = 0, []

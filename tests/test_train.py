@@ -130,6 +130,71 @@ def test_class_weights_are_inverse_binary_entropy():
         T.class_weights([1], 10, "inverse")
 
 
+def test_sampling_weights_give_each_dataset_its_share():
+    datasets = ["a"] * 10 + ["b"] * 30 + ["c"] * 60
+    w = T.sampling_weights(datasets, {"a": 0.5})
+    assert w.sum() == pytest.approx(1)
+    by = {d: w[np.array(datasets) == d] for d in "abc"}
+    assert by["a"].sum() == pytest.approx(0.5)
+    assert by["b"].sum() == pytest.approx(0.5 * 30 / 90) and by["c"].sum() == pytest.approx(0.5 * 60 / 90)
+    for d in "abc":                                       # within a dataset, every segment alike
+        assert np.ptp(by[d]) == pytest.approx(0, abs=1e-15)
+    assert T.sampling_weights(datasets, {"a": 0.2, "b": 0.3, "c": 0.5})[-1] == pytest.approx(0.5 / 60)
+    # no share at all: each segment as likely as in a shuffle
+    assert np.allclose(T.sampling_weights(datasets, {}), 1 / 100)
+
+
+@pytest.mark.parametrize("shares, message", [({"d": 0.1}, "no training segment comes from it"),
+                                             ({"a": 0.7, "b": 0.4}, "more than 1"),
+                                             ({"a": 0.6, "b": 0.4}, "leave nothing for c"),
+                                             ({"a": 0.2, "b": 0.3, "c": 0.4}, "must add up to 1")])
+def test_sampling_weights_refuse_impossible_shares(shares, message):
+    with pytest.raises(ValueError, match=message):
+        T.sampling_weights(["a", "b", "b", "c"], shares)
+
+
+def test_config_refuses_bad_shares():
+    for shares in ({}, {"a": 0}, {"a": 1.5}, {"a": True}, {"a": 0.6, "b": 0.6}):
+        with pytest.raises(ValueError, match="dataset_shares"):
+            T.TrainConfig(dataset_shares=shares)
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tracks, tmp_path_factory):
+    """The synth tracks beside two training tracks of a second dataset, "real"."""
+    real = [replace(t, dataset="real", name=f"r{i}") for i, t in enumerate(make_tracks(tmp_path_factory.mktemp("real"), 2, 0))]
+    return T.caches_for(tracks + real, FeatureConfig(), tmp_path_factory.mktemp("cache2"), CFG.lookahead_s, CFG.widen,
+                        segment_frames=SEGMENT, progress=False)
+
+
+def test_training_loader_draws_each_dataset_at_its_share(two_datasets):
+    train, _ = two_datasets
+    datasets = np.array(train.segment_datasets())
+    assert (datasets == "real").sum() == 8 and (datasets == "synth").sum() == 24   # 4 s tracks, 1 s segments
+    cfg = replace(CFG, dataset_shares={"real": 0.5}, batches_per_epoch=500)
+    loader, batches = T.training_loader(cfg, [train], torch.Generator().manual_seed(0))
+    assert batches == 8                                   # capped by the segments: 32 / 4
+    drawn = datasets[np.array(list(loader.sampler))]
+    assert len(drawn) == batches * cfg.batch_size
+    plain, _ = T.training_loader(replace(cfg, dataset_shares=None), [train], torch.Generator().manual_seed(0))
+    assert sorted(plain.sampler) == list(range(32))      # no shares: each segment once
+    many = datasets[np.concatenate([list(loader.sampler) for _ in range(400)])]
+    assert (many == "real").mean() == pytest.approx(0.5, abs=0.02)   # 12800 draws: 4.4 standard errors
+    assert T.dataset_shares(loader) == {"real": 0.5, "synth": 0.5}
+
+
+def test_shares_change_training_record_themselves_and_resume_exactly(two_datasets, tmp_path):
+    cfg = replace(CFG, dataset_shares={"real": 0.5}, epochs=2)
+    plain = T.fit(replace(CFG, epochs=1), *two_datasets, tmp_path / "plain")
+    T.fit(replace(cfg, epochs=1), *two_datasets, tmp_path / "a")
+    assert read_log(tmp_path / "a")[0]["train_loss"] != pytest.approx(plain["history"][0]["train_loss"], abs=1e-6)
+    T.fit(cfg, *two_datasets, tmp_path / "a", resume=True)
+    summary = T.fit(cfg, *two_datasets, tmp_path / "b")
+    assert summary["data"]["train"]["shares"] == {"real": 0.5, "synth": 0.5}
+    for a, b in zip(read_log(tmp_path / "a"), read_log(tmp_path / "b"), strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+
+
 def test_masked_bce_ignores_padding_and_weights_positives():
     torch.manual_seed(0)
     logits, targets = torch.randn(2, 6, 5), (torch.rand(2, 6, 5) > 0.7).float()

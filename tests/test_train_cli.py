@@ -104,7 +104,8 @@ def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):
     run = tmp_path / "run"
     for bad, says in (("--set=Q=3", "rnn has no hyperparameter Q; it has H, L, cell, dropout"),
                       ("--set=L=abc", "L (recurrent layers) must be an integer >= 1, got 'abc'"),
-                      ("--frame-size=300", "FeatureConfig.hop_size (441) must not exceed frame_size (300)")):
+                      ("--frame-size=300", "FeatureConfig.hop_size (441) must not exceed frame_size (300)"),
+                      ("--share=adtof=1.5", "dataset_shares: every share must lie in (0, 1]")):
         r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run),
                                       "--set", "H=72", bad, "--epochs", "1"])
         assert r.exit_code == 2, r.output

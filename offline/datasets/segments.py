@@ -408,6 +408,10 @@ class SegmentCache:
             counts += np.asarray(self.tracks[i]["onsets"], dtype=np.int64)
         return counts
 
+    def segment_datasets(self) -> list[str]:
+        """The dataset (its loader's name, e.g. "synth", "enst") of each segment, in index order."""
+        return [self.tracks[i]["dataset"] for i in self._track_of]
+
     @property
     def num_frames(self) -> int:
         """Frames of this view's tracks (each counted once, whatever the segment overlap)."""
