@@ -291,6 +291,8 @@ def test_tuned_pieces_rooms_and_chain_keep_annotations_on_the_onsets(ctx, kit):
             "drums": {"source": "procedural", "style": "sparse", "seed": 5, "min_gap": 2.5},
             "level_db": -20.0, "augment": {}, "pieces": K.piece_tuning(rng), "room": room,
             "master": recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
+    for c, bands in K.piece_eq(np.random.default_rng(5)).items():  # each piece equalised too (sample kits)
+        spec["pieces"][c]["eq"] = bands
     audio, events, _ = S.render_example(spec, context)
     times = np.array([e.time for e in events])
     alone = [e for e in events if np.sort(np.abs(times - e.time))[1] > 0.05]
@@ -315,6 +317,40 @@ def test_piece_tuning_changes_the_sound_not_the_labels(ctx):
     loud, on_loud, _ = sf_kit.render(hits, 3 * RATE, np.random.default_rng(1), context.cache_dir,
                                      pieces={c: {"gain_db": 6.0} for c in CLASSES})
     assert [v for _, _, v in on_loud] == [min(127, round(v * 10 ** (6 / 40))) for _, _, v in hits]
+
+
+def test_piece_eq_filters_its_own_piece_and_moves_no_label(ctx):
+    context, _ = ctx
+    kit = context.kits["hydrogen/BJA_Pacific"]
+    hits = [(0.2, 36, 100), (0.9, 38, 90), (1.6, 42, 70)]
+    plain, on_plain, _ = kit.render(hits, 3 * RATE, np.random.default_rng(1))
+    dark = [{"kind": "highshelf", "freq": 2000.0, "gain_db": -18.0, "q": 0.707}]
+    snare_dark, on_dark, _ = kit.render(hits, 3 * RATE, np.random.default_rng(1), pieces={"SD": {"eq": dark}})
+    assert on_dark == on_plain
+    assert np.array_equal(snare_dark[:int(0.9 * RATE)], plain[:int(0.9 * RATE)])   # the kick before it: untouched
+
+    def high_share(x):  # energy above 4 kHz over the snare's 50 ms
+        seg = np.fft.rfft(x[int(0.9 * RATE): int(0.95 * RATE)])
+        f = np.fft.rfftfreq(int(0.05 * RATE), 1 / RATE)
+        return np.sum(np.abs(seg[f > 4000]) ** 2) / np.sum(np.abs(seg) ** 2)
+
+    assert high_share(snare_dark) < 0.3 * high_share(plain)
+    # drawn: every class, a high shelf and a peaking band, each within its range
+    for bands in K.piece_eq(np.random.default_rng(0)).values():
+        shelf, peak = bands
+        assert 1500 <= shelf["freq"] <= 8000 and -18 <= shelf["gain_db"] <= 6
+        assert 100 <= peak["freq"] <= 5000 and -9 <= peak["gain_db"] <= 9
+
+
+def test_piece_eq_is_drawn_only_when_asked_for(ctx):
+    context, _ = ctx
+    plain = S.plan(context, 0.05, seed=3)
+    eq = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(piece_eq=1.0)}), 0.05, seed=3)
+    assert [s["id"] for s in plain] == [s["id"] for s in eq] and any("pieces" in s for s in plain)
+    for a, b in zip(plain, eq):  # everything else drawn as before
+        for c in a.get("pieces", {}):
+            assert b["pieces"][c].pop("eq") and b["pieces"][c] == a["pieces"][c]
+        assert a == b
 
 
 def test_accompaniment_soundfonts_are_drawn_and_used(ctx):

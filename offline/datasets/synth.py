@@ -104,7 +104,9 @@ class SynthConfig:
     clip: float = 0.05  # share of examples driven into hard clipping ...
     clip_db: tuple[float, float] = (1.0, 12.0)  # ... this many dB over full scale at their peak
     drums_to_music_db: tuple[float, float] = (-12.0, 9.0)  # RMS ratio of the drum stem to the music
-    pieces: float = 0.7  # share of kits with each piece tuned and balanced (kits.piece_tuning)
+    pieces: float = 0.7  # share of kits with each piece tuned and balanced (kits.piece_tuning) ...
+    piece_eq: float = 0.0  # ... and of those, the share with each piece equalised too (kits.piece_eq;
+    #                        sample kits only: a SoundFont kit plays all its pieces in one fluidsynth run)
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -205,6 +207,10 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
+    # drawn last, and only when asked for: specs of the same seed stay as they were without it
+    if "pieces" in spec and cfg.piece_eq > 0 and rng.random() < cfg.piece_eq:
+        for c, bands in kitlib.piece_eq(rng).items():
+            spec["pieces"][c]["eq"] = bands
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
