@@ -427,6 +427,68 @@ def curves(runs, output, title):
         _fail(str(exc))
 
 
+def _load_sets(sets: tuple[str, ...]) -> dict:
+    """'LABEL=NAME:ROOT[:SPLIT]' ... -> {LABEL: that split's tracks} (SPLIT default test)."""
+    from offline.datasets import load
+
+    tracks = {}
+    for item in sets:
+        label, eq, rest = item.partition("=")
+        if not eq or ":" not in rest:
+            _fail(f"--set {item!r}: expected LABEL=NAME:ROOT[:SPLIT]", 2)
+        name, _, root = rest.partition(":")
+        split = "test"
+        if root.rsplit(":", 1)[-1] in ("train", "validation", "test"):
+            root, split = root.rsplit(":", 1)
+        tracks[label] = [t for t in load(name, root) if t.split == split]
+        if not tracks[label]:
+            _fail(f"--set {item!r}: no {split} tracks")
+    return tracks
+
+
+@main.command("timbre")
+@click.option("--set", "sets", multiple=True, required=True, metavar="LABEL=NAME:ROOT[:SPLIT]",
+              help="a dataset split to profile (SPLIT default test); repeatable")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--max-tracks", type=int, default=200, show_default=True,
+              help="profile at most this many tracks of each set (drawn with --seed)")
+@click.option("--level-norm/--no-level-norm", default=True, show_default=True,
+              help="the level-normalised features (the shipped model's) or plain ones")
+@SEED_OPT
+@click.option("--title", default="Onset timbre: mean feature rise at isolated onsets", show_default=True)
+def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
+    """Profile what each class sounds like at its onsets in each set (offline.timbre): the mean
+    rise of every feature band over isolated onsets. timbre.json (with each class's share of
+    the rise above 2 kHz) and timbre.png in OUT: rendered audio beside real recordings."""
+    import random
+
+    from offline.datasets import DatasetError
+    from offline.timbre import brightness, plot_profiles, timbre_profiles
+    from rtadt.drums import CLASSES
+
+    if max_tracks < 1:
+        _fail(f"--max-tracks must be >= 1, got {max_tracks}", 2)
+    try:
+        chosen = {k: (random.Random(seed).sample(v, max_tracks) if len(v) > max_tracks else v)
+                  for k, v in _load_sets(sets).items()}
+        profiles = timbre_profiles(chosen, FeatureConfig(level_norm=level_norm), progress=True)
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    profiles["brightness_above_2khz"] = {k: {c: brightness(v[c], profiles["bands_hz"]) for c in CLASSES}
+                                         for k, v in profiles["sets"].items()}
+    profiles["meta"] = {"command": "rtadt-train timbre " + " ".join(sys.argv[2:]), "level_norm": level_norm,
+                        "tracks": {k: len(v) for k, v in chosen.items()}}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "timbre.json").write_text(json.dumps(profiles, indent=1) + "\n")
+    plot_profiles(profiles, out / "timbre.png", title)
+    click.echo("| set | " + " | ".join(f"{c} (n)" for c in CLASSES) + " |")
+    click.echo("| --- |" + " ---: |" * len(CLASSES))
+    for k, v in profiles["brightness_above_2khz"].items():
+        click.echo(f"| {k} | " + " | ".join(f"{v[c]} ({profiles['sets'][k][c]['n']})" for c in CLASSES) + " |")
+    click.echo(f"{out / 'timbre.json'}, {out / 'timbre.png'}: share of each class's onset rise above 2 kHz")
+
+
 @main.command("report")
 @click.argument("models", nargs=-1, required=True)
 @click.option("--set", "sets", multiple=True, required=True, metavar="LABEL=NAME:ROOT[:SPLIT]",
@@ -440,29 +502,19 @@ def report(models, sets, gains, out_dir, title):
     through the streaming engine at several input gains: scorecard.json, .md and .png in OUT."""
     import shlex
 
-    from offline.datasets import DatasetError, load, statistics
+    from offline.datasets import DatasetError, statistics
     from offline.report import scorecard, write_scorecard
     from rtadt.bundle import BundleError
 
     gain_values = _parse_numbers(gains, "--gain-db")
     if 0.0 not in gain_values:
         gain_values = [0.0] + gain_values
-    chosen, tracks = {}, {}
+    chosen = {}
     try:
         for item in models:
             label, eq, model = item.partition("=") if "=" in item and not Path(item).exists() else ("", "", item)
             chosen[label or Path(model).stem] = _resolve_model(model)
-        for item in sets:
-            label, eq, rest = item.partition("=")
-            if not eq or ":" not in rest:
-                _fail(f"--set {item!r}: expected LABEL=NAME:ROOT[:SPLIT]", 2)
-            name, _, root = rest.partition(":")
-            split = "test"
-            if root.rsplit(":", 1)[-1] in ("train", "validation", "test"):
-                root, split = root.rsplit(":", 1)
-            tracks[label] = [t for t in load(name, root) if t.split == split]
-            if not tracks[label]:
-                _fail(f"--set {item!r}: no {split} tracks")
+        tracks = _load_sets(sets)
         card = scorecard(chosen, tracks, gain_values)
     except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
