@@ -443,7 +443,10 @@ class HydrogenKit:
             gain = vel / 127 * layer.gain * inst.gain * 10 ** (tune.get("gain_db", 0.0) / 20)
             voices.append((int(round(t * RATE)), x, gain, group, onset, drum, vel))
         voices.sort(key=lambda v: v[0])
-        stems = {drum: np.zeros(n_samples, np.float32) for drum in {v[5] for v in voices}}
+        # pieces without EQ share one buffer (summed in the same order as before EQ existed, so
+        # earlier renders stay bit-exact); each equalised piece gets a stem of its own
+        stems = {None: np.zeros(n_samples, np.float32)}
+        stems.update({d: np.zeros(n_samples, np.float32) for d in {v[5] for v in voices} if pieces.get(d, {}).get("eq")})
         next_in_group: dict[str, int] = {}
         fade = int(0.005 * RATE)  # a choked cymbal stops within 5 ms, not with a click
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
@@ -458,11 +461,11 @@ class HydrogenKit:
                 y[-min(fade, len(y)):] *= np.linspace(1, 0, min(fade, len(y)), dtype=np.float32)
             lo, hi = max(start, 0), min(start + len(y), n_samples)
             if hi > lo:
-                stems[drum][lo:hi] += y[lo - start:hi - start]
+                stems[drum if drum in stems else None][lo:hi] += y[lo - start:hi - start]
             merge_onset(onsets, start, start + onset, drum, vel)
-        out = np.zeros(n_samples, np.float32)
-        for drum, stem in stems.items():
-            for band in pieces.get(drum, {}).get("eq", ()):
+        out = stems.pop(None)
+        for drum, stem in sorted(stems.items()):
+            for band in pieces[drum]["eq"]:
                 stem = equalise(stem, band)
             out += stem
         info = {"instruments": {r: i.name for r, i in chosen.items()}, "dropped": dropped}
