@@ -57,7 +57,7 @@ def _parse_shares(items: tuple[str, ...]) -> dict[str, float] | None:
     """'enst=0.2' ... -> {'enst': 0.2}; nothing given -> None (a plain shuffle)."""
     out = {}
     for item in items:
-        name, sep, value = item.partition("=")
+        name, sep, value = (part.strip() for part in item.partition("="))
         try:
             if not sep or not name or name in out:
                 raise ValueError
@@ -65,6 +65,8 @@ def _parse_shares(items: tuple[str, ...]) -> dict[str, float] | None:
         except ValueError:
             raise click.BadParameter(f"{item!r}: expected DATASET=FRACTION, each dataset once",
                                      param_hint="--share") from None
+        if not 0 < out[name] <= 1:
+            raise click.BadParameter(f"{item!r}: a share must lie in (0, 1]", param_hint="--share")
     return out or None
 
 
@@ -206,8 +208,9 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
 @click.option("--gain-db", "gain_db", metavar="LOW,HIGH",
               help="level augmentation: each training segment heard at a gain drawn in this dB range, e.g. -30,10")
 @click.option("--share", "shares", multiple=True, metavar="DATASET=FRACTION",
-              help="draw this fraction of the training segments from DATASET (the loader's name, e.g. "
-                   "enst=0.2; repeatable), with replacement; the other datasets share the rest by size")
+              help="draw this fraction of the training segments from DATASET (the tracks' dataset: enst for "
+                   "every enst-* selection, synth for every render; e.g. enst=0.2; repeatable), with "
+                   "replacement; the other datasets share the rest by size")
 def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, epochs,
         batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db, shares):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
@@ -231,6 +234,11 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
     try:
         for name, root in sources.values():
             tracks += load(name, root)
+        trained = sorted({t.dataset for t in tracks if t.split == "train"})
+        unknown = sorted(set(cfg.dataset_shares or ()) - set(trained))
+        if unknown:  # before any feature is computed
+            _fail(f"--share {', '.join(unknown)}: no training track comes from it; the training tracks' "
+                  f"datasets are {', '.join(trained)}", 2)
         if cfg.gain_db is not None:
             check_gain_augmentation(features)  # before any feature is computed
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
@@ -427,6 +435,13 @@ def curves(runs, output, title):
         _fail(str(exc))
 
 
+def _command_line(command: str) -> str:
+    """This run's command line as a shell would take it back (for a results file's meta)."""
+    import shlex
+
+    return f"rtadt-train {command} " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+
+
 def _load_sets(sets: tuple[str, ...]) -> dict:
     """'LABEL=NAME:ROOT[:SPLIT]' ... -> {LABEL: that split's tracks} (SPLIT default test)."""
     from offline.datasets import load
@@ -440,6 +455,8 @@ def _load_sets(sets: tuple[str, ...]) -> dict:
         split = "test"
         if root.rsplit(":", 1)[-1] in ("train", "validation", "test"):
             root, split = root.rsplit(":", 1)
+        if not label or label in tracks:
+            _fail(f"--set {item!r}: each set needs a label of its own", 2)
         tracks[label] = [t for t in load(name, root) if t.split == split]
         if not tracks[label]:
             _fail(f"--set {item!r}: no {split} tracks")
@@ -476,7 +493,7 @@ def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
         _fail(str(exc))
     profiles["brightness_above_2khz"] = {k: {c: brightness(v[c], profiles["bands_hz"]) for c in CLASSES}
                                          for k, v in profiles["sets"].items()}
-    profiles["meta"] = {"command": "rtadt-train timbre " + " ".join(sys.argv[2:]), "level_norm": level_norm,
+    profiles["meta"] = {"command": _command_line("timbre"), "level_norm": level_norm,
                         "tracks": {k: len(v) for k, v in chosen.items()}}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -485,7 +502,8 @@ def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
     click.echo("| set | " + " | ".join(f"{c} (n)" for c in CLASSES) + " |")
     click.echo("| --- |" + " ---: |" * len(CLASSES))
     for k, v in profiles["brightness_above_2khz"].items():
-        click.echo(f"| {k} | " + " | ".join(f"{v[c]} ({profiles['sets'][k][c]['n']})" for c in CLASSES) + " |")
+        click.echo(f"| {k} | " + " | ".join(f"{'-' if v[c] is None else v[c]} ({profiles['sets'][k][c]['n']})"
+                                              for c in CLASSES) + " |")
     click.echo(f"{out / 'timbre.json'}, {out / 'timbre.png'}: share of each class's onset rise above 2 kHz")
 
 
@@ -500,8 +518,6 @@ def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
 def report(models, sets, gains, out_dir, title):
     """Score MODELS (bundles, names or checkpoints; LABEL=MODEL to name one) on dataset splits
     through the streaming engine at several input gains: scorecard.json, .md and .png in OUT."""
-    import shlex
-
     from offline.datasets import DatasetError, statistics
     from offline.report import scorecard, write_scorecard
     from rtadt.bundle import BundleError
@@ -518,7 +534,7 @@ def report(models, sets, gains, out_dir, title):
         card = scorecard(chosen, tracks, gain_values)
     except (BundleError, DatasetError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    meta = {"command": "rtadt-train report " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+    meta = {"command": _command_line("report"),
             "models": {k: {"name": b.name, "manifest": {x: b.manifest.get(x) for x in ("architecture", "lookahead_s", "training")
                                                         if x in b.manifest}} for k, b in chosen.items()},
             "sets": {k: {"tracks": len(v), "hours": sum(x["hours"] for x in statistics(v).values())}

@@ -10,7 +10,7 @@ have (offline/results/realism/timbre: the rendered toms and snares are far brigh
 ENST's, and the rendered-only model calls half the real toms snares).
 
     onset_rises(features, onsets, isolation, after) -> {class: rises [n, bands]}
-    timbre_profiles(sets, cfg) -> {set: {class: {"n", "mean"}}}
+    timbre_profiles(sets, cfg) -> {"bands_hz": [...], "sets": {set: {class: {"n", "mean"}}}}
 """
 from __future__ import annotations
 
@@ -51,10 +51,13 @@ def onset_rises(features: np.ndarray, onsets: Mapping[str, np.ndarray], isolatio
 
 def timbre_profiles(sets: Mapping[str, Sequence], cfg: FeatureConfig, isolation: int = ISOLATION,
                     after: int = AFTER, progress: bool = False) -> dict:
-    """{set: {class: {"n": onsets, "mean": mean rise per band}}} over the tracks of each set
-    (offline.datasets Tracks), with the bands' centre frequencies under "bands_hz"."""
+    """{"bands_hz": band centres, "sets": {set: {class: {"n": onsets, "mean": mean rise per
+    band}}}} over the tracks of each set (offline.datasets Tracks). cfg without difference
+    features: a profile is one value per band."""
     from tqdm import tqdm
 
+    if cfg.positive_diff:
+        raise ValueError("timbre profiles are of the bands themselves: a FeatureConfig without positive_diff")
     out = {"bands_hz": [round(float(f), 1) for f in band_centre_frequencies(cfg)], "sets": {}}
     for name, tracks in sets.items():
         rises = {c: [] for c in CLASSES}

@@ -102,7 +102,8 @@ class TrainConfig:
     class_weighting: str = "entropy"    # "entropy": ADTOF's inverse-entropy weights; "none": plain BCE
     gain_db: tuple[float, float] | None = None  # each training segment heard at a gain drawn uniformly
     #                                     in dB from this range (exact on cached features: with_gain)
-    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH  # cap an epoch (budgets); None: every segment once
+    batches_per_epoch: int | None = defaults.BATCHES_PER_EPOCH  # cap an epoch (budgets); None: as many
+    #                                     segments as there are (each once, or drawn by the shares)
     dataset_shares: dict[str, float] | None = None  # {dataset: share of the training segments drawn from it}
     #                                     (with replacement; the others share the rest by size); None: shuffle
     init_from: str | None = None        # start from this checkpoint's weights (same model and features)
@@ -212,8 +213,8 @@ def sampling_weights(datasets: Sequence[str], shares: dict[str, float]) -> np.nd
     equally (each of those datasets in proportion to its size, as a plain shuffle would).
 
     datasets: the dataset of each segment. Raises ValueError for a share of a dataset that has
-    no segment, shares over 1, and shares that leave nothing (or something) for the datasets
-    without one. The result sums to 1.
+    no segment, shares over 1, shares that add up to 1 while some dataset has none, and
+    shares of every dataset that do not add up to 1. The result sums to 1.
     """
     datasets = np.asarray(datasets, dtype=object)
     present = sorted(set(datasets.tolist()))
@@ -237,7 +238,8 @@ def sampling_weights(datasets: Sequence[str], shares: dict[str, float]) -> np.nd
     return weights
 
 
-def training_loader(cfg: TrainConfig, train: list[SegmentCache], generator: torch.Generator) -> tuple[DataLoader, int]:
+def training_loader(cfg: TrainConfig, train: list[SegmentCache], generator: torch.Generator,
+                    pin_memory: bool = False) -> tuple[DataLoader, int]:
     """The loader of an epoch's training batches, and how many batches an epoch takes from it.
 
     Without cfg.dataset_shares every segment comes once per epoch in a shuffled order; with
@@ -255,7 +257,7 @@ def training_loader(cfg: TrainConfig, train: list[SegmentCache], generator: torc
         order = {"sampler": WeightedRandomSampler(torch.from_numpy(chance), batches * cfg.batch_size,
                                                   replacement=True, generator=generator)}
     loader = DataLoader(data, batch_size=cfg.batch_size, generator=generator, num_workers=cfg.num_workers,
-                        pin_memory=cfg.resolved_device().type == "cuda", **order)
+                        pin_memory=pin_memory, **order)
     return loader, batches
 
 
@@ -556,7 +558,7 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     pos_weight = torch.tensor(weights, dtype=torch.float32, device=device)
 
     pin = device.type == "cuda"
-    train_loader, batches = training_loader(cfg, train, loader_rng)
+    train_loader, batches = training_loader(cfg, train, loader_rng, pin)
     if cfg.dataset_shares is not None:
         train_data["shares"] = dataset_shares(train_loader)
     val_loader = DataLoader(ConcatDataset(val), batch_size=cfg.batch_size, shuffle=False,

@@ -183,6 +183,18 @@ def test_training_loader_draws_each_dataset_at_its_share(two_datasets):
     assert T.dataset_shares(loader) == {"real": 0.5, "synth": 0.5}
 
 
+def test_training_loader_order_comes_from_its_generator_alone(two_datasets):
+    train, _ = two_datasets
+    for shares in (None, {"real": 0.5}):
+        cfg = replace(CFG, dataset_shares=shares, batches_per_epoch=None)
+        orders = []
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)  # the global RNG (gain augmentation's) must not matter
+            loader, _ = T.training_loader(cfg, [train], torch.Generator().manual_seed(7))
+            orders.append([list(loader.sampler) for _ in range(2)])
+        assert orders[0] == orders[1] and orders[0][0] != orders[0][1]   # epochs differ, runs agree
+
+
 def test_shares_change_training_record_themselves_and_resume_exactly(two_datasets, tmp_path):
     cfg = replace(CFG, dataset_shares={"real": 0.5}, epochs=2)
     plain = T.fit(replace(CFG, epochs=1), *two_datasets, tmp_path / "plain")

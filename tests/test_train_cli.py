@@ -104,14 +104,25 @@ def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):
     run = tmp_path / "run"
     for bad, says in (("--set=Q=3", "rnn has no hyperparameter Q; it has H, L, cell, dropout"),
                       ("--set=L=abc", "L (recurrent layers) must be an integer >= 1, got 'abc'"),
-                      ("--frame-size=300", "FeatureConfig.hop_size (441) must not exceed frame_size (300)"),
-                      ("--share=adtof=1.5", "dataset_shares: every share must lie in (0, 1]")):
+                      ("--frame-size=300", "FeatureConfig.hop_size (441) must not exceed frame_size (300)")):
         r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(run),
                                       "--set", "H=72", bad, "--epochs", "1"])
         assert r.exit_code == 2, r.output
         lines = r.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"rtadt-train: error: {says}")
         assert not loads and not run.exists()
+
+
+def test_share_must_be_a_fraction_of_a_training_dataset(tmp_path):
+    for bad in ("--share=adtof=1.5", "--share=adtof", "--share=adtof=0"):
+        r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path}", "--out", str(tmp_path / "run"), bad])
+        assert r.exit_code == 2 and "--share" in r.output and not (tmp_path / "run").exists()
+    adtof_with_splits(tmp_path / "data")   # read, then refused before any feature is computed
+    r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "run"),
+                                  "--share", "synth=0.5"])
+    assert r.exit_code == 2 and not (tmp_path / "run").exists()
+    assert r.output.strip() == ("rtadt-train: error: --share synth: no training track comes from it; "
+                                "the training tracks' datasets are adtof")
 
 
 def run_architecture_study(tmp_path, *options):

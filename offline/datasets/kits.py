@@ -383,6 +383,9 @@ def split_of(name: str) -> str:
     return FAMILY_SPLIT.get(family_of(name), "train")
 
 
+SAMPLE_KIT_PREFIX = "hydrogen/"  # the kits played from samples (HydrogenKit): per-piece EQ and pitch apply
+
+
 class HydrogenKit:
     """A Hydrogen kit, played by mixing its samples: the velocity layer whose range holds the
     velocity, amplitude velocity/127 times layer and instrument gains (as Hydrogen plays it),
@@ -390,7 +393,7 @@ class HydrogenKit:
 
     def __init__(self, kit_dir: Path):
         self.dir = Path(kit_dir)
-        self.name = f"hydrogen/{self.dir.name}"
+        self.name = f"{SAMPLE_KIT_PREFIX}{self.dir.name}"
         self.family, self.split = family_of(self.name), split_of(self.name)
         self.missing: list[str] = []
         self.instruments = parse_drumkit(self.dir, self.missing)
@@ -481,7 +484,7 @@ def piece_tuning(rng: np.random.Generator, pitch: float = 2.0, gain_db: float = 
 
 def piece_eq(rng: np.random.Generator) -> dict:
     """Per class two filters (mixing.equalise): a high shelf (1.5-8 kHz, -18 to +6 dB) and a
-    peaking band (100 Hz-5 kHz, +-9 dB, Q 0.7-2). Mostly darker: a drum's close microphone
+    peaking band (100 Hz-5 kHz, +-9 dB, Q 0.7-2; a shelf's slope is fixed, its q unused). Mostly darker: a drum's close microphone
     hears less stick than a sample library, and the ENST drummers' toms and snares are far
     darker than the samples' (their attack rises little above 2 kHz)."""
     def log_uniform(lo, hi):

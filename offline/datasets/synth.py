@@ -208,7 +208,8 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
     # drawn last, and only when asked for: specs of the same seed stay as they were without it
-    if "pieces" in spec and cfg.piece_eq > 0 and rng.random() < cfg.piece_eq:
+    if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
+            and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
             spec["pieces"][c]["eq"] = bands
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
