@@ -139,3 +139,19 @@ rtadt-train curves crnn-v3="$W/runs/v3" crnn-v3-la10="$W/runs/v3-la10" rnn-v3="$
     -o "$W/report-more-audio/curves.png"
 # Where the rendered-test errors lie (render-test-errors.md): per kit, and what was played under each false positive.
 rtadt-train evaluate default --dataset synth --root "$W/new" --by kit --json "$W/render-test-errors.json"
+
+# 11. v2 and the 10 ms point with a fifth of every epoch's segments from ENST drummer 1 (candidates/real-share/;
+#     not shipped: validation tied). One thread each, side by side; the 10 ms run was stopped after 5 epochs.
+share() {  # NAME LOOKAHEAD INIT EPOCHS
+  OMP_NUM_THREADS=1 rtadt-train fit crnn "${MORE[@]}" --out "$W/runs/$1" --cache "$W/cache/more-$2" --lookahead "$2" \
+      --level-norm --init-from "$3" --share enst=0.2 --epochs "$4" --batches-per-epoch 150 --lr 0.0005 --seed 6 --resume
+}
+share real20 0.02 "$W/runs/ship20/best.pt" 12 & share real10 0.01 "$W/runs/v3-la10/best.pt" 5 & wait
+for n in real20 real10; do
+  rtadt-train export "$W/runs/$n/best.pt" -o "$W/$n.rtadt" --name "rtadt-$n"
+  rtadt-train tune "$W/$n.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/$n-tuned.rtadt"
+done
+rtadt-train report real20="$W/real20-tuned.rtadt" real10="$W/real10-tuned.rtadt" default-v2=default \
+    crnn-v3-la10="$W/more-v3-la10-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-real-share"
+rtadt-train curves real20="$W/runs/real20" real10="$W/runs/real10" crnn-v3="$W/runs/v3" crnn-v3-la10="$W/runs/v3-la10" \
+    -o "$W/report-real-share/curves.png"
