@@ -217,7 +217,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
     from pathlib import Path
 
     from offline.datasets import DatasetError, load
-    from offline.train import RunExistsError, TrainConfig, caches_for, check_gain_augmentation
+    from offline.train import RunExistsError, TrainConfig, caches_for, check_gain_augmentation, sampling_weights
     from offline.train import fit as run_fit
 
     sources = _parse_data(data, labelled=True)
@@ -234,11 +234,11 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
     try:
         for name, root in sources.values():
             tracks += load(name, root)
-        trained = sorted({t.dataset for t in tracks if t.split == "train"})
-        unknown = sorted(set(cfg.dataset_shares or ()) - set(trained))
-        if unknown:  # before any feature is computed
-            _fail(f"--share {', '.join(unknown)}: no training track comes from it; the training tracks' "
-                  f"datasets are {', '.join(trained)}", 2)
+        if cfg.dataset_shares is not None:  # the shares checked against the datasets before any feature is computed
+            try:
+                sampling_weights(sorted({t.dataset for t in tracks if t.split == "train"}), cfg.dataset_shares)
+            except ValueError as exc:
+                _fail(f"--share: {exc}", 2)
         if cfg.gain_db is not None:
             check_gain_augmentation(features)  # before any feature is computed
         train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)

@@ -220,7 +220,7 @@ def sampling_weights(datasets: Sequence[str], shares: dict[str, float]) -> np.nd
     present = sorted(set(datasets.tolist()))
     unknown = sorted(set(shares) - set(present))
     if unknown:
-        raise ValueError(f"dataset share(s) for {', '.join(unknown)}: no training segment comes from it; "
+        raise ValueError(f"{', '.join(unknown)}: no training segment comes from it; "
                          f"the training datasets are {', '.join(present)}")
     given = float(sum(shares.values()))
     others = datasets[~np.isin(datasets, list(shares))] if shares else datasets

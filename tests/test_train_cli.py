@@ -121,8 +121,11 @@ def test_share_must_be_a_fraction_of_a_training_dataset(tmp_path):
     r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "run"),
                                   "--share", "synth=0.5"])
     assert r.exit_code == 2 and not (tmp_path / "run").exists()
-    assert r.output.strip() == ("rtadt-train: error: --share synth: no training track comes from it; "
-                                "the training tracks' datasets are adtof")
+    assert r.output.strip() == ("rtadt-train: error: --share: synth: no training segment comes from it; "
+                                "the training datasets are adtof")
+    r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "run"),
+                                  "--share", "adtof=0.5"])   # the only dataset: its share must be 1
+    assert r.exit_code == 2 and "must add up to 1" in r.output and not (tmp_path / "run").exists()
 
 
 def run_architecture_study(tmp_path, *options):
