@@ -348,7 +348,7 @@ def test_piece_eq_filters_its_own_piece_and_moves_no_label(ctx):
 
 def test_piece_eq_is_drawn_only_when_asked_for(ctx):
     context, _ = ctx
-    plain = S.plan(context, 0.05, seed=3)
+    plain = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(piece_eq=0.0)}), 0.05, seed=3)
     eq = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(piece_eq=1.0)}), 0.05, seed=3)
     assert [s["id"] for s in plain] == [s["id"] for s in eq] and any("pieces" in s for s in plain)
     assert any("eq" in s.get("pieces", {}).get("SD", {}) for s in eq)

@@ -105,8 +105,11 @@ class SynthConfig:
     clip_db: tuple[float, float] = (1.0, 12.0)  # ... this many dB over full scale at their peak
     drums_to_music_db: tuple[float, float] = (-12.0, 9.0)  # RMS ratio of the drum stem to the music
     pieces: float = 0.7  # share of kits with each piece tuned and balanced (kits.piece_tuning) ...
-    piece_eq: float = 0.0  # ... and of those, the share with each piece equalised too (kits.piece_eq;
-    #                        sample kits only: a SoundFont kit plays all its pieces in one fluidsynth run)
+    # ... and of those, the share with each piece equalised too (kits.piece_eq; sample kits only: a
+    # SoundFont kit plays all its pieces in one fluidsynth run). Chosen on ENST drummer 2
+    # (offline/results/realism/piece-eq, two seeds): toms 0.17-0.21 -> 0.37-0.40, the band +0.03-0.08,
+    # drums alone +0.015 / -0.001, the rendered tests -0.02-0.03. Renders made before: piece_eq=0.
+    piece_eq: float = 1.0
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)

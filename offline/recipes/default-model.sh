@@ -16,8 +16,9 @@ mkdir -p "$W"
 # 1. Training audio: 3 h in all three splits, 3 h more for training. The shipped model heard the
 #    music-heavy kind mix that was the default then (offline/results/realism has why it no longer is).
 K=drums=0.15,drums+music=0.35,song=0.3,music=0.2
-rtadt-train synth --out "$W/new" --hours 3 --seed 0 --kinds $K
-rtadt-train synth --out "$W/new2" --hours 3 --seed 1 --split train --kinds $K
+# Renders made before per-piece EQ was on by default carry --set piece_eq=0.
+rtadt-train synth --out "$W/new" --hours 3 --seed 0 --kinds $K --set piece_eq=0
+rtadt-train synth --out "$W/new2" --hours 3 --seed 1 --split train --kinds $K --set piece_eq=0
 
 # 2. A causal CRNN on the first render alone (the realism comparison's run), 5 x 120 batches.
 rtadt-train fit crnn --data synth:"$W/new" --out "$W/runs/cmp-new" --cache "$W/cache/new" \
@@ -35,7 +36,7 @@ rtadt-train export "$W/runs/default/best.pt" -o "$W/default-int8.rtadt" --name r
 rtadt-train tune "$W/default-int8.rtadt" --data synth:"$W/new" --data enst-all-d1:"$E" -o "$W/default-int8-tuned.rtadt"
 
 # 5. A third render in today's kind mix (SynthConfig's default).
-rtadt-train synth --out "$W/kinds" --hours 3 --seed 0
+rtadt-train synth --out "$W/kinds" --hours 3 --seed 0 --set piece_eq=0
 
 # 6. The lookahead sweep: stage 3's weights fine-tuned on level-normalised features (which it may
 #    cross: --init-from allows a change of level normalisation and nothing else), the same budget
@@ -117,7 +118,7 @@ rtadt-train report crnn-w2048-la10="$W/cand-w2048-la10-tuned.rtadt" crnn-w1024-l
 #     v2 trained on with them at 20 ms, its epoch-6 weights at 10 ms, the 30-epoch RNN likewise; one
 #     thread each, stopped after the epochs given (the session's end). About 15 min of rendering and
 #     95 min of training, three runs sharing the 2 cores (with realism/README.md's rendered-only run).
-for s in 2 3 4 5; do rtadt-train synth --out "$W/train-s$s" --hours 3 --seed "$s" --split train; done
+for s in 2 3 4 5; do rtadt-train synth --out "$W/train-s$s" --hours 3 --seed "$s" --split train --set piece_eq=0; done
 MORE=(--data kinds=synth:"$W/kinds" --data s2=synth:"$W/train-s2" --data s3=synth:"$W/train-s3"
       --data s4=synth:"$W/train-s4" --data s5=synth:"$W/train-s5" --data new2=synth:"$W/new2" --data enst-all-d1:"$E")
 more() {  # ARCHITECTURE NAME LOOKAHEAD INIT EPOCHS BATCHES SEED
