@@ -480,7 +480,7 @@ def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
     import random
 
     from offline.datasets import DatasetError
-    from offline.timbre import brightness, plot_profiles, timbre_profiles
+    from offline.timbre import brightness, brightness_table, plot_profiles, timbre_profiles
     from rtadt.drums import CLASSES
 
     if max_tracks < 1:
@@ -499,11 +499,7 @@ def timbre(sets, out_dir, max_tracks, level_norm, seed, title):
     out.mkdir(parents=True, exist_ok=True)
     (out / "timbre.json").write_text(json.dumps(profiles, indent=1) + "\n")
     plot_profiles(profiles, out / "timbre.png", title)
-    click.echo("| set | " + " | ".join(f"{c} (n)" for c in CLASSES) + " |")
-    click.echo("| --- |" + " ---: |" * len(CLASSES))
-    for k, v in profiles["brightness_above_2khz"].items():
-        click.echo(f"| {k} | " + " | ".join(f"{'-' if v[c] is None else v[c]} ({profiles['sets'][k][c]['n']})"
-                                              for c in CLASSES) + " |")
+    click.echo(brightness_table(profiles))
     click.echo(f"{out / 'timbre.json'}, {out / 'timbre.png'}: share of each class's onset rise above 2 kHz")
 
 

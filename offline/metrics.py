@@ -297,7 +297,7 @@ def window_label(w: float) -> str:
     return f"{w * 1000:g} ms"
 
 
-def _markdown(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def markdown_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A markdown table: the header, the first column left-aligned and the others right."""
     lines = [head, ["---"] + ["---:"] * (len(head) - 1), *rows]
     return "\n".join("| " + " | ".join(r) + " |" for r in lines)
@@ -438,7 +438,7 @@ class Scores:
             micro += cells(self.micro(w).scores)
             macro += cells(self.macro(w))
         rows += [micro, macro]
-        return _markdown(head, rows) + self._macro_note()
+        return markdown_table(head, rows) + self._macro_note()
 
     def _macro_note(self) -> str:
         kept = self.macro_classes()
@@ -468,7 +468,7 @@ def grouped_table(groups: dict[str, Scores], window: float, digits: int = 3) -> 
         per = scores.per_class(window)
         rows.append([name, str(scores.tracks), str(m.num_reference), str(m.fp), fmt(m.precision), fmt(m.recall),
                      fmt(m.f1), *(fmt(per[c].f1) if per[c].num_reference else "-" for c in classes)])
-    return _markdown(head, rows)
+    return markdown_table(head, rows)
 
 
 def onsets_by_class(events: Any, classes: tuple[str, ...], name: str) -> dict[str, np.ndarray]:
@@ -550,7 +550,7 @@ def add_causes(total: dict[str, dict[str, int]], more: dict[str, dict[str, int]]
     for c, causes in more.items():
         out.setdefault(c, {})  # every class a row, in the classes' order, errors or none
         for cause, n in causes.items():
-            out.setdefault(c, {})[cause] = out.get(c, {}).get(cause, 0) + n
+            out[c][cause] = out[c].get(cause, 0) + n
     return out
 
 
@@ -559,7 +559,7 @@ def causes_table(causes: dict[str, dict[str, int]]) -> str:
     cause (double, each reference class, nothing) and the row's total."""
     classes = list(causes)
     cols = ["double", *classes, "nothing"]
-    return _markdown(["detected", *cols, "total"],
+    return markdown_table(["detected", *cols, "total"],
                      ([c, *("-" if k == c else str(causes[c].get(k, 0)) for k in cols), str(sum(causes[c].values()))]
                       for c in classes))
 

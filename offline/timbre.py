@@ -11,6 +11,7 @@ ENST's, and the rendered-only model calls half the real toms snares).
 
     onset_rises(features, onsets, isolation, after) -> {class: rises [n, bands]}
     timbre_profiles(sets, cfg) -> {"bands_hz": [...], "sets": {set: {class: {"n", "mean"}}}}
+    brightness_table(profiles) -> markdown: each class's share of the rise above 2 kHz per set
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from offline.metrics import markdown_table
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig, band_centre_frequencies, features_for_audio
 from rtadt.framing import onset_frames
@@ -82,6 +84,15 @@ def brightness(profile: Mapping, bands_hz: Sequence[float], split_hz: float = 20
     rise = np.clip(np.asarray(profile["mean"]), 0, None)
     total = rise.sum()
     return round(float(rise[np.asarray(bands_hz) >= split_hz].sum() / total), 4) if total > 0 else None
+
+
+def brightness_table(profiles: Mapping) -> str:
+    """Markdown: per set, each class's `brightness` and its number of onsets."""
+    rows = []
+    for name, per_class in profiles["sets"].items():
+        shares = [brightness(per_class[c], profiles["bands_hz"]) for c in CLASSES]
+        rows.append([name, *(f"{'-' if b is None else b} ({per_class[c]['n']})" for b, c in zip(shares, CLASSES))])
+    return markdown_table(["set", *(f"{c} (n)" for c in CLASSES)], rows)
 
 
 def plot_profiles(profiles: Mapping, path, title: str = "Onset timbre"):

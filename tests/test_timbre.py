@@ -52,3 +52,5 @@ def test_timbre_command_writes_json_and_plot(tmp_path, monkeypatch):
     data = json.loads((out / "timbre.json").read_text())
     assert data["meta"]["tracks"] == {"a": 1, "b": 1} and set(data["brightness_above_2khz"]) == {"a", "b"}
     assert (out / "timbre.png").stat().st_size > 10000 and "| a |" in r.output
+    row = next(line for line in r.output.splitlines() if line.startswith("| a |")).split(" | ")
+    assert row[3] == "- (0)" and row[4].startswith(f"{data['brightness_above_2khz']['a']['HH']} (")  # TT none, HH

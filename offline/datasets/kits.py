@@ -483,10 +483,10 @@ def piece_tuning(rng: np.random.Generator, pitch: float = 2.0, gain_db: float = 
 
 
 def piece_eq(rng: np.random.Generator) -> dict:
-    """Per class two filters (mixing.equalise): a high shelf (1.5-8 kHz, -18 to +6 dB) and a
-    peaking band (100 Hz-5 kHz, +-9 dB, Q 0.7-2; a shelf's slope is fixed, its q unused). Mostly darker: a drum's close microphone
-    hears less stick than a sample library, and the ENST drummers' toms and snares are far
-    darker than the samples' (their attack rises little above 2 kHz)."""
+    """Per class two filters (mixing.equalise): a high shelf (1.5-8 kHz, -18 to +6 dB; its slope
+    is fixed, its q unused) and a peaking band (100 Hz-5 kHz, +-9 dB, Q 0.7-2). Mostly darker: a
+    drum's close microphone hears less stick than a sample library, and the ENST drummers' toms
+    and snares are far darker than the samples' (their attack rises little above 2 kHz)."""
     def log_uniform(lo, hi):
         return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
