@@ -359,6 +359,23 @@ def test_piece_eq_is_drawn_only_when_asked_for(ctx):
         assert a == b
 
 
+def test_piece_balance_puts_the_metal_under_the_drums_only_when_asked_for(ctx):
+    context, _ = ctx
+    plain = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(piece_balance=0.0)}), 0.05, seed=3)
+    skewed = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(piece_balance=1.0)}), 0.05, seed=3)
+    assert [s["id"] for s in plain] == [s["id"] for s in skewed]
+    offsets = {c: [] for c in CLASSES}
+    for a, b in zip(plain, skewed):  # everything else drawn as before: the offsets alone differ
+        for c in a.get("pieces", {}):
+            offset = b["pieces"][c]["gain_db"] - a["pieces"][c]["gain_db"]
+            assert K.BALANCE_DB[c][0] <= offset <= K.BALANCE_DB[c][1]
+            offsets[c].append(offset)
+            b["pieces"][c]["gain_db"] = a["pieces"][c]["gain_db"]
+        assert a == b
+    assert len(offsets["HH"]) >= 5
+    assert min(np.mean(offsets["KD"]), np.mean(offsets["SD"])) - max(np.mean(offsets["HH"]), np.mean(offsets["CY"])) > 5
+
+
 def test_accompaniment_soundfonts_are_drawn_and_used(ctx):
     context, _ = ctx
     specs = S.plan(context, 0.3, seed=2, splits=("train",))

@@ -110,6 +110,7 @@ class SynthConfig:
     # (offline/results/realism/piece-eq, two seeds): toms 0.17-0.21 -> 0.37-0.40, the band +0.03-0.08,
     # drums alone +0.015 / -0.001, the rendered tests -0.02-0.03. Renders made before: piece_eq=0.
     piece_eq: float = 1.0
+    piece_balance: float = 0.0  # ... and of all tuned kits, the share with the metal under the drums (kits.piece_balance)
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -210,11 +211,15 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
-    # drawn last: with piece_eq=0 a seed's specs are what they were before per-piece EQ existed
+    # drawn last: with piece_eq=0 (piece_balance=0) a seed's specs are what they were before per-piece
+    # EQ (the skewed balance) existed
     if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
             spec["pieces"][c]["eq"] = bands
+    if "pieces" in spec and cfg.piece_balance > 0 and rng.random() < cfg.piece_balance:
+        for c, offset in kitlib.piece_balance(rng).items():
+            spec["pieces"][c]["gain_db"] += offset
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
