@@ -110,7 +110,10 @@ class SynthConfig:
     # (offline/results/realism/piece-eq, two seeds): toms 0.17-0.21 -> 0.37-0.40, the band +0.03-0.08,
     # drums alone +0.015 / -0.001, the rendered tests -0.02-0.03. Renders made before: piece_eq=0.
     piece_eq: float = 1.0
-    piece_balance: float = 0.0  # ... and of all tuned kits, the share with the metal under the drums (kits.piece_balance)
+    # ... and of all tuned kits, the share with the metal under the drums (kits.piece_balance). Off: on
+    # ENST drummer 2 (offline/results/realism/piece-balance, one seed) it bought cymbals (+0.15) and cost
+    # toms, the phrases (-0.023) and the band (-0.045).
+    piece_balance: float = 0.0
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
