@@ -62,3 +62,40 @@ def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     return model, ckpt
+
+
+# what every member of a weight average must share, and so what the average keeps
+_SHARED = ("format", "architecture", "flavour", "hyperparameters", "features", "classes", "lookahead_s")
+
+
+def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """The uniform weight average ("model soup") of checkpoints of one model: floating-point
+    tensors are averaged in float32 in the order given, other tensors (counters) come from the
+    first. Averaging helps only between fine-tunings of one set of weights, which stay in one
+    basin; that is the caller's to know. The result keeps what the members share (architecture,
+    features, lookahead, classes, the first's peak picking) and records the members' names and
+    training summaries under "training"; thresholds and validation figures are dropped (they
+    belong to no member: tune the average). Raises ValueError naming the first difference in
+    what must be shared, or in the tensors' names and shapes."""
+    if len(ckpts) < 2 or len(ckpts) != len(names):
+        raise ValueError("a weight average needs two checkpoints or more, each with a name")
+    first = ckpts[0]
+    for ckpt, name in zip(ckpts[1:], names[1:]):
+        for key in _SHARED:
+            if ckpt.get(key) != first.get(key):
+                raise ValueError(f"{name}: its {key} differs from {names[0]}'s ({ckpt.get(key)!r} against "
+                                 f"{first.get(key)!r}); only checkpoints of one model can be averaged")
+        shapes = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
+        if shapes != {k: tuple(v.shape) for k, v in first["state_dict"].items()}:
+            raise ValueError(f"{name}: its tensors differ in names or shapes from {names[0]}'s")
+    state = {}
+    for key, tensor in first["state_dict"].items():
+        if tensor.is_floating_point():
+            stacked = torch.stack([c["state_dict"][key].float() for c in ckpts])
+            state[key] = stacked.mean(0).to(tensor.dtype)
+        else:
+            state[key] = tensor.clone()
+    return {**{k: first[k] for k in _SHARED}, "peak_picking": first.get("peak_picking"), "state_dict": state,
+            "training": {"weight_average_of": list(names),
+                         "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
+

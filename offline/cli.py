@@ -413,6 +413,28 @@ def record(bundle_path, scorecard_json, model, results, descriptions, output):
     click.echo(f"{output}: evaluation of {model!r} recorded ({', '.join(test['scores'])})")
 
 
+@main.command("average")
+@click.argument("checkpoints", nargs=-1, required=True, metavar="[LABEL=]CHECKPOINT...")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+def average(checkpoints, output):
+    """The uniform weight average of checkpoints of one model, fine-tuned from the same weights (a
+    "model soup"): export and tune it as any checkpoint."""
+    from offline.checkpoint import average_checkpoints, read_checkpoint, save_checkpoint
+
+    names, ckpts = [], []
+    try:
+        for item in checkpoints:
+            label, _, path = item.rpartition("=")
+            names.append(label or path)
+            ckpts.append(read_checkpoint(path))
+        if len(set(names)) != len(names):
+            _fail("each checkpoint needs its own label", 2)
+        save_checkpoint(output, average_checkpoints(ckpts, names))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc), 2)
+    click.echo(f"{output}: the weight average of {', '.join(names)}")
+
+
 @main.command("curves")
 @click.argument("runs", nargs=-1, required=True, metavar="[LABEL=]RUN_DIR...")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="PNG to write")

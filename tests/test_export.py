@@ -64,6 +64,36 @@ def test_checkpoint_round_trip_and_cli(tmp_path):
     assert manifest["lookahead_s"] == 0.02 and manifest["architecture"]["name"] == "crnn"
 
 
+def test_weight_average_of_checkpoints(tmp_path):
+    from offline.checkpoint import read_checkpoint
+
+    paths = {}
+    for seed, name in ((0, "a"), (1, "b")):
+        torch.manual_seed(seed)
+        paths[name] = save_checkpoint(tmp_path / f"{name}.pt", checkpoint_dict(
+            small("crnn", "causal"), "crnn", FeatureConfig(), 0.02, thresholds=[0.5] * 5, training={"seed": seed}))
+    r = CliRunner().invoke(train_main, ["average", f"a={paths['a']}", f"b={paths['b']}", "-o", str(tmp_path / "ab.pt")])
+    assert r.exit_code == 0, r.output
+    a, b, ab = (read_checkpoint(p) for p in (paths["a"], paths["b"], tmp_path / "ab.pt"))
+    for key, tensor in a["state_dict"].items():
+        expected = (tensor + b["state_dict"][key]) / 2 if tensor.is_floating_point() else tensor
+        torch.testing.assert_close(ab["state_dict"][key], expected, rtol=0, atol=1e-7)
+    assert ab["training"] == {"weight_average_of": ["a", "b"], "members": {"a": {"seed": 0}, "b": {"seed": 1}}}
+    assert "thresholds" not in ab and ab["lookahead_s"] == 0.02
+    loaded, _ = load_checkpoint(tmp_path / "ab.pt")  # a checkpoint like any other
+    r = CliRunner().invoke(train_main, ["average", f"a={paths['a']}", f"x={paths['a']}", "-o", str(tmp_path / "aa.pt")])
+    aa = read_checkpoint(tmp_path / "aa.pt")
+    assert all(torch.equal(aa["state_dict"][k], v) for k, v in a["state_dict"].items())  # the average of one model is it
+    # refused: another lookahead, one checkpoint, a label twice; nothing written
+    save_checkpoint(tmp_path / "c.pt", checkpoint_dict(small("crnn", "causal"), "crnn", FeatureConfig(), 0.01))
+    for args, message in ((["a=" + str(paths["a"]), "c=" + str(tmp_path / "c.pt")], "c: its lookahead_s differs"),
+                          ([str(paths["a"])], "two checkpoints or more"),
+                          (["a=" + str(paths["a"]), "a=" + str(paths["b"])], "its own label")):
+        r = CliRunner().invoke(train_main, ["average", *args, "-o", str(tmp_path / "no.pt")])
+        assert r.exit_code == 2 and message in r.output, r.output
+    assert not (tmp_path / "no.pt").exists()
+
+
 def test_cli_init_and_errors(tmp_path):
     r = CliRunner().invoke(train_main, ["init", "rnn", "--set", "L=2", "--set", "H=72", "-o", str(tmp_path / "r.pt")])
     assert r.exit_code == 0, r.output
