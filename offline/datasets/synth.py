@@ -111,8 +111,8 @@ class SynthConfig:
     # drums alone +0.015 / -0.001, the rendered tests -0.02-0.03. Renders made before: piece_eq=0.
     piece_eq: float = 1.0
     # ... and of all tuned kits, the share with the metal under the drums (kits.piece_balance). Off: on
-    # ENST drummer 2 (offline/results/realism/piece-balance, one seed) it bought cymbals (+0.15) and cost
-    # toms, the phrases (-0.023) and the band (-0.045).
+    # ENST drummer 2 (offline/results/realism/piece-balance, two seeds) it lost the toms per-piece EQ
+    # taught (0.37-0.40 -> 0.07-0.12), the phrases -0.014 and the band -0.015 on average.
     piece_balance: float = 0.0
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
