@@ -75,10 +75,13 @@ def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[s
     basin; that is the caller's to know. The result keeps what the members share (architecture,
     features, lookahead, classes, the first's peak picking) and records the members' names and
     training summaries under "training"; thresholds and validation figures are dropped (they
-    belong to no member: tune the average). Raises ValueError naming the first difference in
-    what must be shared, or in the tensors' names and shapes."""
+    belong to no member: tune the average). Raises ValueError for fewer than two checkpoints, a
+    name given twice, and the first difference in what must be shared or in the tensors' names
+    and shapes."""
     if len(ckpts) < 2 or len(ckpts) != len(names):
         raise ValueError("a weight average needs two checkpoints or more, each with a name")
+    if len(set(names)) != len(names):
+        raise ValueError("each checkpoint needs its own label")
     first = ckpts[0]
     for ckpt, name in zip(ckpts[1:], names[1:]):
         for key in _SHARED:
@@ -98,4 +101,3 @@ def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[s
     return {**{k: first[k] for k in _SHARED}, "peak_picking": first.get("peak_picking"), "state_dict": state,
             "training": {"weight_average_of": list(names),
                          "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
-

@@ -80,8 +80,9 @@ def test_weight_average_of_checkpoints(tmp_path):
         torch.testing.assert_close(ab["state_dict"][key], expected, rtol=0, atol=1e-7)
     assert ab["training"] == {"weight_average_of": ["a", "b"], "members": {"a": {"seed": 0}, "b": {"seed": 1}}}
     assert "thresholds" not in ab and ab["lookahead_s"] == 0.02
-    loaded, _ = load_checkpoint(tmp_path / "ab.pt")  # a checkpoint like any other
+    load_checkpoint(tmp_path / "ab.pt")  # a checkpoint like any other
     r = CliRunner().invoke(train_main, ["average", f"a={paths['a']}", f"x={paths['a']}", "-o", str(tmp_path / "aa.pt")])
+    assert r.exit_code == 0, r.output
     aa = read_checkpoint(tmp_path / "aa.pt")
     assert all(torch.equal(aa["state_dict"][k], v) for k, v in a["state_dict"].items())  # the average of one model is it
     # refused: another lookahead, one checkpoint, a label twice; nothing written
