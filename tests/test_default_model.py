@@ -9,6 +9,8 @@ is a training kit, so these tests prove the shipped model is sound, not how well
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,39 @@ def test_step_graph_follows_the_window_graph(default):
     step = StepModel.from_bundle(default)
     rows = np.array([step.push(f)[0][1] for f in x])
     assert np.abs(rows - window).max() < 0.03
+
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "offline" / "checkpoints"
+
+
+def test_the_committed_checkpoint_holds_the_shipped_weights(default):
+    """offline/checkpoints/default-crnn.pt is where the next training starts (`fit --init-from`):
+    its torch model gives the shipped bundle's whole-window activations (float32 ONNX)."""
+    import torch
+    from offline.checkpoint import load_checkpoint
+    from rtadt.features import features_for_audio
+    from rtadt.sources import read_audio
+
+    model, ckpt = load_checkpoint(CHECKPOINTS / "default-crnn.pt")
+    assert ckpt["architecture"] == default.manifest["architecture"]["name"]
+    assert ckpt["lookahead_s"] == default.lookahead_s and ckpt["features"] == default.manifest["features"]
+    audio, rate = read_audio(example_path())
+    x = features_for_audio(audio[: rate * 6], rate, default.features).astype(np.float32)
+    window = default.session("window").run(["activations"], {"features": x[None]})[0][0]
+    with torch.no_grad():
+        torch_act = torch.sigmoid(model(torch.from_numpy(x[None])))[0].numpy()
+    assert np.abs(torch_act - window).max() < 1e-4
+
+
+@pytest.mark.parametrize("path", sorted(CHECKPOINTS.glob("*.pt")), ids=lambda p: p.name)
+def test_every_committed_checkpoint_builds_its_model(path):
+    """Trainings continue from these across sessions: each must still load, strictly, into the
+    model its record describes (a change to an architecture that breaks them fails here)."""
+    from offline.checkpoint import load_checkpoint
+
+    model, ckpt = load_checkpoint(path)
+    assert ckpt["classes"] == ["KD", "SD", "TT", "HH", "CY"] and 0 <= ckpt["lookahead_s"] <= 0.03
+    assert sum(p.numel() for p in model.parameters()) > 100_000
 
 
 def test_transcribes_the_example_better_than_the_flux_baseline(default, example_track):
