@@ -213,19 +213,27 @@ def matched_indices(reference: Any, estimate: Any, window: float = 0.05) -> list
     return [(int(r[i]), int(e[j])) for i, j in _sweep(ref[r], est[e], check_window(window))]
 
 
-def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
-                        classes: Sequence[str] = CLASSES) -> np.ndarray:
-    """Emission time minus reference onset of every true positive (seconds), class by class:
+def detection_latencies_by_class(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
+                                 classes: Sequence[str] = CLASSES) -> dict[str, np.ndarray]:
+    """{class: emission time minus reference onset of each of its true positives (seconds)}:
     how long after a hit its note leaves the engine. Estimates need `emitted` times (the
     streaming engine's events have them)."""
-    out = []
+    out = {}
     for c in classes:
         ref = [e.time for e in reference if e.drum == c]
         est = [e for e in estimate if e.drum == c]
         if any(e.emitted is None for e in est):
             raise ValueError("detection latencies need emitted times (streaming mode)")
-        out += [est[j].emitted - ref[i] for i, j in matched_indices(ref, [e.time for e in est], window)]
-    return np.asarray(out, dtype=np.float64)
+        out[c] = np.asarray([est[j].emitted - ref[i] for i, j in matched_indices(ref, [e.time for e in est], window)],
+                            dtype=np.float64)
+    return out
+
+
+def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
+                        classes: Sequence[str] = CLASSES) -> np.ndarray:
+    """`detection_latencies_by_class`, the classes' latencies one after another (in `classes` order)."""
+    by_class = detection_latencies_by_class(reference, estimate, window, classes)
+    return np.concatenate([by_class[c] for c in classes]) if classes else np.zeros(0)
 
 
 class PRF(NamedTuple):

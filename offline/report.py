@@ -5,7 +5,8 @@ live code path), at several input gains. What results/ folders commit for a mode
     write_scorecard(card, out_dir, title)      # scorecard.json, .md, .png and pareto.png
 
 Per (model, set, gain): micro F1 at 25 and 50 ms, per-class F1 at 50 ms, and at gain 0 the
-detection latency of the true positives (emission minus reference onset: median, p95) and,
+detection latency of the true positives (emission minus reference onset: median, p95, over all
+classes and per class) and,
 where the references carry velocities, the per-class correlation of true and predicted velocity.
 Level robustness is each set's micro F1 at a gain minus at 0 dB.
 """
@@ -25,22 +26,31 @@ from rtadt.atomic import write_text
 
 def score_one(bundle, tracks: Sequence, gain_db: float = 0.0, progress: bool = False) -> dict:
     """Streaming scores of one bundle on tracks at one gain (see the module docstring)."""
-    latencies: list[float] = []
+    latencies: dict = {}
     velocities: dict = {}
     scores = evaluate_bundle(bundle, tracks, mode="streaming", windows=WINDOWS, progress=progress,
-                             gain_db=gain_db, latencies=latencies if gain_db == 0 else None,
+                             gain_db=gain_db, class_latencies=latencies if gain_db == 0 else None,
                              velocities=velocities if gain_db == 0 else None)
     out = {"gain_db": gain_db, "tracks": len(tracks), "offline": bool(bundle.future_frames),
            "micro_f1": {f"{w * 1000:g}ms": round(scores.f1(w), 4) for w in WINDOWS},
            "f1_per_class_50ms": {c: round(scores.per_class(0.05)[c].f1, 4) for c in scores.classes},
            "counts_50ms": scores.micro(0.05).to_dict()}
     if gain_db == 0:
-        lat = np.asarray(latencies) * 1000
-        out["latency_ms"] = ({"median": round(float(np.median(lat)), 2), "p95": round(float(np.percentile(lat, 95)), 2),
-                              "n": int(len(lat))} if len(lat) else None)
+        lat = np.asarray([x for c in scores.classes for x in latencies.get(c, [])]) * 1000
+        out["latency_ms"] = _latency_summary(lat)
+        if out["latency_ms"] is not None:
+            out["latency_ms"]["per_class"] = {c: _latency_summary(np.asarray(latencies[c]) * 1000)
+                                              for c in scores.classes if latencies.get(c)}
         if any(len(v) for v in velocities.values()):  # sets whose references carry velocities
             out["velocity_r"] = velocity_correlation(velocities)
     return out
+
+
+def _latency_summary(lat_ms: np.ndarray) -> dict | None:
+    if not len(lat_ms):
+        return None
+    return {"median": round(float(np.median(lat_ms)), 2), "p95": round(float(np.percentile(lat_ms, 95)), 2),
+            "n": int(len(lat_ms))}
 
 
 def scorecard(models: Mapping[str, object], sets: Mapping[str, Sequence], gains: Sequence[float] = (0.0,),
@@ -86,13 +96,17 @@ def markdown(card: dict, title: str, notes: str = "") -> str:
         for s, v in by_set.items():
             if "0" in v:
                 lines.append(f"| {m} | {s} | " + " | ".join(f"{v['0']['f1_per_class_50ms'][c]:.3f}" for c in classes) + " |")
-    lines += ["", "Detection latency of true positives (emission - onset, ms), 0 dB:", "",
-              "| model | set | median | p95 | n |", "|---|---|---|---|---|"]
+    lines += ["", "Detection latency of true positives (emission - onset, ms), 0 dB: all classes, then each "
+              "class's median / p95:", "",
+              "| model | set | median | p95 | n | " + " | ".join(classes) + " |",
+              "|---|---|---|---|---|" + "---|" * len(classes)]
     for m, by_set in card.items():
         for s, v in by_set.items():
             lat = v.get("0", {}).get("latency_ms")
             if lat:
-                lines.append(f"| {m} | {s} | {lat['median']:.1f} | {lat['p95']:.1f} | {lat['n']} |")
+                per = lat.get("per_class", {})  # scorecards written before it have none
+                cells = [f"{per[c]['median']:.0f} / {per[c]['p95']:.0f}" if c in per else "" for c in classes]
+                lines.append(f"| {m} | {s} | {lat['median']:.1f} | {lat['p95']:.1f} | {lat['n']} | " + " | ".join(cells) + " |")
     rows = [(m, s, v["0"]["velocity_r"]) for m, by_set in card.items() for s, v in by_set.items()
             if "velocity_r" in v.get("0", {})]
     if rows:

@@ -245,10 +245,16 @@ def test_gain_is_applied_before_the_engine(bundle, example_track):
     same = evaluate_bundle(bundle, [example_track], "streaming", progress=False, gain_db=0.0, latencies=latencies)
     assert same.to_dict() == loud.to_dict()
     assert len(latencies) == loud.micro(0.05).tp and all(0 <= x < 0.1 for x in latencies)
+    by_class: dict = {}
+    evaluate_bundle(bundle, [example_track], "streaming", progress=False, class_latencies=by_class)
+    assert sorted(x for v in by_class.values() for x in v) == sorted(latencies)  # the same, split by class
+    assert {c: len(v) for c, v in by_class.items()} == {c: loud.per_class(0.05)[c].tp for c in by_class}
     quiet = evaluate_bundle(bundle, [example_track], "streaming", progress=False, gain_db=-60.0)
     assert quiet.micro(0.05).tp < loud.micro(0.05).tp  # the flux baseline goes deaf: the gain took effect
     with pytest.raises(ValueError, match="streaming"):
         evaluate_bundle(bundle, [example_track], "offline", progress=False, latencies=[])
+    with pytest.raises(ValueError, match="streaming"):
+        evaluate_bundle(bundle, [example_track], "offline", progress=False, class_latencies={})
 
 
 def test_scorecard_files(bundle, example_track, tmp_path):
@@ -257,6 +263,8 @@ def test_scorecard_files(bundle, example_track, tmp_path):
     card = scorecard({"flux": bundle}, {"example": [example_track]}, gains=(0.0, -20.0), progress=False)
     entry = card["flux"]["example"]
     assert set(entry) == {"0", "-20"} and entry["0"]["latency_ms"]["n"] > 0 and "latency_ms" not in entry["-20"]
+    per_class = entry["0"]["latency_ms"]["per_class"]
+    assert sum(v["n"] for v in per_class.values()) == entry["0"]["latency_ms"]["n"]
     assert entry["0"]["offline"] is False  # the flux baseline waits for no future frame: a live point
     assert entry["0"]["micro_f1"]["50ms"] == pytest.approx(
         evaluate_bundle(bundle, [example_track], "streaming", progress=False).f1(0.05), abs=1e-4)

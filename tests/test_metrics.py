@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from offline.metrics import (Counts, Scores, accumulate, add_causes, causes_table, detection_latencies,
+                             detection_latencies_by_class,
                              false_positive_causes, grouped_table, onset_counts, prf, score_events)
-from rtadt.drums import Event, UnknownLabelError
+from rtadt.drums import CLASSES, Event, UnknownLabelError
 
 # ----------------------------------------------------------------------------- matching
 
@@ -308,5 +309,9 @@ def test_detection_latencies_are_emission_minus_onset_of_true_positives():
     est = [Event(1.01, "KD", emitted=1.02), Event(2.03, "SD", emitted=2.045), Event(5.0, "KD", emitted=5.01),
            Event(3.0, "HH", emitted=3.01)]
     np.testing.assert_allclose(np.sort(detection_latencies(ref, est)), [0.02, 0.045])
+    by_class = detection_latencies_by_class(ref, est)
+    assert list(by_class) == list(CLASSES) and not len(by_class["HH"]) and not len(by_class["TT"])
+    np.testing.assert_allclose(by_class["KD"], [0.02])  # the KD at 5.0 is a false positive
+    np.testing.assert_allclose(by_class["SD"], [0.045])
     with pytest.raises(ValueError, match="emitted"):
         detection_latencies(ref, [Event(1.0, "KD")])

@@ -1,6 +1,6 @@
 """Detection latency per class on ENST drummer 2's phrases (test half), streaming engine, for the
-shipped default (v3) and a 10 ms bundle: which hits make the p95. A one-off measurement (the
-report's latency pools the classes):
+shipped default (v3) and a 10 ms bundle: which hits make the p95. A one-off measurement, made before
+`rtadt-train report` gave latency per class (its scorecards now do):
 
     python offline/results/default-model/candidates/la10-from-v3/latency_by_class.py la10-avg4-tuned.rtadt latency-by-class.json
 """
