@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, check_classes, check_grid,
-                             check_window, check_windows, detection_latencies, detection_latencies_by_class, false_positive_causes, onset_counts,
-                             onsets_by_class, prf, score_events, window_label)
+                             check_window, check_windows, detection_latencies, detection_latencies_by_class,
+                             false_positive_causes, onset_counts, onsets_by_class, prf, score_events, window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets
@@ -260,8 +260,8 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
     as a digital gain before the engine). latencies: a list that, in streaming mode, is
     extended with the detection latency (`detection_latencies`, at the widest window) of
     every true positive; class_latencies: a dict filled likewise, per class ({class: list}).
-    velocities: a dict that is filled, per class, with the (true,
-    predicted) velocity rows of the matched hits (offline.velocity.matched_velocities).
+    velocities: a dict that is filled, per class, with the (true, predicted) velocity rows of
+    the matched hits (offline.velocity.matched_velocities).
     causes: a dict that is filled with what was played where the false positives fired, at
     the widest window (offline.metrics.false_positive_causes, summed over tracks).
 
