@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, check_classes, check_grid,
-                             check_window, check_windows, detection_latencies, detection_latencies_by_class,
-                             false_positive_causes, onset_counts, onsets_by_class, prf, score_events, window_label)
+                             check_window, check_windows, detection_latencies_by_class, false_positive_causes,
+                             onset_counts, onsets_by_class, prf, score_events, window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets
@@ -252,14 +252,14 @@ def _transcribe_streaming(bundle, audio: np.ndarray, rate: int, thresholds: np.n
 def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds: Any = None, *,
                     picker: str | None = None, windows: Sequence[float] = WINDOWS,
                     progress: bool = True, block_frames: Any = "auto", gain_db: float = 0.0,
-                    latencies: list | None = None, velocities: dict | None = None,
-                    causes: dict | None = None, class_latencies: dict | None = None) -> Scores:
+                    class_latencies: dict | None = None, velocities: dict | None = None,
+                    causes: dict | None = None) -> Scores:
     """Scores of a bundle over tracks (offline.datasets.Track), counts summed over tracks.
 
     gain_db: every track played this much louder or quieter (a float signal: nothing clips,
-    as a digital gain before the engine). latencies: a list that, in streaming mode, is
-    extended with the detection latency (`detection_latencies`, at the widest window) of
-    every true positive; class_latencies: a dict filled likewise, per class ({class: list}).
+    as a digital gain before the engine). class_latencies: a dict that, in streaming mode, is
+    filled per class ({class: list}) with the detection latency
+    (`detection_latencies_by_class`, at the widest window) of every true positive.
     velocities: a dict that is filled, per class, with the (true, predicted) velocity rows of
     the matched hits (offline.velocity.matched_velocities).
     causes: a dict that is filled with what was played where the false positives fired, at
@@ -290,7 +290,7 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
     session = bundle.session("window") if mode == "offline" else None
     total = None
     bar = tqdm(tracks, desc=f"evaluate {mode}", unit="track", disable=None if progress else True)
-    if (latencies is not None or class_latencies is not None) and mode != "streaming":
+    if class_latencies is not None and mode != "streaming":
         raise ValueError("detection latencies are measured in streaming mode")
     if not math.isfinite(gain_db):
         raise ValueError(f"gain_db must be finite, got {gain_db!r}")
@@ -303,8 +303,6 @@ def evaluate_bundle(bundle, tracks: Iterable, mode: str = "offline", thresholds:
         else:
             est = _transcribe_streaming(bundle, audio, rate, th)
         s = score_events(list(track.events), est, windows, bundle.classes)
-        if latencies is not None:
-            latencies.extend(detection_latencies(track.events, est, windows[-1], bundle.classes).tolist())
         if class_latencies is not None:
             for c, lat in detection_latencies_by_class(track.events, est, windows[-1], bundle.classes).items():
                 class_latencies.setdefault(c, []).extend(lat.tolist())

@@ -229,13 +229,6 @@ def detection_latencies_by_class(reference: Sequence[Event], estimate: Sequence[
     return out
 
 
-def detection_latencies(reference: Sequence[Event], estimate: Sequence[Event], window: float = 0.05,
-                        classes: Sequence[str] = CLASSES) -> np.ndarray:
-    """`detection_latencies_by_class`, the classes' latencies one after another (in `classes` order)."""
-    by_class = detection_latencies_by_class(reference, estimate, window, classes)
-    return np.concatenate([by_class[c] for c in classes]) if classes else np.zeros(0)
-
-
 class PRF(NamedTuple):
     precision: float
     recall: float

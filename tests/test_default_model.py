@@ -41,13 +41,19 @@ def test_the_default_is_a_learnt_causal_model_with_its_record(default):
     assert 0 < default.lookahead_s <= 0.03
 
 
-def test_step_graph_follows_the_window_graph(default):
-    """The live step and the whole-window graph agree on real features."""
+@pytest.fixture(scope="module")
+def example_features(default):
+    """The first 6 s of the example recording, as the default model's features [T, F]."""
     from rtadt.features import features_for_audio
     from rtadt.sources import read_audio
 
     audio, rate = read_audio(example_path())
-    x = features_for_audio(audio[: rate * 6], rate, default.features).astype(np.float32)
+    return features_for_audio(audio[: rate * 6], rate, default.features).astype(np.float32)
+
+
+def test_step_graph_follows_the_window_graph(default, example_features):
+    """The live step and the whole-window graph agree on real features."""
+    x = example_features
     window = default.session("window").run(["activations"], {"features": x[None]})[0][0]
     step = StepModel.from_bundle(default)
     rows = np.array([step.push(f)[0][1] for f in x])
@@ -57,19 +63,16 @@ def test_step_graph_follows_the_window_graph(default):
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "offline" / "checkpoints"
 
 
-def test_the_committed_checkpoint_holds_the_shipped_weights(default):
+def test_the_committed_checkpoint_holds_the_shipped_weights(default, example_features):
     """offline/checkpoints/default-crnn.pt is where the next training starts (`fit --init-from`):
     its torch model gives the shipped bundle's whole-window activations (float32 ONNX)."""
     import torch
     from offline.checkpoint import load_checkpoint
-    from rtadt.features import features_for_audio
-    from rtadt.sources import read_audio
 
     model, ckpt = load_checkpoint(CHECKPOINTS / "default-crnn.pt")
     assert ckpt["architecture"] == default.manifest["architecture"]["name"]
     assert ckpt["lookahead_s"] == default.lookahead_s and ckpt["features"] == default.manifest["features"]
-    audio, rate = read_audio(example_path())
-    x = features_for_audio(audio[: rate * 6], rate, default.features).astype(np.float32)
+    x = example_features
     window = default.session("window").run(["activations"], {"features": x[None]})[0][0]
     with torch.no_grad():
         torch_act = torch.sigmoid(model(torch.from_numpy(x[None])))[0].numpy()

@@ -6,9 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from offline.metrics import (Counts, Scores, accumulate, add_causes, causes_table, detection_latencies,
-                             detection_latencies_by_class,
-                             false_positive_causes, grouped_table, onset_counts, prf, score_events)
+from offline.metrics import (Counts, Scores, accumulate, add_causes, causes_table,
+                             detection_latencies_by_class, false_positive_causes, grouped_table, onset_counts, prf, score_events)
 from rtadt.drums import CLASSES, Event, UnknownLabelError
 
 # ----------------------------------------------------------------------------- matching
@@ -298,8 +297,8 @@ def test_latencies_come_from_mir_evals_matching_in_size_and_are_admissible():
     rng = np.random.default_rng(5)
     for _ in range(300):
         ref, est = random_case(rng)
-        lat = detection_latencies([Event(float(t), "KD") for t in ref],
-                                  [Event(float(t), "KD", emitted=float(t)) for t in est], 0.05)
+        lat = detection_latencies_by_class([Event(float(t), "KD") for t in ref],
+                                           [Event(float(t), "KD", emitted=float(t)) for t in est], 0.05)["KD"]
         assert len(lat) == onset_counts(ref, est, 0.05)[0] == mir_eval_tp(ref, est, 0.05)[0]
         assert np.all(np.abs(lat) <= 0.05 + 1e-12)
 
@@ -308,10 +307,10 @@ def test_detection_latencies_are_emission_minus_onset_of_true_positives():
     ref = [Event(1.0, "KD"), Event(2.0, "SD"), Event(3.0, "KD")]
     est = [Event(1.01, "KD", emitted=1.02), Event(2.03, "SD", emitted=2.045), Event(5.0, "KD", emitted=5.01),
            Event(3.0, "HH", emitted=3.01)]
-    np.testing.assert_allclose(np.sort(detection_latencies(ref, est)), [0.02, 0.045])
     by_class = detection_latencies_by_class(ref, est)
+    np.testing.assert_allclose(np.sort(np.concatenate(list(by_class.values()))), [0.02, 0.045])
     assert list(by_class) == list(CLASSES) and not len(by_class["HH"]) and not len(by_class["TT"])
     np.testing.assert_allclose(by_class["KD"], [0.02])  # the KD at 5.0 is a false positive
     np.testing.assert_allclose(by_class["SD"], [0.045])
     with pytest.raises(ValueError, match="emitted"):
-        detection_latencies(ref, [Event(1.0, "KD")])
+        detection_latencies_by_class(ref, [Event(1.0, "KD")])
