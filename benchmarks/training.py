@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 SEGMENT_S = 4.0
-FRAMES = 402          # SEGMENT_FRAMES + 2 frames of 20 ms lookahead
+FRAMES = 402          # a 4 s segment at 100 frames/s + 2 frames of 20 ms lookahead
 BANDS, CLASSES = 84, 5
 ARCHITECTURES = ("rnn", "crnn", "convtransformer")
 

@@ -107,6 +107,10 @@ SEED_OPT = click.option("--seed", type=int, default=defaults.SEED, show_default=
 FRAME_SIZE_OPT = click.option("--frame-size", "frame_size", type=int, default=FeatureConfig.frame_size, show_default=True,
                               help="STFT window in samples (FeatureConfig.frame_size); shorter windows see an "
                                    "onset sooner, with coarser low bands")
+HOP_SIZE_OPT = click.option("--hop-size", "hop_size", type=int, default=FeatureConfig.hop_size, show_default=True,
+                            help="frame hop in samples (FeatureConfig.hop_size): 441 is 100 frames/s, 220 about 200; "
+                                 "a shorter hop places labels and reports notes on a finer grid (lower latency), "
+                                 "for more model steps per second")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,8 +139,9 @@ def architectures_cmd():
 @click.option("--diff", is_flag=True, help="features with positive difference bands (a second channel)")
 @click.option("--level-norm", is_flag=True, help="features with the causal level normalisation (any input gain)")
 @FRAME_SIZE_OPT
+@HOP_SIZE_OPT
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, frame_size, output):
+def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, frame_size, hop_size, output):
     """Write an untrained checkpoint (for tests, benchmarks and export checks)."""
     import torch
 
@@ -145,7 +150,7 @@ def init(architecture, flavour, sets, lookahead_s, seed, diff, level_norm, frame
 
     torch.manual_seed(seed)
     try:
-        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size)
+        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size, hop_size=hop_size)
         model = build_for(architecture, features, flavour=flavour, **_parse_sets(sets))
     except (ValueError, TypeError) as exc:
         _fail(str(exc), 2)
@@ -194,6 +199,7 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
 @click.option("--level-norm", is_flag=True,
               help="features with the causal level normalisation (the model hears any input gain the same)")
 @FRAME_SIZE_OPT
+@HOP_SIZE_OPT
 @EPOCHS_OPT
 @click.option("--batch-size", type=int, default=defaults.BATCH_SIZE, show_default=True)
 @click.option("--lr", type=float, default=defaults.LR, show_default=True)
@@ -211,8 +217,8 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
               help="draw this fraction of the training segments from DATASET (the tracks' dataset: enst for "
                    "every enst-* selection, synth for every render; e.g. enst=0.2; repeatable), with "
                    "replacement; the other datasets share the rest by size")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, epochs,
-        batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db, shares):
+def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, hop_size,
+        epochs, batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db, shares):
     """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
     from pathlib import Path
 
@@ -227,7 +233,7 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
                           batches_per_epoch=batches_per_epoch, seed=seed, device=device, num_workers=workers,
                           tensorboard=tensorboard, init_from=init_from, gain_db=_parse_range(gain_db, "--gain-db"),
                           dataset_shares=_parse_shares(shares))
-        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size)
+        features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size, hop_size=hop_size)
     except ValueError as exc:
         _fail(str(exc), 2)
     tracks = []

@@ -60,7 +60,7 @@ from offline import defaults
 from offline.metrics import THRESHOLD_GRID, best_thresholds, onset_counts, prf
 from offline.architectures import FLAVOURS, NAMES, DrumModel, build_for, make_config
 from offline.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
-from offline.datasets.segments import SEGMENT_FRAMES, SegmentCache
+from offline.datasets.segments import SegmentCache
 from rtadt.atomic import write_text
 from rtadt.drums import CLASSES
 from rtadt.feature_config import LEVEL_FIELDS
@@ -386,7 +386,7 @@ def validate(model: DrumModel, loader: DataLoader, pos_weight: Tensor, cfg: Trai
 
 
 def caches_for(tracks, feature_cfg: FeatureConfig, cache_dir: str | Path, lookahead_s: float, widen: int = 0, *,
-               widen_value: float = 0.5, segment_frames: int = SEGMENT_FRAMES,
+               widen_value: float = 0.5, segment_frames: int | None = None,
                progress: bool = True) -> tuple[SegmentCache, SegmentCache]:
     """(train, validation) segment caches of any list of tracks (one dataset or several).
 
@@ -701,12 +701,17 @@ def _initial_weights(model: DrumModel, cfg: TrainConfig, features: FeatureConfig
     same = {"architecture": cfg.architecture, "flavour": cfg.flavour}
     differ = [f"{k} {ckpt.get(k)!r} (here {v!r})" for k, v in same.items() if ckpt.get(k) != v]
     theirs = FeatureConfig.from_dict(ckpt["features"]) if ckpt.get("features") is not None else features
-    # The level normalisation rescales the input and leaves its layout alone, so a model may be
-    # fine-tuned across it (how the level-normalised default started from the earlier one).
-    if replace(theirs, **{k: getattr(features, k) for k in LEVEL_FIELDS}) != features:
+    # Two changes leave the features' layout (bands, channels) alone, so a model may be fine-tuned
+    # across them: the level normalisation only rescales the input (how the level-normalised default
+    # started from the earlier one), and the hop only changes the frame rate, so the weights are a
+    # warm start whose convolutions and recurrence then learn the new time scale.
+    crossable = LEVEL_FIELDS + ("hop_size",)
+    if replace(theirs, **{k: getattr(features, k) for k in crossable}) != features:
         differ.append("its feature config")
-    elif theirs != features:
-        _note(f"{path}: fine-tuning across a change of level normalisation")
+    else:
+        for label, fields in (("level normalisation", LEVEL_FIELDS), ("hop size", ("hop_size",))):
+            if any(getattr(theirs, k) != getattr(features, k) for k in fields):
+                _note(f"{path}: fine-tuning across a change of {label}")
     if differ:
         raise ValueError(f"{path}: cannot initialise from it: {', '.join(differ)}")
     try:

@@ -14,6 +14,7 @@ from offline.deploy.export import check_bundle_matches, export_bundle
 from rtadt.bundle import load_bundle
 from rtadt.engine import transcribe_array
 from rtadt.features import FeatureConfig
+from rtadt.peaks import PeakParams
 from rtadt.sources import example_path, read_audio
 from tests.test_architectures import SMALL, small
 
@@ -40,6 +41,20 @@ def test_export_matches_torch_and_runs_in_the_engine(tmp_path, audio, name, flav
     events = transcribe_array(bundle, x, sr)  # untrained: any number of events, but it must run
     assert isinstance(events, list)
     assert bundle.latency_s >= 0.01
+
+
+@pytest.mark.parametrize("hop", [220, 441])
+def test_export_keeps_the_design_window_at_any_frame_rate(tmp_path, audio, hop):
+    features = FeatureConfig(hop_size=hop)
+    model = small("crnn", "causal")
+    path = export_bundle(model, tmp_path / "b.rtadt", features, name="b", lookahead_s=0.01, architecture="crnn",
+                         thresholds=[0.0] * 5, peak=PeakParams(delta=0.0), check_frames=60)  # untrained: every maximum a note
+    bundle = load_bundle(path)
+    assert bundle.features == features
+    assert bundle.context_frames == round(4.0 * 44100 / hop)  # 4 s: 400 frames at 100 frames/s, 802 at 200
+    x, sr = audio
+    events = transcribe_array(bundle, x, sr, block_size=hop)
+    assert events and events == transcribe_array(bundle, x, sr, block_size=1000)
 
 
 def test_export_refuses_a_mismatched_feature_config(tmp_path):

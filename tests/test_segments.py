@@ -12,9 +12,11 @@ import soundfile as sf
 from offline.datasets import segments
 from offline.datasets.base import DatasetError, Track
 from offline.datasets.segments import (
+    SEGMENT_SECONDS,
     SegmentCache,
     label_frames,
     onset_frames,
+    segment_frames_for,
     segment_starts,
     target_matrix,
 )
@@ -228,6 +230,16 @@ def test_round_trip_equals_features_for_audio(tmp_path):
     assert manifest["settings"]["lookahead_s"] == 0.02 and manifest["settings"]["widen"] == 1
 
 
+@pytest.mark.parametrize("hop, frames", [(441, 400), (220, 802), (882, 200)])
+def test_segments_last_four_seconds_at_any_frame_rate(tmp_path, hop, frames):
+    cfg = FeatureConfig(hop_size=hop)
+    assert segment_frames_for(cfg) == frames
+    assert abs(frames * hop / cfg.sample_rate - SEGMENT_SECONDS) <= 0.5 * hop / cfg.sample_rate
+    cache = SegmentCache.build(make_tracks(tmp_path), cfg, tmp_path / "cache", 0.0, progress=False)
+    x, y, mask = cache[0]
+    assert cache.segment_frames == frames and x.shape == (frames, cfg.num_features) and y.shape == (frames, 5)
+
+
 def test_segments_reassemble_each_track_once(tmp_path):
     cfg = FeatureConfig()
     tracks = make_tracks(tmp_path)
@@ -354,7 +366,7 @@ def test_reuse_and_rebuild(tmp_path, counted):
     cache = SegmentCache.build(tracks, FeatureConfig(frame_size=1024, hop_size=220), directory, 0.0, progress=False)
     assert len(counted) == 16
     assert cache.tracks[0]["frames"] == int(5.3 * 44100) // 220
-    assert cache[0][0].shape == (400, cache.num_features)
+    assert cache[0][0].shape == (802, cache.num_features)  # 4 s at 200.45 frames/s
 
 
 def test_changed_audio_content_rebuilds(tmp_path, counted):

@@ -583,16 +583,22 @@ def test_init_from_starts_from_the_checkpoints_weights(run4, caches, tmp_path):
 
 
 @pytest.mark.heavy
-def test_init_from_crosses_a_change_of_level_normalisation_and_nothing_else(run4, tracks, tmp_path):
+def test_init_from_crosses_level_normalisation_and_hop_and_nothing_else(run4, tracks, tmp_path, capsys):
     out4, _ = run4
-    def level_caches(**changes):
-        return T.caches_for(tracks, FeatureConfig(**changes), tmp_path / f"cache{len(changes)}", CFG.lookahead_s,
-                            CFG.widen, segment_frames=SEGMENT, progress=False)
+    def changed_caches(**changes):
+        return T.caches_for(tracks, FeatureConfig(**changes), tmp_path / "-".join(map(str, changes.values())),
+                            CFG.lookahead_s, CFG.widen, segment_frames=SEGMENT, progress=False)
     cfg = replace(CFG, init_from=str(out4 / T.BEST), epochs=1)
-    summary = T.fit(cfg, *level_caches(level_norm=True), tmp_path / "level")
+    summary = T.fit(cfg, *changed_caches(level_norm=True), tmp_path / "level")
     assert summary["history"][0]["epoch"] == 1
+    assert "change of level normalisation" in capsys.readouterr().err
+    summary = T.fit(cfg, *changed_caches(level_norm=True, hop_size=220), tmp_path / "hop")
+    assert summary["history"][0]["epoch"] == 1
+    assert "change of hop size" in capsys.readouterr().err
     with pytest.raises(ValueError, match="feature config"):
-        T.fit(cfg, *level_caches(level_norm=True, fmin=30.0), tmp_path / "other")
+        T.fit(cfg, *changed_caches(level_norm=True, fmin=30.0), tmp_path / "other")
+    with pytest.raises(ValueError, match="feature config"):
+        T.fit(cfg, *changed_caches(frame_size=1024), tmp_path / "window")
 
 
 def test_init_from_refuses_another_model(run4, caches, tmp_path):

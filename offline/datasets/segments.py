@@ -50,7 +50,8 @@ from rtadt.framing import onset_frames
 from rtadt.resample import StreamingResampler
 
 __all__ = [
-    "SEGMENT_FRAMES",
+    "SEGMENT_SECONDS",
+    "segment_frames_for",
     "onset_frames",
     "label_frames",
     "target_matrix",
@@ -59,7 +60,7 @@ __all__ = [
     "SegmentCache",
 ]
 
-SEGMENT_FRAMES = 400     # 4 s at 100 frames/s, the thesis' training length
+SEGMENT_SECONDS = 4.0    # the thesis' training length (400 frames at 100 frames/s)
 FORMAT_VERSION = 1       # bump when the on-disk layout or the label definition changes
 MANIFEST = "manifest.json"
 TRACK_DIR = "tracks"
@@ -115,7 +116,12 @@ def target_matrix(onsets: dict[str, np.ndarray], num_frames: int, cfg: FeatureCo
     return y
 
 
-def segment_starts(num_frames: int, segment_frames: int = SEGMENT_FRAMES, hop_frames: int | None = None) -> np.ndarray:
+def segment_frames_for(cfg: FeatureConfig, seconds: float = SEGMENT_SECONDS) -> int:
+    """Frames in a segment of ``seconds`` at the features' frame rate (400 at 100 frames/s, 802 at 200.45)."""
+    return max(1, round(seconds * cfg.fps))
+
+
+def segment_starts(num_frames: int, segment_frames: int, hop_frames: int | None = None) -> np.ndarray:
     """First frame of each segment of a track: every ``hop_frames``, until one reaches the end.
 
     Every frame lies in at least one segment, in exactly one when hop = segment length;
@@ -218,7 +224,7 @@ class SegmentCache:
     :meth:`with_splits` gives a view of some splits' segments over the same files.
     """
 
-    def __init__(self, directory: Path, manifest: dict, segment_frames: int = SEGMENT_FRAMES,
+    def __init__(self, directory: Path, manifest: dict, segment_frames: int | None = None,
                  hop_frames: int | None = None, splits: Iterable[str] | None = None):
         self.directory = Path(directory)
         self.manifest = manifest
@@ -226,7 +232,7 @@ class SegmentCache:
         self.lookahead_s = manifest["settings"]["lookahead_s"]
         self.widen = manifest["settings"]["widen"]
         self.widen_value = manifest["settings"]["widen_value"]
-        self.segment_frames = int(segment_frames)
+        self.segment_frames = segment_frames_for(self.feature_config) if segment_frames is None else int(segment_frames)
         self.hop_frames = self.segment_frames if hop_frames is None else int(hop_frames)
         segment_starts(0, self.segment_frames, self.hop_frames)  # validates both
         self.tracks = manifest["tracks"]
@@ -248,7 +254,7 @@ class SegmentCache:
     # construction ----------------------------------------------------------------------
     @classmethod
     def build(cls, tracks: Sequence[Track], cfg: FeatureConfig, directory: str | Path, lookahead_s: float,
-              *, widen: int = 0, widen_value: float = 0.5, segment_frames: int = SEGMENT_FRAMES,
+              *, widen: int = 0, widen_value: float = 0.5, segment_frames: int | None = None,
               hop_frames: int | None = None, progress: bool = True) -> "SegmentCache":
         """Compute what is missing in ``directory`` for ``tracks`` and open the cache.
 
@@ -306,7 +312,7 @@ class SegmentCache:
         return cls.open(directory, segment_frames, hop_frames)
 
     @classmethod
-    def open(cls, directory: str | Path, segment_frames: int = SEGMENT_FRAMES, hop_frames: int | None = None,
+    def open(cls, directory: str | Path, segment_frames: int | None = None, hop_frames: int | None = None,
              splits: Iterable[str] | None = None) -> "SegmentCache":
         """An existing cache (no audio read, no hashing): what a training worker opens."""
         directory = Path(directory)

@@ -49,11 +49,16 @@ from rtadt.peaks import PeakParams
 OPSET = 17
 TOLERANCE = 1e-4
 INT8_TOLERANCE = 0.02  # activations of an int8 step against torch
-CONTEXT_FRAMES = 400  # the 4 s window of the design
+CONTEXT_SECONDS = 4.0  # the window of the design (400 frames at 100 frames/s)
 # A non-causal model is re-run every WINDOW_EVERY frames and reports a frame once it has
 # seen FUTURE_FRAMES after it: 0.25 s of extra latency for bidirectional context.
 WINDOW_EVERY = 10
 FUTURE_FRAMES = 25
+
+
+def context_frames_for(features: FeatureConfig) -> int:
+    """Frames in the design's 4 s window at the features' frame rate."""
+    return max(1, round(CONTEXT_SECONDS * features.fps))
 
 
 class WindowGraph(nn.Module):
@@ -163,7 +168,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
         "thresholds": list(thresholds) if thresholds is not None else [0.5] * len(classes),
         "peak_picking": (peak or PeakParams()).to_dict(),
         "lookahead_s": float(lookahead_s),
-        "context_frames": CONTEXT_FRAMES,
+        "context_frames": context_frames_for(features),
         "window_every": 1 if model.causal else WINDOW_EVERY,
         "future_frames": 0 if model.causal else FUTURE_FRAMES,
         "architecture": {"name": architecture, **model.describe()},
