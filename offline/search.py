@@ -62,6 +62,7 @@ __all__ = ["SearchUnavailable", "SearchConfig", "require_ray", "space", "trials"
            "search", "ray_session", "rank", "markdown", "MODES"]
 
 MODES = ("grid", "random")
+DONE = "trial.done"  # written in a run's folder when its trial has finished (see run_trial)
 METRIC = "best_f1"  # what a trial reports to Tune: the best selection F1 of its epochs so far
 # Settings that do not change what a trial computes: a resumed search may give other ones.
 _PLACEMENT = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "address")
@@ -213,6 +214,7 @@ def run_trial(cfg: SearchConfig, trial: dict, train, val, runs_dir: str | Path, 
             on_epoch=on_epoch)
     if report is not None and not reported and history:
         report(metrics(history[-1]))
+    write_text(run_dir / DONE, "run_trial returned: the protocol or the budget stopped this run\n")
     return _row(cfg, trial, run_dir)
 
 
@@ -342,9 +344,12 @@ def search(cfg: SearchConfig, train, val, out_dir: str | Path) -> dict:
 
     status = {}
     for r in results:
-        status[run_name(cfg.architecture, r.config)] = (
-            f"error: {str(r.error).strip().splitlines()[-1]}" if r.error is not None
-            else "done" if (r.metrics or {}).get("done") else "incomplete")
+        name = run_name(cfg.architecture, r.config)
+        # A run's own marker first: Tune's restored experiment state may predate a trial's last
+        # result (seen under load: a finished trial read back as unfinished)
+        status[name] = ("done" if (runs_dir / name / DONE).exists() or (r.metrics or {}).get("done")
+                        else f"error: {str(r.error).strip().splitlines()[-1]}" if r.error is not None
+                        else "incomplete")
     rows, best = rank([_row(cfg, t, runs_dir / run_name(cfg.architecture, t),
                             status.get(run_name(cfg.architecture, t), "not run")) for t in todo])
     result = {"config": asdict(cfg), "space": {k: list(v) for k, v in space(cfg).items()},

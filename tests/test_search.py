@@ -135,6 +135,26 @@ def test_an_interrupted_trial_continues_at_its_next_epoch(caches, tmp_path):
     assert second["best_path"] == str(run_dir / "best.pt")
 
 
+def test_a_trial_marks_its_run_done_only_when_it_finishes(caches, tmp_path, monkeypatch):
+    """The search reads a trial's status from this marker before Tune's restored state, which
+    can predate the trial's last result."""
+    cfg = tiny()
+    trial = S.trials(cfg)[0]
+    run_dir = tmp_path / S.run_name(cfg.architecture, trial)
+
+    def interrupted(*args, **kwargs):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(S, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        S.run_trial(cfg, trial, *caches, tmp_path)
+    assert not (run_dir / S.DONE).exists()
+    monkeypatch.undo()
+    S.run_trial(cfg, trial, *caches, tmp_path)
+    assert (run_dir / S.DONE).exists()
+
+
 def test_a_trial_whose_budget_is_spent_does_not_train_again(caches, tmp_path, monkeypatch):
     cfg = tiny(epochs=5, minutes=1e-6)  # spent by the first epoch
     trial = S.trials(cfg)[0]
