@@ -74,9 +74,10 @@ from tqdm import tqdm  # noqa: E402
 from benchmarks import machine  # noqa: E402
 
 from offline.architectures import NAMES, build  # noqa: E402
-from offline.deploy.export import WINDOW_EVERY, StepGraph, WindowGraph, context_frames_for, export_graphs  # noqa: E402
+from offline.deploy.export import CONTEXT_SECONDS, WINDOW_EVERY, StepGraph, WindowGraph, export_graphs  # noqa: E402
 from rtadt.engine import StepModel  # noqa: E402
 from rtadt.features import FeatureConfig  # noqa: E402
+from rtadt.framing import frames_in  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -388,7 +389,7 @@ class Arch:
 
 def run(repeats: int, steps: int, out_dir: Path, quick: bool = False, progress: bool = True,
         window_frames: int | None = None) -> dict:
-    window_frames = window_frames or context_frames_for(FeatureConfig())
+    window_frames = window_frames or frames_in(CONTEXT_SECONDS, FeatureConfig())
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)

@@ -24,7 +24,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .feature_config import FeatureConfig
 
-__all__ = ["frame_time", "frame_times", "num_frames", "check_lookahead", "onset_frames", "onset_offset",
+__all__ = ["frame_time", "frame_times", "num_frames", "frames_in", "check_lookahead", "onset_frames", "onset_offset",
            "reported_onsets"]
 
 
@@ -45,6 +45,12 @@ def num_frames(num_samples: int, cfg: "FeatureConfig") -> int:
     if num_samples < 0:
         raise ValueError(f"num_samples must be >= 0, got {num_samples}")
     return num_samples // cfg.hop_size
+
+
+def frames_in(seconds: float, cfg: "FeatureConfig") -> int:
+    """Frames spanning ``seconds`` at the features' frame rate, rounded, at least one (a 4 s
+    segment or context: 400 frames at hop 441, 802 at hop 220)."""
+    return max(1, round(seconds * cfg.fps))
 
 
 def check_lookahead(lookahead_s) -> float:

@@ -16,12 +16,12 @@ from offline.datasets.segments import (
     SegmentCache,
     label_frames,
     onset_frames,
-    segment_frames_for,
     segment_starts,
     target_matrix,
 )
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
+from rtadt.framing import frames_in
 from rtadt.resample import StreamingResampler
 
 CONFIGS = [
@@ -233,7 +233,7 @@ def test_round_trip_equals_features_for_audio(tmp_path):
 @pytest.mark.parametrize("hop, frames", [(441, 400), (220, 802), (882, 200)])
 def test_segments_last_four_seconds_at_any_frame_rate(tmp_path, hop, frames):
     cfg = FeatureConfig(hop_size=hop)
-    assert segment_frames_for(cfg) == frames
+    assert frames_in(SEGMENT_SECONDS, cfg) == frames
     assert abs(frames * hop / cfg.sample_rate - SEGMENT_SECONDS) <= 0.5 * hop / cfg.sample_rate
     cache = SegmentCache.build(make_tracks(tmp_path), cfg, tmp_path / "cache", 0.0, progress=False)
     x, y, mask = cache[0]

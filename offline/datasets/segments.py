@@ -46,12 +46,11 @@ from rtadt.atomic import atomic_path, write_text
 from rtadt.drums import CLASSES
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import check_lookahead as _check_lookahead
-from rtadt.framing import onset_frames
+from rtadt.framing import frames_in, onset_frames
 from rtadt.resample import StreamingResampler
 
 __all__ = [
     "SEGMENT_SECONDS",
-    "segment_frames_for",
     "onset_frames",
     "label_frames",
     "target_matrix",
@@ -114,11 +113,6 @@ def target_matrix(onsets: dict[str, np.ndarray], num_frames: int, cfg: FeatureCo
     for c, drum in enumerate(CLASSES):
         y[:, c] = label_frames(onsets.get(drum, ()), num_frames, cfg, lookahead_s, widen, widen_value)
     return y
-
-
-def segment_frames_for(cfg: FeatureConfig, seconds: float = SEGMENT_SECONDS) -> int:
-    """Frames in a segment of ``seconds`` at the features' frame rate (400 at 100 frames/s, 802 at 200.45)."""
-    return max(1, round(seconds * cfg.fps))
 
 
 def segment_starts(num_frames: int, segment_frames: int, hop_frames: int | None = None) -> np.ndarray:
@@ -232,7 +226,8 @@ class SegmentCache:
         self.lookahead_s = manifest["settings"]["lookahead_s"]
         self.widen = manifest["settings"]["widen"]
         self.widen_value = manifest["settings"]["widen_value"]
-        self.segment_frames = segment_frames_for(self.feature_config) if segment_frames is None else int(segment_frames)
+        self.segment_frames = (frames_in(SEGMENT_SECONDS, self.feature_config) if segment_frames is None
+                               else int(segment_frames))
         self.hop_frames = self.segment_frames if hop_frames is None else int(hop_frames)
         segment_starts(0, self.segment_frames, self.hop_frames)  # validates both
         self.tracks = manifest["tracks"]

@@ -44,6 +44,7 @@ from rtadt.bundle import StateSpec, load_bundle, write_bundle
 from rtadt.drums import CLASS_TO_MIDI, CLASSES
 from rtadt.engine import StepModel
 from rtadt.features import FeatureConfig
+from rtadt.framing import frames_in
 from rtadt.peaks import PeakParams
 
 OPSET = 17
@@ -54,11 +55,6 @@ CONTEXT_SECONDS = 4.0  # the window of the design (400 frames at 100 frames/s)
 # seen FUTURE_FRAMES after it: 0.25 s of extra latency for bidirectional context.
 WINDOW_EVERY = 10
 FUTURE_FRAMES = 25
-
-
-def context_frames_for(features: FeatureConfig) -> int:
-    """Frames in the design's 4 s window at the features' frame rate."""
-    return max(1, round(CONTEXT_SECONDS * features.fps))
 
 
 class WindowGraph(nn.Module):
@@ -168,7 +164,7 @@ def export_bundle(model: DrumModel, path: str | Path, features: FeatureConfig, *
         "thresholds": list(thresholds) if thresholds is not None else [0.5] * len(classes),
         "peak_picking": (peak or PeakParams()).to_dict(),
         "lookahead_s": float(lookahead_s),
-        "context_frames": context_frames_for(features),
+        "context_frames": frames_in(CONTEXT_SECONDS, features),
         "window_every": 1 if model.causal else WINDOW_EVERY,
         "future_frames": 0 if model.causal else FUTURE_FRAMES,
         "architecture": {"name": architecture, **model.describe()},
