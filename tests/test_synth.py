@@ -291,8 +291,10 @@ def test_tuned_pieces_rooms_and_chain_keep_annotations_on_the_onsets(ctx, kit):
             "drums": {"source": "procedural", "style": "sparse", "seed": 5, "min_gap": 2.5},
             "level_db": -20.0, "augment": {}, "pieces": K.piece_tuning(rng), "room": room,
             "master": recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
-    for c, bands in K.piece_eq(np.random.default_rng(5)).items():  # each piece equalised too (sample kits)
-        spec["pieces"][c]["eq"] = bands
+    if kit.startswith(K.SAMPLE_KIT_PREFIX):  # sample kits: each piece equalised and on its own microphones
+        for c, bands in K.piece_eq(np.random.default_rng(5)).items():
+            spec["pieces"][c]["eq"] = bands
+        spec["mics"] = recording.draw_mics(np.random.default_rng(1))  # hi-hat and cymbals on the overheads alone
     audio, events, _ = S.render_example(spec, context)
     times = np.array([e.time for e in events])
     alone = [e for e in events if np.sort(np.abs(times - e.time))[1] > 0.05]
@@ -356,6 +358,33 @@ def test_piece_eq_is_drawn_only_when_asked_for(ctx):
         for c in a.get("pieces", {}):
             assert ("eq" in b["pieces"][c]) == a["kit"].startswith(K.SAMPLE_KIT_PREFIX)
             b["pieces"][c].pop("eq", None)
+        assert a == b
+
+
+def test_mics_change_the_sound_not_the_labels(ctx):
+    context, _ = ctx
+    kit = context.kits["hydrogen/BJA_Pacific"]
+    hits = [(0.2, 36, 100), (0.9, 38, 90), (1.6, 42, 70), (2.3, 49, 100)]
+    pieces = {"SD": {"eq": [{"kind": "highshelf", "freq": 2000.0, "gain_db": -18.0, "q": 0.707}]}}
+    plain, on_plain, _ = kit.render(hits, 4 * RATE, np.random.default_rng(1), pieces=pieces)
+    mics = recording.draw_mics(np.random.default_rng(1))
+    miked, on_miked, _ = kit.render(hits, 4 * RATE, np.random.default_rng(1), pieces=pieces, mics=mics)
+    assert on_miked == on_plain
+    # the mix is each piece's (equalised) stem through the microphones: render each hit alone
+    alone = [kit.render([h], 4 * RATE, np.random.default_rng(1), pieces=pieces)[0] for h in hits]
+    expected = sum(recording.piece_through_mics(x, gm_note_to_class(h[1]), mics) for x, h in zip(alone, hits))
+    np.testing.assert_allclose(miked, expected, atol=1e-5)
+    assert np.abs(miked - plain).max() > 0.01
+
+
+def test_mics_are_drawn_only_when_asked_for_and_for_sample_kits(ctx):
+    context, _ = ctx
+    plain = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(mics=0.0)}), 0.05, seed=3)
+    miked = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(mics=1.0)}), 0.05, seed=3)
+    assert any("mics" in s for s in miked)
+    for a, b in zip(plain, miked, strict=True):  # everything else drawn as before
+        assert ("mics" in b) == a.get("kit", "").startswith(K.SAMPLE_KIT_PREFIX)
+        b.pop("mics", None)
         assert a == b
 
 

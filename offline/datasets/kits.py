@@ -421,14 +421,17 @@ class HydrogenKit:
         return next((chosen[r] for r in ROLE_FALLBACK[note_role(note)] if r in chosen), None)
 
     def render(self, hits, n_samples: int, rng: np.random.Generator, cache_dir: Path | None = None,
-               pieces: dict | None = None):
+               pieces: dict | None = None, mics: dict | None = None):
         """Audio, onsets (sample, class, velocity) and details of hits (time_s, note, velocity).
 
         pieces: per class {"pitch": semitones, "gain_db": dB, "eq": [filters]} (see piece_tuning,
         piece_eq): each piece of the kit tuned, balanced and equalised (its own stem through
         mixing.equalise, a causal filter: no onset moves), so that a class is not learnt from
-        one kit's few samples."""
+        one kit's few samples.
+        mics: every piece on its own stem, through recording.mics (close microphones with
+        bleed, overheads; recording.draw_mics), after its EQ."""
         from offline.datasets.mixing import equalise
+        from offline.datasets.recording import mics as through_mics
 
         chosen = self.choose(rng)
         pieces = pieces or {}
@@ -449,7 +452,8 @@ class HydrogenKit:
         # pieces without EQ share one buffer (summed in the same order as before EQ existed, so
         # earlier renders stay bit-exact); each equalised piece gets a stem of its own
         stems = {None: np.zeros(n_samples, np.float32)}
-        stems.update({d: np.zeros(n_samples, np.float32) for d in {v[5] for v in voices} if pieces.get(d, {}).get("eq")})
+        stems.update({d: np.zeros(n_samples, np.float32) for d in {v[5] for v in voices}
+                      if mics or pieces.get(d, {}).get("eq")})
         next_in_group: dict[str, int] = {}
         fade = int(0.005 * RATE)  # a choked cymbal stops within 5 ms, not with a click
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
@@ -467,10 +471,14 @@ class HydrogenKit:
                 stems[drum if drum in stems else None][lo:hi] += y[lo - start:hi - start]
             merge_onset(onsets, start, start + onset, drum, vel)
         out = stems.pop(None)
-        for drum, stem in sorted(stems.items()):
-            for band in pieces[drum]["eq"]:
-                stem = equalise(stem, band)
-            out += stem
+        for drum in sorted(stems):
+            for band in pieces.get(drum, {}).get("eq", []):
+                stems[drum] = equalise(stems[drum], band)
+        if mics:
+            out += through_mics(stems, mics) if stems else 0.0
+        else:
+            for drum, stem in sorted(stems.items()):
+                out += stem
         info = {"instruments": {r: i.name for r, i in chosen.items()}, "dropped": dropped}
         return out, sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
 

@@ -3,13 +3,16 @@ mix and master chain. Used by offline/datasets/synth.py; each transform is a pur
 (audio, parameters) whose parameters are drawn, seeded, by a `draw_*` function and stored in
 the example's spec, so an example renders the same every time.
 
+    mics(stems, p)   a sample kit's pieces through close microphones that hear each other
+                     (bleed) and a pair of overheads, mixed
     room(x, p)       the kit in a shoebox room (pyroomacoustics image sources), heard by a
                      close microphone and a room microphone, mixed dry to wet
     master(x, p)     bus compression, saturation, low-pass ("dark"), limiting (pedalboard)
     codec(x, p)      a lossy round trip (MP3 or Ogg Vorbis, pedalboard's encoders)
 
 Labels stay exact: every transform keeps the earliest sound of a hit at the sample where it
-was. The room is shifted so that the direct path to the nearest microphone in the mix lands
+was. Each piece's microphones are shifted so that its earliest arrival (its close microphone,
+or the overheads where it has none) lands at its hit; the room is shifted so that the direct path to the nearest microphone in the mix lands
 at lag 0 (a room microphone alone arrives later in a real room, but then its direct sound is
 the onset a listener would annotate); the chain's processors have no latency (pedalboard
 compensates what a plugin reports); a codec's delay (encoder padding plus decoder delay) is
@@ -26,6 +29,8 @@ import io
 
 import numpy as np
 
+from rtadt.drums import CLASSES
+
 RATE = 44100
 FRACTIONAL_DELAY_HALF = 40  # pyroomacoustics' fractional-delay filters have 81 taps
 CODECS = {"mp3": (64, 96, 128, 192), "ogg": (64, 96, 128)}  # format -> bitrates (kbit/s) drawn from
@@ -34,6 +39,61 @@ CODECS = {"mp3": (64, 96, 128, 192), "ogg": (64, 96, 128)}  # format -> bitrates
 def rms(x: np.ndarray) -> float:
     """Root mean square of a signal, in float64 (0 for an empty one)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+# ------------------------------------------------------------------ microphones on each piece
+
+CLOSE_MIC_SHARE = {"KD": 1.0, "SD": 1.0, "TT": 1.0, "HH": 0.7, "CY": 0.2}  # the kits whose piece has its own microphone
+
+
+def draw_mics(rng: np.random.Generator) -> dict:
+    """A multi-microphone kit recording. A close microphone on each drum (kick, snare and toms
+    always, the hi-hat in 7 kits of 10, cymbals in 2 of 10: usually only the overheads carry
+    them), each hearing every other piece 12-30 dB down and 1-4 ms later (0.3-1.4 m further
+    away), off axis (a high shelf at 2-6 kHz, 3-12 dB down); a pair of overheads hearing each
+    piece 1.5-5 ms after its close microphone, mixed from 15 dB under the close microphones
+    to 3 dB over them."""
+    close = {c: bool(rng.random() < CLOSE_MIC_SHARE[c]) for c in CLASSES}
+    bleed = {f"{c}>{m}": {"gain_db": float(rng.uniform(-30, -12)), "delay_ms": float(rng.uniform(1.0, 4.0))}
+             for m in CLASSES if close[m] for c in CLASSES if c != m}
+    off_axis = {m: {"freq": float(np.exp(rng.uniform(np.log(2000), np.log(6000)))), "gain_db": float(rng.uniform(-12, -3))}
+                for m in CLASSES if close[m]}
+    return {"close": close, "bleed": bleed, "off_axis": off_axis, "overhead_db": float(rng.uniform(-15, 3)),
+            "overhead_ms": {c: float(rng.uniform(1.5, 5.0)) for c in CLASSES}}
+
+
+def piece_through_mics(x: np.ndarray, piece: str, p: dict) -> np.ndarray:
+    """One piece's stem as the mix of all microphones hears it: its close microphone (if it
+    has one), the other close microphones' bleed and the overheads, its earliest arrival at
+    lag 0, at the stem's RMS (the balance between pieces is piece_tuning's, not the mics')."""
+    import pedalboard as pb
+
+    arrivals = []  # (delay in samples, gain, off-axis shelf or None)
+    if p["close"][piece]:
+        arrivals.append((0, 1.0, None))
+    for mic, shelf in p["off_axis"].items():
+        if mic != piece:
+            b = p["bleed"][f"{piece}>{mic}"]
+            arrivals.append((int(round(b["delay_ms"] * RATE / 1000)), 10 ** (b["gain_db"] / 20), shelf))
+    arrivals.append((int(round(p["overhead_ms"][piece] * RATE / 1000)), 10 ** (p["overhead_db"] / 20), None))
+    lead = min(d for d, _, _ in arrivals)
+    y = np.zeros(len(x), np.float64)
+    for delay, gain, shelf in arrivals:
+        heard = x if shelf is None else pb.HighShelfFilter(cutoff_frequency_hz=shelf["freq"], gain_db=shelf["gain_db"])(
+            x.astype(np.float32), RATE)
+        d = delay - lead
+        y[d:] += gain * np.asarray(heard[:len(x) - d], np.float64)
+    rx, ry = rms(x), rms(y)
+    return (y * (rx / ry if ry > 0 else 0.0)).astype(np.float32)
+
+
+def mics(stems: dict, p: dict) -> np.ndarray:
+    """The mix of a kit recorded piece by piece (stems: class -> audio, one length)."""
+    out = None
+    for piece, x in sorted(stems.items()):
+        y = piece_through_mics(x, piece, p)
+        out = y if out is None else out + y
+    return out
 
 
 # ------------------------------------------------------------------ rooms

@@ -114,6 +114,9 @@ class SynthConfig:
     # ENST drummer 2 (offline/results/realism/piece-balance, two seeds) it lost the toms per-piece EQ
     # taught (0.37-0.40 -> 0.07-0.12), the phrases -0.014 and the band -0.015 on average.
     piece_balance: float = 0.0
+    # share of sample-kit examples recorded piece by piece: close microphones that hear each other
+    # (bleed) and overheads (recording.draw_mics; a SoundFont kit has no stems, so none)
+    mics: float = 0.0
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -214,8 +217,8 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
-    # drawn last: with piece_eq=0 (piece_balance=0) a seed's specs are what they were before per-piece
-    # EQ (the skewed balance) existed
+    # drawn last: with piece_eq=0 (piece_balance=0, mics=0) a seed's specs are what they were before
+    # per-piece EQ (the skewed balance, the microphones) existed
     if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
@@ -223,6 +226,9 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
     if "pieces" in spec and cfg.piece_balance > 0 and rng.random() < cfg.piece_balance:
         for c, offset in kitlib.piece_balance(rng).items():
             spec["pieces"][c]["gain_db"] += offset
+    if ("kit" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.mics > 0
+            and rng.random() < cfg.mics):
+        spec["mics"] = recording.draw_mics(rng)
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
@@ -261,7 +267,8 @@ def render_example(spec: dict, ctx: Context) -> tuple[np.ndarray, list[Event], d
     drum_audio = None
     if "kit" in spec:
         kit = ctx.kits[spec["kit"]]
-        drum_audio, onsets, details["kit"] = kit.render(hits, total, rng, ctx.cache_dir, spec.get("pieces"))
+        mics = {"mics": spec["mics"]} if "mics" in spec else {}  # sample kits only (draw_spec)
+        drum_audio, onsets, details["kit"] = kit.render(hits, total, rng, ctx.cache_dir, spec.get("pieces"), **mics)
         if "room" in spec:
             drum_audio = recording.room(drum_audio, spec["room"])
         events = [Event((s - n_pre) / RATE, drum, vel) for s, drum, vel in onsets if n_pre <= s < total]
