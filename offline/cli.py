@@ -90,7 +90,7 @@ DATA_OPT = click.option("--data", "data", multiple=True, required=True, metavar=
                         help="a dataset and its directory (repeatable: a combination); LABEL names copies of one "
                              "loader, e.g. solo=synth:DIR")
 CACHE_OPT = click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
-                         help="feature cache directory (default: OUT/cache)")
+                         help="feature cache directory (default: OUT/cache); trainings running at once may share one")
 FLAVOUR_OPT = click.option("--flavour", type=click.Choice(["offline", "causal"]), default=defaults.FLAVOUR,
                            show_default=True, help="causal: for live use; offline: as in the thesis")
 HYPERPARAMETERS_OPT = click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",

@@ -406,3 +406,33 @@ def test_missing_audio_is_a_dataset_error(tmp_path):
     gone = Track("synth", "gone", "train", (tmp_path / "gone.wav",), (1.0,), ())
     with pytest.raises(DatasetError, match="gone.wav"):
         SegmentCache.build([gone], FeatureConfig(), tmp_path / "cache", 0.0, progress=False)
+
+
+def test_a_cache_another_process_reads_keeps_its_files(tmp_path):
+    """Two trainings on other data share one folder: the second's build leaves the first's
+    files while the first still reads them, and removes them once nobody does."""
+    import subprocess
+    import sys
+
+    cfg = FeatureConfig()
+    directory = tmp_path / "cache"
+    tracks = make_tracks(tmp_path)
+    SegmentCache.build(tracks, cfg, directory, 0.02, progress=False)
+    first = sorted(p.name for p in (directory / "tracks").glob("*.npy"))
+    reader = subprocess.Popen(  # another training: opens the folder and reads until told to stop
+        [sys.executable, "-c", "import sys; from offline.datasets.segments import SegmentCache; "
+         f"c = SegmentCache.open({str(directory)!r}); print(len(c), flush=True); sys.stdin.read(); "
+         "print(sum(float(c[i][0].sum()) != 0 for i in range(len(c))), flush=True)"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        assert int(reader.stdout.readline()) > 0
+        other = SegmentCache.build(tracks[:1], cfg, directory, 0.0, progress=False)  # other settings and tracks
+        assert set(first) <= {p.name for p in (directory / "tracks").glob("*.npy")}  # still there
+        assert len(other[0][0]) == 400
+        reader.stdin.close()
+        assert int(reader.stdout.readline()) > 0  # the reader read its own files to the end
+        assert reader.wait(timeout=60) == 0
+    finally:
+        reader.kill()
+    SegmentCache.build(tracks[:1], cfg, directory, 0.02, progress=False)  # nobody else reads: the rest goes
+    assert len(list((directory / "tracks").glob("*.npy"))) == 2

@@ -29,9 +29,18 @@ it. A build whose inputs hash the same reuses the cache without computing anythi
 audio content hashes are themselves cached in the manifest by (path, size, mtime), so a
 reuse does not reread the audio either. Every file is written to a temporary name and
 moved into place with ``os.replace``; the manifest is written last.
+
+One folder may serve several trainings at once (``fit --cache``), on other data or settings:
+a process that builds or opens a cache holds a shared lock on ``.in-use`` there until it
+exits, and a build removes the files its own manifest does not reference only when it can
+take that lock exclusively, that is when no other process reads the folder. Otherwise they
+stay (the folder then holds the union), and the next build that finds the folder free
+removes them. Without the lock, a second training's build deleted the first's features
+under it (``FileNotFoundError`` mid-epoch).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections import OrderedDict
@@ -64,6 +73,20 @@ FORMAT_VERSION = 1       # bump when the on-disk layout or the label definition 
 MANIFEST = "manifest.json"
 TRACK_DIR = "tracks"
 MAX_OPEN_TRACKS = 64
+IN_USE = ".in-use"  # in the cache folder: the lock file of the processes that read the folder
+
+# folder -> this process's open lock file, held (shared) until the process exits
+_HELD: dict[Path, object] = {}
+
+
+def _hold(directory: Path):
+    """This process's lock file of a cache folder, locked shared: the folder is in use."""
+    key = Path(directory).resolve()
+    if key not in _HELD:
+        f = open(key / IN_USE, "a+b")
+        fcntl.flock(f, fcntl.LOCK_SH)
+        _HELD[key] = f
+    return _HELD[key]
 _HASH_CHUNK = 1 << 20
 
 
@@ -265,6 +288,7 @@ class SegmentCache:
         widen, widen_value = _check_widen(widen, widen_value)
         directory = Path(directory)
         (directory / TRACK_DIR).mkdir(parents=True, exist_ok=True)
+        _hold(directory)
         previous = cls._read_manifest(directory)
         known_audio = previous.get("audio", {}) if previous else {}
 
@@ -316,6 +340,7 @@ class SegmentCache:
             raise FileNotFoundError(f"{directory}: no segment cache here ({MANIFEST} missing); build one first")
         if not cls._complete(directory, manifest):
             raise FileNotFoundError(f"{directory}: segment cache incomplete (track files missing); build it again")
+        _hold(directory)
         return cls(directory, manifest, segment_frames, hop_frames, splits)
 
     def with_splits(self, *splits: str) -> "SegmentCache":
@@ -360,11 +385,23 @@ class SegmentCache:
         return len(features)
 
     @staticmethod
-    def _remove_unreferenced(directory: Path, keys: set[str]) -> None:
-        # Temporary files are left alone: another process may be writing them.
-        for path in (directory / TRACK_DIR).glob("*.npy"):
-            if path.name.split(".")[0] not in keys:
-                path.unlink(missing_ok=True)
+    def _remove_unreferenced(directory: Path, keys: set[str]) -> bool:
+        """Remove the track files no key references, if no other process reads the folder
+        (this process's shared lock upgraded to exclusive, then back); whether it did."""
+        lock = _hold(directory)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # Linux drops the shared lock before it tries the exclusive one
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            return False
+        try:
+            # Temporary files are left alone: another process may be writing them.
+            for path in (directory / TRACK_DIR).glob("*.npy"):
+                if path.name.split(".")[0] not in keys:
+                    path.unlink(missing_ok=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        return True
 
     # access ----------------------------------------------------------------------------
     def __len__(self) -> int:
