@@ -1,0 +1,89 @@
+"""When does the loudness that the velocity rule reads say how hard a drum was hit?
+
+For each bundle: the matched hits of the rendered validation kits (true velocities), as the
+bundle's online picker reports them (offline.velocity.hit_samples' matching); per class the
+Pearson r of the true velocity with the rule's loudness (rtadt.velocity: the mean of the
+frame's features over the class's bands) at frames from 20 ms before to 40 ms after the
+reporting frame, and with the rise of that loudness into the reporting frame.
+
+    python offline/results/default-model/velocity-timing/velocity_timing.py RENDER OUT_DIR LABEL=BUNDLE...
+
+Writes OUT_DIR/velocity-timing.json and .png.
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from offline.datasets import load
+from offline.evaluate import offline_frames, onset_times
+from offline.metrics import matched_indices
+from offline.velocity import carries_velocities
+from rtadt.bundle import load_bundle
+from rtadt.peaks import pick_peaks_online
+
+
+def profile(bundle, tracks) -> dict:
+    hop_ms = 1000 * bundle.features.hop_size / bundle.features.sample_rate
+    before, after = int(round(20 / hop_ms)), int(round(40 / hop_ms))
+    rows = {c: [] for c in bundle.classes}
+    session = bundle.session("window")
+    for t in tracks:
+        audio, rate = t.load_audio()
+        acts, loud, delay = offline_frames(bundle, audio, rate, session)
+        peaks = pick_peaks_online(acts, bundle.thresholds, bundle.peak)
+        for c, name in enumerate(bundle.classes):
+            refs = [e for e in t.events if e.drum == name]
+            if not refs or not len(peaks[c]):
+                continue
+            times = onset_times(peaks[c], bundle.features, bundle.lookahead_s, delay)
+            for i, j in matched_indices(np.array([e.time for e in refs]), times, 0.05):
+                n = peaks[c][j]
+                if before <= n < len(loud) - after:
+                    rows[name].append([refs[i].velocity, acts[n, c]] + list(loud[n - before:n + after + 1, c]))
+    out = {"hop_ms": hop_ms, "offsets_ms": [k * hop_ms for k in range(-before, after + 1)], "classes": {}}
+    for name, r in rows.items():
+        a = np.array(r)
+        if len(a) < 20:
+            continue
+        at = 2 + before  # the reporting frame's column
+        out["classes"][name] = {
+            "hits": len(a),
+            "r_activation": float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]),
+            "r_loudness": [float(np.corrcoef(a[:, 0], a[:, 2 + k])[0, 1]) for k in range(before + after + 1)],
+            "r_rise_one_frame": float(np.corrcoef(a[:, 0], a[:, at] - a[:, at - 1])[0, 1]),
+        }
+    return out
+
+
+def main(render, out_dir, *bundles):
+    tracks = [t for t in load("synth", render) if t.split == "validation" and carries_velocities(t.events)]
+    result = {"render": str(render), "tracks": len(tracks), "command": " ".join(sys.argv), "bundles": {}}
+    for item in bundles:
+        label, _, path = item.partition("=")
+        result["bundles"][label] = profile(load_bundle(path), tracks)
+    out_dir = Path(out_dir)
+    (out_dir / "velocity-timing.json").write_text(json.dumps(result, indent=1))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    classes = sorted({c for b in result["bundles"].values() for c in b["classes"]}, key="KDSDTTHHCY".index)
+    fig, axes = plt.subplots(1, len(classes), figsize=(3.2 * len(classes), 3.2), sharey=True)
+    for ax, c in zip(axes, classes):
+        for label, b in result["bundles"].items():
+            if c in b["classes"]:
+                ax.plot(b["offsets_ms"], b["classes"][c]["r_loudness"], marker=".", label=label)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(c)
+        ax.set_xlabel("frame - reporting frame (ms)")
+    axes[0].set_ylabel("r(true velocity, loudness)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Velocity vs the rule's loudness around the reporting frame (rendered validation kits)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "velocity-timing.png", dpi=100)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
