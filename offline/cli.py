@@ -574,7 +574,11 @@ def report(models, sets, gains, out_dir, title):
 @click.option("--deltas", default="0,0.02,0.05,0.1", show_default=True, metavar="D,D,...",
               help="peak-picking deltas to try; the best on validation is kept with its thresholds")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="the tuned bundle to write")
-def tune(bundle_path, data, dataset, root, deltas, output):
+@click.option("--velocity-rise", is_flag=True,
+              help="fit the velocity rule on the loudness's rise into the reporting frame too: it follows cymbals "
+                   "at a 5 ms hop; on the 20 ms-lookahead default it lowered the rendered test's r "
+                   "(offline/results/default-model/velocity-timing)")
+def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise):
     """Tune the live (online) picker on validation splits: per-class thresholds and the delta,
     written into a copy of BUNDLE."""
     from offline.datasets import DatasetError, load
@@ -605,7 +609,8 @@ def tune(bundle_path, data, dataset, root, deltas, output):
         peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values)
         thresholds = [round(float(t), 4) for t in th]
         rule, hits = tune_bundle_velocity(
-            dataclasses.replace(bundle, thresholds=np.asarray(thresholds, dtype=np.float32), peak=peak), tracks)
+            dataclasses.replace(bundle, thresholds=np.asarray(thresholds, dtype=np.float32), peak=peak), tracks,
+            rise=velocity_rise)
         manifest = dict(bundle.manifest, thresholds=thresholds, peak_picking=peak.to_dict(),
                         velocity=rule.to_manifest(bundle.classes))
         manifest["training"] = dict(manifest.get("training") or {}, peaks_tuned_on={

@@ -86,26 +86,27 @@ def activations_to_events(activations: Any, thresholds: Any, cfg: FeatureConfig,
     them: peak picking (`picker`), onset times by `onset_times`, velocity by the rule
     `velocity` (rtadt.velocity; None: activation * 127) from the activation and the
     frame's `loudness` [frames, classes] (features @ loudness_matrix; needed when the
-    rule weighs loudness); sorted by frame, then class order."""
+    rule weighs loudness or its rise from the frame before); sorted by frame, then class order."""
     classes = check_classes(classes)
     acts = np.asarray(activations)
     if acts.ndim != 2 or acts.shape[1] != len(classes):
         raise ValueError(f"activations must be [frames, {len(classes)}], got shape {acts.shape}")
     rule = velocity or VelocityRule.activation_only(len(classes))
     if loudness is None:
-        if np.any(rule.loudness_weight):
+        if rule.reads_the_spectrum:
             raise ValueError("this velocity rule weighs loudness: pass the frames' loudness")
         loudness = np.zeros(acts.shape, dtype=np.float32)
     loudness = np.asarray(loudness)
     if loudness.shape != acts.shape:
         raise ValueError(f"loudness must be shaped like the activations {acts.shape}, got {loudness.shape}")
+    rise = loudness.astype(np.float64) - np.vstack([np.zeros((1, len(classes))), loudness[:-1]]).astype(np.float64)
     # thresholds as the engine applies them: float32
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (len(classes),))
     peaks = _peak_frames(acts, thr, peak, picker)
     rows = []
     for c, frames in enumerate(peaks):
         times = onset_times(frames, cfg, lookahead_s, delay_s)
-        vel = rule.velocities(np.full(len(frames), c), acts[frames, c], loudness[frames, c])
+        vel = rule.velocities(np.full(len(frames), c), acts[frames, c], loudness[frames, c], rise[frames, c])
         rows += [(int(n), c, float(t), int(v)) for n, t, v in zip(frames, times, vel)]
     rows.sort()
     return [Event(time=t, drum=classes[c], velocity=v) for _, c, t, v in rows]

@@ -207,7 +207,8 @@ class Engine:
         # velocity: the loudness of recent frames, for hits a windowed model reports late
         self.velocity = bundle.velocity or VelocityRule.activation_only(bundle.num_classes)
         self._loudness_of = loudness_matrix(cfg, bundle.classes)
-        self._loudness = np.zeros((bundle.context_frames + 1, bundle.num_classes), dtype=np.float32)
+        # (a hit reported up to context_frames late, and the frame before it for its rise)
+        self._loudness = np.zeros((bundle.context_frames + 2, bundle.num_classes), dtype=np.float32)
         self.stats = EngineStats()
 
     def warm_up(self) -> None:
@@ -266,7 +267,10 @@ class Engine:
             n = current + offset
             for c in self.picker.process_frame(acts):
                 t = max(self._frame_time(n) - self._onset_offset, 0.0)  # rtadt.framing.reported_onsets
-                vel = self.velocity.velocity(c, acts[c], self._loudness[n % len(self._loudness), c])
+                rows = len(self._loudness)
+                loud = self._loudness[n % rows, c]
+                before = self._loudness[(n - 1) % rows, c] if n > 0 else 0.0
+                vel = self.velocity.velocity(c, acts[c], loud, float(loud) - float(before))
                 ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
                 events.append(ev)
                 self.stats.events += 1

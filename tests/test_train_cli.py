@@ -91,6 +91,11 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     best = max(tuned_on["micro_f1_by_delta"].values())
     assert tuned_on["micro_f1_by_delta"][f"{manifest['peak_picking']['delta']:g}"] == best
     assert len(manifest["thresholds"]) == 5
+    # the rise term asked for: ADTOF's references carry no velocities, so nothing is fitted either way
+    r = CliRunner().invoke(main, ["tune", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data"),
+                                  "--velocity-rise", "-o", str(tmp_path / "risen.rtadt")])
+    assert r.exit_code == 0, r.output
+    assert load_bundle(tmp_path / "risen.rtadt").manifest["velocity"] == manifest["velocity"]
 
 
 def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):

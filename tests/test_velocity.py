@@ -30,19 +30,25 @@ def test_without_weights_the_rule_is_activation_times_127():
 
 def test_scalar_and_vector_rule_agree_and_clip():
     rng = np.random.default_rng(1)
-    rule = VelocityRule(rng.normal(0, 0.3, 5), rng.normal(1, 0.3, 5), rng.normal(0.2, 0.1, 5))
-    c, a, loud = rng.integers(0, 5, 500), rng.random(500), rng.normal(1, 1, 500)
-    vec = rule.velocities(c, a, loud)
-    assert [rule.velocity(int(ci), ai, li) for ci, ai, li in zip(c, a, loud)] == vec.tolist()
+    rule = VelocityRule(rng.normal(0, 0.3, 5), rng.normal(1, 0.3, 5), rng.normal(0.2, 0.1, 5), rng.normal(0.1, 0.1, 5))
+    c, a, loud, rise = rng.integers(0, 5, 500), rng.random(500), rng.normal(1, 1, 500), rng.normal(0, 1, 500)
+    vec = rule.velocities(c, a, loud, rise)
+    assert [rule.velocity(int(ci), ai, li, ri) for ci, ai, li, ri in zip(c, a, loud, rise)] == vec.tolist()
+    assert not np.array_equal(vec, rule.velocities(c, a, loud))  # the rise counts
     assert vec.min() >= 1 and vec.max() <= 127 and len(set(vec.tolist())) > 20
 
 
 def test_manifest_round_trip_and_errors():
     rule = VelocityRule(np.arange(5) / 10, np.ones(5), np.arange(5) / 100)
-    back = VelocityRule.from_manifest(rule.to_manifest(CLASSES), CLASSES)
-    for name in ("intercept", "activation_weight", "loudness_weight"):
-        np.testing.assert_array_equal(getattr(back, name), getattr(rule, name))
-    for bad in ({"KD": [0, 1, 0]}, {c: [0, 1] for c in CLASSES}, {c: [0, 1, "x"] for c in CLASSES}, [1, 2]):
+    assert all(len(row) == 3 for row in rule.to_manifest(CLASSES).values())  # as bundles before the rise
+    risen = VelocityRule(np.arange(5) / 10, np.ones(5), np.arange(5) / 100, np.arange(5) / 50)
+    assert all(len(row) == 4 for row in risen.to_manifest(CLASSES).values())
+    for r in (rule, risen):
+        back = VelocityRule.from_manifest(r.to_manifest(CLASSES), CLASSES)
+        for name in ("intercept", "activation_weight", "loudness_weight", "rise_weight"):
+            np.testing.assert_array_equal(getattr(back, name), getattr(r, name))
+    for bad in ({"KD": [0, 1, 0]}, {c: [0, 1] for c in CLASSES}, {c: [0, 1, "x"] for c in CLASSES}, [1, 2],
+                {c: [0, 1, 0, 0, 0] for c in CLASSES}):
         with pytest.raises(ValueError, match="velocity"):
             VelocityRule.from_manifest(bad, CLASSES)
 
@@ -75,7 +81,8 @@ def test_loudness_matrix_puts_a_low_tone_in_the_kick_and_a_hiss_in_the_hihat():
 
 @pytest.mark.heavy
 def test_engine_and_offline_give_the_same_velocities_with_a_loudness_rule(flux):
-    bundle = dataclasses.replace(flux, velocity=VelocityRule(np.full(5, -0.2), np.full(5, 0.6), np.full(5, 0.4)))
+    bundle = dataclasses.replace(flux, velocity=VelocityRule(np.full(5, -0.2), np.full(5, 0.6), np.full(5, 0.3),
+                                                             np.full(5, 0.3)))
     audio, rate = read_audio(example_path())
     streamed = transcribe_array(bundle, audio, rate)
     offline = transcribe_offline(bundle, audio, rate, picker="online")
@@ -89,20 +96,26 @@ def test_engine_and_offline_give_the_same_velocities_with_a_loudness_rule(flux):
 
 def test_fit_recovers_a_known_rule():
     rng = np.random.default_rng(3)
-    true = {"KD": (0.1, 0.3, 0.25), "SD": (-0.2, 0.5, 0.4)}
+    true = {"KD": (0.1, 0.3, 0.25, 0.0), "SD": (-0.2, 0.5, 0.4, 0.15)}
     samples = {}
-    for c, (i, a, g) in true.items():
-        act, loud = rng.random(200), rng.normal(1.5, 0.5, 200)
-        samples[c] = np.column_stack([act, loud, 127 * (i + a * act + g * loud) + rng.normal(0, 0.5, 200)])
+    for c, (i, a, g, h) in true.items():
+        act, loud, rise = rng.random(200), rng.normal(1.5, 0.5, 200), rng.normal(0.5, 0.5, 200)
+        samples[c] = np.column_stack([act, loud, rise,
+                                      127 * (i + a * act + g * loud + h * rise) + rng.normal(0, 0.5, 200)])
     samples["TT"] = samples["KD"][:5]  # too few hits: activation * 127
-    rule = fit_velocity_rule(samples, CLASSES)
+    plain = fit_velocity_rule(samples, CLASSES)  # the rise only when asked for
+    assert not np.any(plain.rise_weight)
+    k = CLASSES.index("KD")  # where the truth has no rise, the plain fit is the truth
+    np.testing.assert_allclose([plain.intercept[k], plain.activation_weight[k], plain.loudness_weight[k]],
+                               true["KD"][:3], atol=0.01)
+    rule = fit_velocity_rule(samples, CLASSES, rise=True)
     for c, coef in true.items():
         k = CLASSES.index(c)
-        np.testing.assert_allclose([rule.intercept[k], rule.activation_weight[k], rule.loudness_weight[k]], coef,
-                                   atol=0.01)
+        np.testing.assert_allclose([rule.intercept[k], rule.activation_weight[k], rule.loudness_weight[k],
+                                    rule.rise_weight[k]], coef, atol=0.01)
     for c in ("TT", "HH", "CY"):
         k = CLASSES.index(c)
-        assert (rule.intercept[k], rule.activation_weight[k], rule.loudness_weight[k]) == (0, 1, 0)
+        assert (rule.intercept[k], rule.activation_weight[k], rule.loudness_weight[k], rule.rise_weight[k]) == (0, 1, 0, 0)
 
 
 def test_matching_and_correlation():

@@ -6,7 +6,12 @@ Pearson r of the true velocity with the rule's loudness (rtadt.velocity: the mea
 frame's features over the class's bands) at frames from 20 ms before to 40 ms after the
 reporting frame, and with the rise of that loudness into the reporting frame.
 
-    python offline/results/default-model/velocity-timing/velocity_timing.py RENDER OUT_DIR LABEL=BUNDLE...
+Then the rule itself: fitted on those validation hits with and without the rise term
+(offline.velocity.fit_velocity_rule, rise=False / True), and
+scored by the Pearson r of true and predicted velocity on the test split's hits of TEST_RENDER
+(the same hits for both rules; the batch path, which equals the engine's).
+
+    python offline/results/default-model/velocity-timing/velocity_timing.py RENDER TEST_RENDER OUT_DIR LABEL=BUNDLE...
 
 Writes OUT_DIR/velocity-timing.json and .png.
 """
@@ -19,7 +24,7 @@ import numpy as np
 from offline.datasets import load
 from offline.evaluate import offline_frames, onset_times
 from offline.metrics import matched_indices
-from offline.velocity import carries_velocities
+from offline.velocity import carries_velocities, fit_velocity_rule, hit_samples
 from rtadt.bundle import load_bundle
 from rtadt.peaks import pick_peaks_online
 
@@ -57,12 +62,33 @@ def profile(bundle, tracks) -> dict:
     return out
 
 
-def main(render, out_dir, *bundles):
+def rule_with_and_without_rise(bundle, validation, test) -> dict:
+    fit_on, score_on = (hit_samples(bundle, t, progress=False) for t in (validation, test))
+    out = {}
+    for name, rise in (("without rise", False), ("with rise", True)):
+        rule = fit_velocity_rule(fit_on, bundle.classes, rise=rise)
+        out[name] = {}
+        for c, cls in enumerate(bundle.classes):
+            s = score_on[cls]
+            if len(s) < 10:
+                continue
+            predicted = rule.velocities(np.full(len(s), c), s[:, 0], s[:, 1], s[:, 2])
+            out[name][cls] = {"r": float(np.corrcoef(s[:, 3], predicted)[0, 1]), "hits": len(s),
+                              "weights": [float(w) for w in (rule.intercept[c], rule.activation_weight[c],
+                                                              rule.loudness_weight[c], rule.rise_weight[c])]}
+    return out
+
+
+def main(render, test_render, out_dir, *bundles):
     tracks = [t for t in load("synth", render) if t.split == "validation" and carries_velocities(t.events)]
-    result = {"render": str(render), "tracks": len(tracks), "command": " ".join(sys.argv), "bundles": {}}
+    test = [t for t in load("synth", test_render) if t.split == "test" and carries_velocities(t.events)]
+    result = {"render": str(render), "test_render": str(test_render), "tracks": len(tracks), "test_tracks": len(test),
+              "command": " ".join(sys.argv), "bundles": {}}
     for item in bundles:
         label, _, path = item.partition("=")
-        result["bundles"][label] = profile(load_bundle(path), tracks)
+        bundle = load_bundle(path)
+        result["bundles"][label] = profile(bundle, tracks)
+        result["bundles"][label]["rule_on_test"] = rule_with_and_without_rise(bundle, tracks, test)
     out_dir = Path(out_dir)
     (out_dir / "velocity-timing.json").write_text(json.dumps(result, indent=1))
     import matplotlib
