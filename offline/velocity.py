@@ -30,13 +30,13 @@ def carries_velocities(events: Sequence[Event]) -> bool:
     return len({e.velocity for e in events}) > 1
 
 
-def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool = True) -> dict[str, np.ndarray]:
-    """{class: float64 [hits, 4]} of (activation, loudness, rise, true velocity) at the frames
-    the bundle's online picker reports matched hits in (batch features and the window graph,
-    which equal the engine's); rise is the loudness minus the previous frame's (rtadt.velocity)."""
+def matched_hits(bundle, tracks: Iterable, window: float = 0.05, progress: bool = True):
+    """Every matched hit of tracks that carry velocities, as (activations [frames, classes],
+    loudness [frames, classes], class index, reporting frame, true velocity): the frames the
+    bundle's online picker reports matched hits in (batch features and the window graph,
+    which equal the engine's). A track's arrays are shared by its hits."""
     from tqdm import tqdm
 
-    rows: dict[str, list] = {c: [] for c in bundle.classes}
     session = bundle.session("window")
     for track in tqdm(list(tracks), desc="velocity", unit="track", disable=None if progress else True):
         if not carries_velocities(track.events):
@@ -51,10 +51,17 @@ def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool =
             times = onset_times(peaks[c], bundle.features, bundle.lookahead_s, delay)
             ref_t = np.array([e.time for e in refs], dtype=np.float64)
             for i, j in matched_indices(ref_t, times, window):
-                n = peaks[c][j]
-                before = float(loudness[n - 1, c]) if n > 0 else 0.0
-                rows[name].append((float(acts[n, c]), float(loudness[n, c]), float(loudness[n, c]) - before,
-                                   float(refs[i].velocity)))
+                yield acts, loudness, c, int(peaks[c][j]), float(refs[i].velocity)
+
+
+def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool = True) -> dict[str, np.ndarray]:
+    """{class: float64 [hits, 4]} of (activation, loudness, rise, true velocity) of every
+    matched hit (matched_hits); rise is the loudness minus the previous frame's (rtadt.velocity)."""
+    rows: dict[str, list] = {c: [] for c in bundle.classes}
+    for acts, loudness, c, n, velocity in matched_hits(bundle, tracks, window, progress):
+        before = float(loudness[n - 1, c]) if n > 0 else 0.0
+        rows[bundle.classes[c]].append((float(acts[n, c]), float(loudness[n, c]), float(loudness[n, c]) - before,
+                                        velocity))
     return {c: np.asarray(v, dtype=np.float64).reshape(-1, 4) for c, v in rows.items()}
 
 

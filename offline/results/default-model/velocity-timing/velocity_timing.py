@@ -22,31 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from offline.datasets import load
-from offline.evaluate import offline_frames, onset_times
-from offline.metrics import matched_indices
-from offline.velocity import carries_velocities, fit_velocity_rule, hit_samples
+from offline.velocity import carries_velocities, fit_velocity_rule, hit_samples, matched_hits
 from rtadt.bundle import load_bundle
-from rtadt.peaks import pick_peaks_online
 
 
 def profile(bundle, tracks) -> dict:
     hop_ms = 1000 * bundle.features.hop_size / bundle.features.sample_rate
     before, after = int(round(20 / hop_ms)), int(round(40 / hop_ms))
     rows = {c: [] for c in bundle.classes}
-    session = bundle.session("window")
-    for t in tracks:
-        audio, rate = t.load_audio()
-        acts, loud, delay = offline_frames(bundle, audio, rate, session)
-        peaks = pick_peaks_online(acts, bundle.thresholds, bundle.peak)
-        for c, name in enumerate(bundle.classes):
-            refs = [e for e in t.events if e.drum == name]
-            if not refs or not len(peaks[c]):
-                continue
-            times = onset_times(peaks[c], bundle.features, bundle.lookahead_s, delay)
-            for i, j in matched_indices(np.array([e.time for e in refs]), times, 0.05):
-                n = peaks[c][j]
-                if before <= n < len(loud) - after:
-                    rows[name].append([refs[i].velocity, acts[n, c]] + list(loud[n - before:n + after + 1, c]))
+    for acts, loud, c, n, velocity in matched_hits(bundle, tracks, progress=False):
+        if before <= n < len(loud) - after:
+            rows[bundle.classes[c]].append([velocity, acts[n, c]] + list(loud[n - before:n + after + 1, c]))
     out = {"hop_ms": hop_ms, "offsets_ms": [k * hop_ms for k in range(-before, after + 1)], "classes": {}}
     for name, r in rows.items():
         a = np.array(r)
