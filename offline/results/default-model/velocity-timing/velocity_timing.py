@@ -9,7 +9,8 @@ reporting frame, and with the rise of that loudness into the reporting frame.
 Then the rule itself: fitted on those validation hits with and without the rise term
 (offline.velocity.fit_velocity_rule, rise=False / True), and
 scored by the Pearson r of true and predicted velocity on the test split's hits of TEST_RENDER
-(the same hits for both rules; the batch path, which equals the engine's).
+(the same hits for both rules; the batch path, which equals the engine's); and whether held-out
+validation tracks (fitted on half the tracks, scored on the other half) say which is better.
 
     python offline/results/default-model/velocity-timing/velocity_timing.py RENDER TEST_RENDER OUT_DIR LABEL=BUNDLE...
 
@@ -48,9 +49,28 @@ def profile(bundle, tracks) -> dict:
     return out
 
 
+def r_of(rule, c, s) -> float:
+    """Pearson r of true and predicted velocity of class c's samples s (hit_samples' columns)."""
+    return float(np.corrcoef(s[:, 3], rule.velocities(np.full(len(s), c), s[:, 0], s[:, 1], s[:, 2]))[0, 1])
+
+
+def rise_chosen_on_halves(bundle, validation) -> dict:
+    """Per class, whether the rise helps on held-out validation tracks: fitted on the even
+    tracks and scored on the odd, and the reverse; the mean gain in r."""
+    halves = [hit_samples(bundle, validation[k::2], progress=False) for k in (0, 1)]
+    gain = {}
+    for c, cls in enumerate(bundle.classes):
+        if min(len(h[cls]) for h in halves) < 20:
+            continue
+        gain[cls] = float(np.mean([r_of(fit_velocity_rule({cls: a[cls]}, [cls], rise=True), 0, b[cls])
+                                   - r_of(fit_velocity_rule({cls: a[cls]}, [cls]), 0, b[cls])
+                                   for a, b in (halves, halves[::-1])]))
+    return gain
+
+
 def rule_with_and_without_rise(bundle, validation, test) -> dict:
     fit_on, score_on = (hit_samples(bundle, t, progress=False) for t in (validation, test))
-    out = {}
+    out = {"gain_of_rise_on_held_out_validation_tracks": rise_chosen_on_halves(bundle, validation)}
     for name, rise in (("without rise", False), ("with rise", True)):
         rule = fit_velocity_rule(fit_on, bundle.classes, rise=rise)
         out[name] = {}
@@ -58,8 +78,7 @@ def rule_with_and_without_rise(bundle, validation, test) -> dict:
             s = score_on[cls]
             if len(s) < 10:
                 continue
-            predicted = rule.velocities(np.full(len(s), c), s[:, 0], s[:, 1], s[:, 2])
-            out[name][cls] = {"r": float(np.corrcoef(s[:, 3], predicted)[0, 1]), "hits": len(s),
+            out[name][cls] = {"r": r_of(rule, c, s), "hits": len(s),
                               "weights": [float(w) for w in (rule.intercept[c], rule.activation_weight[c],
                                                               rule.loudness_weight[c], rule.rise_weight[c])]}
     return out
