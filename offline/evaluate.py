@@ -32,7 +32,7 @@ from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets
 from rtadt.peaks import PeakParams, pick_peaks, pick_peaks_online
-from rtadt.velocity import VelocityRule, loudness_matrix
+from rtadt.velocity import VelocityRule, loudness_matrix, loudness_rise
 
 __all__ = [
     "PICKERS",
@@ -99,7 +99,7 @@ def activations_to_events(activations: Any, thresholds: Any, cfg: FeatureConfig,
     loudness = np.asarray(loudness)
     if loudness.shape != acts.shape:
         raise ValueError(f"loudness must be shaped like the activations {acts.shape}, got {loudness.shape}")
-    rise = loudness.astype(np.float64) - np.vstack([np.zeros((1, len(classes))), loudness[:-1]]).astype(np.float64)
+    rise = loudness_rise(loudness)
     # thresholds as the engine applies them: float32
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (len(classes),))
     peaks = _peak_frames(acts, thr, peak, picker)

@@ -20,7 +20,7 @@ from offline.evaluate import offline_frames, onset_times
 from offline.metrics import matched_indices
 from rtadt.peaks import pick_peaks_online
 from rtadt.drums import Event
-from rtadt.velocity import VelocityRule
+from rtadt.velocity import VelocityRule, loudness_rise
 
 MIN_HITS = 20  # fewer matched hits than this: the class keeps activation * 127
 
@@ -58,10 +58,11 @@ def hit_samples(bundle, tracks: Iterable, window: float = 0.05, progress: bool =
     """{class: float64 [hits, 4]} of (activation, loudness, rise, true velocity) of every
     matched hit (matched_hits); rise is the loudness minus the previous frame's (rtadt.velocity)."""
     rows: dict[str, list] = {c: [] for c in bundle.classes}
-    for acts, loudness, c, n, velocity in matched_hits(bundle, tracks, window, progress):
-        before = float(loudness[n - 1, c]) if n > 0 else 0.0
-        rows[bundle.classes[c]].append((float(acts[n, c]), float(loudness[n, c]), float(loudness[n, c]) - before,
-                                        velocity))
+    loudness, rise = None, None
+    for acts, track_loudness, c, n, velocity in matched_hits(bundle, tracks, window, progress):
+        if track_loudness is not loudness:  # a new track
+            loudness, rise = track_loudness, loudness_rise(track_loudness)
+        rows[bundle.classes[c]].append((float(acts[n, c]), float(loudness[n, c]), float(rise[n, c]), velocity))
     return {c: np.asarray(v, dtype=np.float64).reshape(-1, 4) for c, v in rows.items()}
 
 

@@ -269,7 +269,7 @@ class Engine:
                 t = max(self._frame_time(n) - self._onset_offset, 0.0)  # rtadt.framing.reported_onsets
                 rows = len(self._loudness)
                 loud = self._loudness[n % rows, c]
-                before = self._loudness[(n - 1) % rows, c] if n > 0 else 0.0
+                before = self._loudness[(n - 1) % rows, c] if n > 0 else 0.0  # as velocity.loudness_rise
                 vel = self.velocity.velocity(c, acts[c], loud, float(loud) - float(before))
                 ev = Event(time=t, drum=self.bundle.classes[c], velocity=vel, emitted=emitted)
                 events.append(ev)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .features import FeatureConfig, band_centre_frequencies
 
-__all__ = ["CLASS_BANDS_HZ", "VelocityRule", "loudness_matrix"]
+__all__ = ["CLASS_BANDS_HZ", "VelocityRule", "loudness_matrix", "loudness_rise"]
 
 #: Where each class's energy lies (Hz): kick fundamentals, snare body and wires, tom
 #: fundamentals, hi-hat and cymbal shimmer.
@@ -50,6 +50,13 @@ def loudness_matrix(cfg: FeatureConfig, classes: Sequence[str]) -> np.ndarray:
             inside = np.array([int(np.argmin(np.abs(np.log(centres) - np.log(np.sqrt(lo * hi)))))])
         m[inside, c] = 1.0 / inside.size
     return m
+
+
+def loudness_rise(loudness: Any) -> np.ndarray:
+    """float64 ``[frames, classes]``: each frame's loudness minus the previous frame's (0 before
+    the first frame). The engine takes the same difference from its ring of recent frames."""
+    loud = np.asarray(loudness, dtype=np.float64)
+    return loud - np.vstack([np.zeros((1, loud.shape[1])), loud[:-1]])
 
 
 @dataclass(frozen=True)

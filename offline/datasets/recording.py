@@ -12,8 +12,8 @@ the example's spec, so an example renders the same every time.
 
 Labels stay exact: every transform keeps the earliest sound of a hit at the sample where it
 was. Each piece's microphones are shifted so that its earliest arrival (its close microphone,
-or the overheads where it has none) lands at its hit; the room is shifted so that the direct path to the nearest microphone in the mix lands
-at lag 0 (a room microphone alone arrives later in a real room, but then its direct sound is
+or the overheads where it has none) lands at its hit; the room is shifted so that the direct
+path to the nearest microphone in the mix lands at lag 0 (a room microphone alone arrives later in a real room, but then its direct sound is
 the onset a listener would annotate); the chain's processors have no latency (pedalboard
 compensates what a plugin reports); a codec's delay (encoder padding plus decoder delay) is
 measured once per format and quality with an impulse and taken off. tests/test_recording.py
@@ -89,11 +89,7 @@ def piece_through_mics(x: np.ndarray, piece: str, p: dict) -> np.ndarray:
 
 def mics(stems: dict, p: dict) -> np.ndarray:
     """The mix of a kit recorded piece by piece (stems: class -> audio, one length)."""
-    out = None
-    for piece, x in sorted(stems.items()):
-        y = piece_through_mics(x, piece, p)
-        out = y if out is None else out + y
-    return out
+    return sum(piece_through_mics(x, piece, p) for piece, x in sorted(stems.items()))
 
 
 # ------------------------------------------------------------------ rooms

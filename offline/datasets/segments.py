@@ -73,6 +73,7 @@ FORMAT_VERSION = 1       # bump when the on-disk layout or the label definition 
 MANIFEST = "manifest.json"
 TRACK_DIR = "tracks"
 MAX_OPEN_TRACKS = 64
+_HASH_CHUNK = 1 << 20
 IN_USE = ".in-use"  # in the cache folder: the lock file of the processes that read the folder
 
 # folder -> this process's open lock file, held (shared) until the process exits
@@ -87,7 +88,6 @@ def _hold(directory: Path):
         fcntl.flock(f, fcntl.LOCK_SH)
         _HELD[key] = f
     return _HELD[key]
-_HASH_CHUNK = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,15 +385,15 @@ class SegmentCache:
         return len(features)
 
     @staticmethod
-    def _remove_unreferenced(directory: Path, keys: set[str]) -> bool:
+    def _remove_unreferenced(directory: Path, keys: set[str]) -> None:
         """Remove the track files no key references, if no other process reads the folder
-        (this process's shared lock upgraded to exclusive, then back); whether it did."""
+        (this process's shared lock upgraded to exclusive, then back)."""
         lock = _hold(directory)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # Linux drops the shared lock before it tries the exclusive one
             fcntl.flock(lock, fcntl.LOCK_SH)
-            return False
+            return
         try:
             # Temporary files are left alone: another process may be writing them.
             for path in (directory / TRACK_DIR).glob("*.npy"):
@@ -401,7 +401,6 @@ class SegmentCache:
                     path.unlink(missing_ok=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_SH)
-        return True
 
     # access ----------------------------------------------------------------------------
     def __len__(self) -> int:
