@@ -416,6 +416,22 @@ def test_accompaniment_soundfonts_are_drawn_and_used(ctx):
         S.music_soundfont(context.sources, "nothing.sf2")
 
 
+def test_musescore_share_sets_the_accompaniment_font_and_nothing_else(ctx):
+    context, _ = ctx
+    fonts = [p.name for p in context.sources.music_soundfonts]
+    assert S.MUSESCORE in fonts and len(fonts) == 2
+    plans = {share: S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(musescore=share)}), 0.3,
+                           seed=2, splits=("train",)) for share in (None, 0.0, 1.0, 0.5)}
+    with_songs = [i for i, sp in enumerate(plans[None]) if "song" in sp]
+    assert len(with_songs) >= 10
+    for share, want in ((0.0, {fonts[0]}), (1.0, {S.MUSESCORE}), (0.5, set(fonts))):
+        assert {plans[share][i]["song"]["soundfont"] for i in with_songs} == want
+        for a, b in zip(plans[None], plans[share], strict=True):  # everything else drawn as before
+            if "song" in a:
+                b["song"]["soundfont"] = a["song"]["soundfont"]
+            assert a == b
+
+
 def test_new_kit_families_and_their_splits(ctx):
     context, left_out = ctx
     families = {K.family_of(n): k.split for n, k in context.kits.items()}

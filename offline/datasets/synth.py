@@ -90,6 +90,9 @@ class Sources:
     music_soundfonts: tuple[Path, ...] = (SOUNDFONT, kitlib.SOUNDFONT_DIR / "MuseScore_General_Full.sf2")
 
 
+MUSESCORE = "MuseScore_General_Full.sf2"  # the music SoundFont SynthConfig.musescore weighs
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     seconds: tuple[float, float] = (12.0, 30.0)  # example duration, uniform
@@ -122,6 +125,10 @@ class SynthConfig:
     # drummer 2 (offline/results/realism/mics, two seeds, mics=1) alone -0.008, the band -0.033, and the
     # toms per-piece EQ taught lost (0.37-0.40 -> 0.04-0.18).
     mics: float = 0.0
+    # share of accompaniments played with MuseScore General where it is installed, the rest with the
+    # other music SoundFonts (FluidR3). None: one drawn uniformly over those installed (a half each),
+    # as every render before this field; a number is drawn last, so the rest of each example stays.
+    musescore: float | None = None
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -222,8 +229,8 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
-    # drawn last: with piece_eq=0 (piece_balance=0, mics=0) a seed's specs are what they were before
-    # per-piece EQ (the skewed balance, the microphones) existed
+    # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None) a seed's specs are what they
+    # were before per-piece EQ (the skewed balance, the microphones, the MuseScore share) existed
     if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
@@ -234,6 +241,10 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
     if ("kit" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.mics > 0
             and rng.random() < cfg.mics):
         spec["mics"] = recording.draw_mics(rng)
+    if cfg.musescore is not None and "song" in spec and MUSESCORE in music_fonts:
+        others = [f for f in music_fonts if f != MUSESCORE]
+        spec["song"]["soundfont"] = (MUSESCORE if not others or rng.random() < cfg.musescore
+                                     else others[int(rng.integers(len(others)))])
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
