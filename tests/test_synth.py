@@ -432,6 +432,18 @@ def test_musescore_share_sets_the_accompaniment_font_and_nothing_else(ctx):
             assert a == b
 
 
+def test_left_out_families_are_never_drawn(ctx):
+    context, _ = ctx
+    with_all = S.plan(context, 0.3, seed=2, splits=("train",))
+    without = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(left_out_families=("musescore",))}),
+                     0.3, seed=2, splits=("train",))
+    assert any(K.family_of(sp["kit"]) == "musescore" for sp in with_all if "kit" in sp)
+    kits = [sp["kit"] for sp in without if "kit" in sp]
+    assert len(kits) >= 10 and not any(K.family_of(k) == "musescore" for k in kits)
+    with pytest.raises(DatasetError, match="nothing"):
+        S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(left_out_families=("nothing",))}), 0.05, seed=2)
+
+
 def test_new_kit_families_and_their_splits(ctx):
     context, left_out = ctx
     families = {K.family_of(n): k.split for n, k in context.kits.items()}

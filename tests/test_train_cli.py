@@ -248,7 +248,12 @@ def test_synth_config_fields_reach_the_renderer_and_are_validated(tmp_path, monk
     cfg = seen["config"]
     assert cfg.room == 0 and cfg.level_db == (-30.0, -10.0) and cfg.kinds == {"drums": 1.0}
     assert cfg.codec == synth.SynthConfig().codec  # the others keep their defaults
-    for bad in ("nothing=1", "room=2", "room=x", "level_db=[-10,-30]", "level_db=3", "kinds=1"):
+    r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set",
+                                  "left_out_families=musescore, fluidr3"])
+    assert r.exit_code == 0, r.output
+    assert seen["config"].left_out_families == ("musescore", "fluidr3")
+    for bad in ("nothing=1", "room=2", "room=x", "level_db=[-10,-30]", "level_db=3", "kinds=1",
+                "left_out_families=3", "left_out_families=a,,b"):
         r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set", bad])
         assert r.exit_code == 2 and "--set" in r.output, (bad, r.output)
 

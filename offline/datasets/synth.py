@@ -129,6 +129,9 @@ class SynthConfig:
     # other music SoundFonts (FluidR3). None: one drawn uniformly over those installed (a half each),
     # as every render before this field; a number is drawn last, so the rest of each example stays.
     musescore: float | None = None
+    # kit families (kits.family_of) left out of every split: the kits ablation leaves out "musescore",
+    # MuseScore General's kits, the ones added since the first rendering (one training family in six)
+    left_out_families: tuple[str, ...] = ()
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -161,12 +164,16 @@ def plan(ctx: Context, hours: float, seed: int, splits=SPLITS) -> list[dict]:
     total = sum(shares.values()) or 1.0
     groove = [r for r in groove_index(ctx.sources.groove)] if Path(ctx.sources.groove).is_dir() else []
     music_fonts = [Path(p).name for p in ctx.sources.music_soundfonts if Path(p).is_file()]
+    unknown = sorted(set(cfg.left_out_families) - {kit.family for kit in ctx.kits.values()})
+    if unknown:
+        raise DatasetError(DATASET, ctx.sources.hydrogen, f"kit families to leave out among those found "
+                           f"({', '.join(sorted({k.family for k in ctx.kits.values()}))}), not {unknown}")
     specs = []
     for split in splits:
         target = hours * 3600 * shares[split] / total
         families: dict[str, list[str]] = {}
         for name, kit in sorted(ctx.kits.items()):
-            if kit.split == split:
+            if kit.split == split and kit.family not in cfg.left_out_families:
                 families.setdefault(kit.family, []).append(name)
         songs = [s for s in ctx.songs.values() if s.split == split and s.channels]
         full = [s for s in ctx.songs.values() if s.split == split and s.full_mix]
