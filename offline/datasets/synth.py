@@ -104,6 +104,9 @@ class SynthConfig:
     # drummer 2 (offline/results/realism/procedural, two seeds): alone -0.016, the band -0.055, the toms
     # 0.37-0.40 -> 0.04-0.25, the rendered tests -0.01 to -0.02.
     procedural: float = 0.3
+    # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
+    # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness
+    # unchanged (it comes from the level-normalised features).
     level_db: tuple[float, float] = (-45.0, -6.0)  # RMS dBFS of the finished example (peak kept under 0.99) ...
     quiet: float = 0.1  # share of very quiet examples ...
     quiet_db: tuple[float, float] = (-60.0, -45.0)  # ... at this RMS
@@ -128,6 +131,8 @@ class SynthConfig:
     # share of accompaniments played with MuseScore General where it is installed, the rest with the
     # other music SoundFonts (FluidR3). None: one drawn uniformly over those installed (a half each),
     # as every render before this field; a number is drawn last, so the rest of each example stays.
+    # FluidR3 alone (musescore=0) on ENST drummer 2 (offline/results/realism/musescore, two seeds): alone
+    # -0.009, the band -0.008, the rendered tests +0.01.
     musescore: float | None = None
     # kit families (kits.family_of) left out of every split: the kits ablation leaves out "musescore",
     # MuseScore General's kits, the ones added since the first rendering (one training family in six)
