@@ -578,7 +578,10 @@ def report(models, sets, gains, out_dir, title):
               help="fit the velocity rule on the loudness's rise into the reporting frame too: it follows cymbals "
                    "at a 5 ms hop; on the 20 ms-lookahead default it lowered the rendered test's r "
                    "(offline/results/default-model/velocity-timing)")
-def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise):
+@click.option("--per-set", is_flag=True,
+              help="weigh each --data set once (the mean of their F1) rather than pooling their onsets, so a "
+                   "small real set counts as much as a large rendered one (offline/results/realism/tom-threshold)")
+def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_set):
     """Tune the live (online) picker on validation splits: per-class thresholds and the delta,
     written into a copy of BUNDLE."""
     from offline.datasets import DatasetError, load
@@ -600,13 +603,14 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise):
     delta_values = _parse_numbers(deltas, "--deltas")
     try:
         bundle = _resolve_model(bundle_path)
-        tracks = []
-        for name, path in sources:
+        tracks, labels = [], []
+        for k, (name, path) in enumerate(sources):
             found = [t for t in load(name, path) if t.split == "validation"]
             if not found:
                 _fail(f"{name}: no validation tracks under {path}")
             tracks += found
-        peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values)
+            labels += [k] * len(found)
+        peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values, sets=labels if per_set else None)
         thresholds = [round(float(t), 4) for t in th]
         rule, hits = tune_bundle_velocity(
             dataclasses.replace(bundle, thresholds=np.asarray(thresholds, dtype=np.float32), peak=peak), tracks,
@@ -615,6 +619,7 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise):
                         velocity=rule.to_manifest(bundle.classes))
         manifest["training"] = dict(manifest.get("training") or {}, peaks_tuned_on={
             "sets": [f"{n} validation" for n, _ in sources], "tracks": len(tracks), "picker": "online",
+            "sets_weigh": "each once" if per_set else "by their onsets (pooled)",
             "micro_f1_by_delta": {f"{d:g}": f for d, f in by_delta.items()}}, velocity_fitted_on={"hits": hits})
         write_bundle(output, manifest, bundle.graphs)
     except (BundleError, DatasetError, ValueError) as exc:

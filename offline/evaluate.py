@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, check_classes, check_grid,
-                             check_window, check_windows, detection_latencies_by_class, false_positive_causes,
+from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, best_thresholds_per_set,
+                             check_classes, check_grid, check_window, check_windows, detection_latencies_by_class, false_positive_causes,
                              onset_counts, onsets_by_class, prf, score_events, window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
@@ -387,22 +387,32 @@ def tune_thresholds(activations_per_track: Sequence[Any], references_per_track: 
 
 def tune_bundle_peaks(bundle, tracks: Iterable, deltas: Sequence[float] = (0.0, 0.02, 0.05, 0.1),
                       grid: Any = THRESHOLD_GRID, window: float = 0.05, *,
-                      progress: bool = True) -> tuple[PeakParams, np.ndarray, dict[float, float]]:
+                      progress: bool = True, sets: Sequence[Any] | None = None
+                      ) -> tuple[PeakParams, np.ndarray, dict[float, float]]:
     """The online picker's delta and per-class thresholds that maximise micro F1 on tracks
     (a validation split): for each delta, each class's best threshold (`tune_thresholds`);
     then the delta whose tuned micro F1 is highest (ties: the larger delta, the stricter
     picker). A fixed delta can silence a model whose activations peak low; this lets the
-    validation data say. Returns (peak params, thresholds, {delta: tuned micro F1})."""
+    validation data say. With `sets` (one label per track), each set weighs once: a class's
+    F1 and the micro F1 are the means over the sets (`best_thresholds_per_set`), not those of
+    the pooled counts. Returns (peak params, thresholds, {delta: tuned micro F1})."""
+    tracks = list(tracks)
+    labels = [0] * len(tracks) if sets is None else list(sets)
+    if len(labels) != len(tracks):
+        raise ValueError(f"sets: one label per track ({len(tracks)}), got {len(labels)}")
+    groups = [[i for i, label in enumerate(labels) if label == name] for name in dict.fromkeys(labels)]
     acts, refs, delays = _validation_activations(bundle, tracks, progress)
     fallback = np.asarray(bundle.thresholds, dtype=np.float64)
     g = check_grid(grid)
     best, scores = None, {}
     for delta in sorted(float(d) for d in deltas):
         peak = dataclasses.replace(bundle.peak, delta=delta)
-        counts = threshold_sweep(acts, refs, bundle.features, bundle.lookahead_s, peak, g, window,
-                                 classes=bundle.classes, picker="online", delay_s=delays)
-        th, chosen = best_thresholds(counts, g, bundle.classes, fallback)
-        scores[delta] = round(prf(*map(int, chosen.sum(axis=0))).f1, 4)
+        counts = np.stack([threshold_sweep([acts[i] for i in group], [refs[i] for i in group], bundle.features,
+                                           bundle.lookahead_s, peak, g, window, classes=bundle.classes,
+                                           picker="online", delay_s=[delays[i] for i in group])
+                           for group in groups])
+        th, chosen = best_thresholds_per_set(counts, g, bundle.classes, fallback)
+        scores[delta] = round(float(np.mean([prf(*map(int, c.sum(axis=0))).f1 for c in chosen])), 4)
         if best is None or scores[delta] >= best[2]:
             best = (peak, th, scores[delta])
     return best[0], best[1], scores

@@ -80,7 +80,7 @@ __all__ = [
     "score_events",
     "accumulate",
     "THRESHOLD_GRID",
-    "best_thresholds",
+    "best_thresholds", "best_thresholds_per_set",
 ]
 
 #: The tolerance windows of the literature, in seconds.
@@ -607,24 +607,38 @@ def best_thresholds(counts: Any, grid: Any, classes: Sequence[str],
     counts those of the grid value nearest it), or raises ValueError when fallback is None.
     Returns (thresholds float64 [classes], counts int64 [classes, 3] at those thresholds).
     """
+    thresholds, chosen = best_thresholds_per_set(np.asarray(counts)[None], grid, classes, fallback)
+    return thresholds, chosen[0]
+
+
+def best_thresholds_per_set(counts: Any, grid: Any, classes: Sequence[str],
+                            fallback: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """`best_thresholds` where each set of tracks weighs once, whatever its size: each
+    class's threshold maximises the mean of its F1 over the sets that play it (one set:
+    `best_thresholds` exactly). Pooled counts let the set with the most onsets decide; this
+    lets, say, a real drummer's few toms count as much as many rendered ones.
+
+    counts: [sets, len(grid), classes, 3]. Returns (thresholds float64 [classes], counts int64
+    [sets, classes, 3] at those thresholds)."""
     classes = check_classes(classes)
     g = check_grid(grid)
     counts = np.asarray(counts)
-    if counts.shape != (len(g), len(classes), 3):
-        raise ValueError(f"counts must be [{len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
+    if counts.ndim != 4 or counts.shape[1:] != (len(g), len(classes), 3) or counts.shape[0] == 0:
+        raise ValueError(f"counts must be [sets, {len(g)} thresholds, {len(classes)} classes, 3], got {counts.shape}")
     fb = None if fallback is None else np.broadcast_to(np.asarray(fallback, dtype=np.float64), (len(classes),))
     best = np.zeros(len(classes), dtype=np.float64)
-    chosen = np.zeros((len(classes), 3), dtype=np.int64)
+    chosen = np.zeros((counts.shape[0], len(classes), 3), dtype=np.int64)
     for c, drum in enumerate(classes):
-        if counts[0, c, 0] + counts[0, c, 2] == 0:  # tp + fn: references do not depend on the threshold
+        playing = [k for k in range(counts.shape[0]) if counts[k, 0, c, 0] + counts[k, 0, c, 2] > 0]  # tp + fn
+        if not playing:  # references do not depend on the threshold
             if fb is None:
                 raise ValueError(f"class {drum} has no reference onset in the tuning tracks: its threshold "
                                  "cannot be tuned (pass fallback=..., e.g. the bundle's thresholds)")
             best[c] = fb[c]
-            chosen[c] = counts[int(np.argmin(np.abs(g - fb[c]))), c]
+            chosen[:, c] = counts[:, int(np.argmin(np.abs(g - fb[c]))), c]
             continue
-        f1 = np.array([prf(*map(int, counts[i, c])).f1 for i in range(len(g))])
+        f1 = np.array([np.mean([prf(*map(int, counts[k, i, c])).f1 for k in playing]) for i in range(len(g))])
         tied = np.flatnonzero(f1 == f1.max())
         best[c] = g[tied[(len(tied) - 1) // 2]]
-        chosen[c] = counts[tied[(len(tied) - 1) // 2], c]
+        chosen[:, c] = counts[:, tied[(len(tied) - 1) // 2], c]
     return best, chosen

@@ -103,6 +103,46 @@ def test_best_thresholds_prefer_the_middle_of_a_plateau_and_keep_untunable_class
         best_thresholds(counts[:, :1], grid, ("KD", "SD"), fallback=0.5)
 
 
+def test_thresholds_per_set_weigh_each_set_once():
+    from offline.metrics import best_thresholds_per_set, prf
+
+    rng = np.random.default_rng(3)
+    grid = np.round(np.linspace(0.1, 0.9, 9), 2)
+    for _ in range(20):
+        counts = rng.integers(0, 50, size=(3, len(grid), 2, 3))
+        counts[2, :, 1, 0] = counts[2, :, 1, 2] = 0  # the third set never plays the second class
+        th, chosen = best_thresholds_per_set(counts, grid, ("KD", "SD"))
+        for c, sets in ((0, (0, 1, 2)), (1, (0, 1))):  # brute force: the mean F1 of the sets that play it
+            mean = [np.mean([prf(*map(int, counts[k, i, c])).f1 for k in sets]) for i in range(len(grid))]
+            assert max(mean) == mean[list(grid).index(th[c])]
+            assert chosen[:, c].tolist() == counts[:, list(grid).index(th[c]), c].tolist()
+        # one set is best_thresholds; two copies of a set weigh as it does alone
+        one = best_thresholds(counts[0], grid, ("KD", "SD"))
+        assert [x.tolist() for x in best_thresholds_per_set(counts[:1], grid, ("KD", "SD"))] == \
+            [one[0].tolist(), [one[1].tolist()]]
+        assert best_thresholds_per_set(np.stack([counts[0], counts[0]]), grid, ("KD", "SD"))[0].tolist() == \
+            one[0].tolist()
+    # a small set's F1 counts as much as a large one's: pooled counts follow the large set
+    grid = np.array([0.5, 0.9])
+    large = np.array([[(100, 100, 0)], [(90, 10, 10)]])  # F1 0.67 at 0.5, 0.90 at 0.9
+    small = np.array([[(10, 0, 0)], [(1, 0, 9)]])  # F1 1.0 at 0.5, 0.18 at 0.9
+    assert best_thresholds(large + small, grid, ("TT",))[0].tolist() == [0.9]
+    assert best_thresholds_per_set(np.stack([large, small]), grid, ("TT",))[0].tolist() == [0.5]
+    with pytest.raises(ValueError, match="counts must be"):
+        best_thresholds_per_set(large, grid, ("TT",))
+
+
+def test_peak_tuning_per_set_equals_pooled_for_one_set_and_copies(bundle, example_track):
+    from offline.evaluate import tune_bundle_peaks
+
+    pooled = tune_bundle_peaks(bundle, [example_track], deltas=(0.0, 0.1), progress=False)
+    copies = tune_bundle_peaks(bundle, [example_track, example_track], deltas=(0.0, 0.1), progress=False,
+                               sets=["a", "b"])
+    assert pooled[0] == copies[0] and pooled[1].tolist() == copies[1].tolist() and pooled[2] == copies[2]
+    with pytest.raises(ValueError, match="one label per track"):
+        tune_bundle_peaks(bundle, [example_track], progress=False, sets=["a", "b"])
+
+
 def test_training_and_evaluation_tune_over_one_grid():
     import inspect
 

@@ -96,6 +96,14 @@ def test_fit_export_evaluate_round_trip(tmp_path):
                                   "--velocity-rise", "-o", str(tmp_path / "risen.rtadt")])
     assert r.exit_code == 0, r.output
     assert load_bundle(tmp_path / "risen.rtadt").manifest["velocity"] == manifest["velocity"]
+    # each set weighed once: with one set, what pooling gives; the manifest says which
+    r = CliRunner().invoke(main, ["tune", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data"),
+                                  "--per-set", "-o", str(tmp_path / "per-set.rtadt")])
+    assert r.exit_code == 0, r.output
+    per_set = load_bundle(tmp_path / "per-set.rtadt").manifest
+    assert per_set["thresholds"] == manifest["thresholds"] and per_set["peak_picking"] == manifest["peak_picking"]
+    assert per_set["training"]["peaks_tuned_on"]["sets_weigh"] == "each once"
+    assert tuned_on["sets_weigh"] == "by their onsets (pooled)"
 
 
 def test_fit_refuses_a_bad_setting_before_any_work(tmp_path, monkeypatch):
