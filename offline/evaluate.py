@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from offline.metrics import (THRESHOLD_GRID, WINDOWS, Scores, add_causes, best_thresholds, best_thresholds_per_set,
-                             check_classes, check_grid, check_window, check_windows, detection_latencies_by_class, false_positive_causes,
-                             onset_counts, onsets_by_class, prf, score_events, window_label)
+                             check_classes, check_grid, check_window, check_windows, detection_latencies_by_class,
+                             false_positive_causes, onset_counts, onsets_by_class, prf, score_events, window_label)
 from rtadt.drums import CLASSES, Event
 from rtadt.features import FeatureConfig, features_for_audio
 from rtadt.framing import onset_offset, reported_onsets

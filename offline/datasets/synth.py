@@ -78,6 +78,9 @@ DEFAULT_CACHE = Path(os.environ.get("RTADT_CACHE", Path.home() / ".cache" / "rta
 KINDS = ("drums", "drums+music", "song", "music")
 
 
+MUSESCORE = kitlib.GM_SOUNDFONT_KITS["musescore"]  # its instruments play accompaniments too (SynthConfig.musescore)
+
+
 @dataclass(frozen=True)
 class Sources:
     groove: Path = DATA_ROOT / "groove-midi"
@@ -87,10 +90,7 @@ class Sources:
     gm_soundfont: Path = SOUNDFONT
     # SoundFonts the accompaniment is played with, one drawn per example (those that exist):
     # MuseScore General's instruments sound far less like General MIDI than FluidR3's.
-    music_soundfonts: tuple[Path, ...] = (SOUNDFONT, kitlib.SOUNDFONT_DIR / "MuseScore_General_Full.sf2")
-
-
-MUSESCORE = "MuseScore_General_Full.sf2"  # the music SoundFont SynthConfig.musescore weighs
+    music_soundfonts: tuple[Path, ...] = (SOUNDFONT, kitlib.SOUNDFONT_DIR / MUSESCORE)
 
 
 @dataclass(frozen=True)
@@ -170,10 +170,11 @@ def plan(ctx: Context, hours: float, seed: int, splits=SPLITS) -> list[dict]:
     total = sum(shares.values()) or 1.0
     groove = [r for r in groove_index(ctx.sources.groove)] if Path(ctx.sources.groove).is_dir() else []
     music_fonts = [Path(p).name for p in ctx.sources.music_soundfonts if Path(p).is_file()]
-    unknown = sorted(set(cfg.left_out_families) - {kit.family for kit in ctx.kits.values()})
+    found = sorted({kit.family for kit in ctx.kits.values()})
+    unknown = sorted(set(cfg.left_out_families) - set(found))
     if unknown:
-        raise DatasetError(DATASET, ctx.sources.hydrogen, f"kit families to leave out among those found "
-                           f"({', '.join(sorted({k.family for k in ctx.kits.values()}))}), not {unknown}")
+        raise DatasetError(DATASET, ctx.sources.hydrogen,
+                           f"kit families to leave out among those found ({', '.join(found)}), not {unknown}")
     specs = []
     for split in splits:
         target = hours * 3600 * shares[split] / total
