@@ -436,3 +436,76 @@ def test_a_cache_another_process_reads_keeps_its_files(tmp_path):
         reader.kill()
     SegmentCache.build(tracks[:1], cfg, directory, 0.02, progress=False)  # nobody else reads: the rest goes
     assert len(list((directory / "tracks").glob("*.npy"))) == 2
+
+
+# ---------------------------------------------------------------------------------------
+# packing (a small copy that travels)
+
+
+def make_many_tracks(tmp_path, n=8):
+    """n training tracks of 1-2 s (synth, and two of dataset "enst"), one validation, one test."""
+    rng = np.random.default_rng(5)
+    tracks = []
+    for i in range(n + 2):
+        split = "train" if i < n else ("validation" if i == n else "test")
+        seconds = 1.0 + i % 3 * 0.5
+        onsets = sorted(rng.uniform(0.05, seconds - 0.1, 4))
+        path = tmp_path / "audio" / f"t{i}.wav"
+        path.parent.mkdir(exist_ok=True)
+        write_track(path, 44100, seconds, onsets, i)
+        dataset = "enst" if i in (1, 4) else "synth"
+        tracks.append(Track(dataset, f"t{i}", split, (path,), (1.0,),
+                            tuple(Event(t, CLASSES[k % len(CLASSES)]) for k, t in enumerate(onsets))))
+    return tracks
+
+
+def test_pack_keeps_validation_and_kept_datasets_and_fills_the_hours(tmp_path):
+    cache = SegmentCache.build(make_many_tracks(tmp_path), FeatureConfig(level_norm=True), tmp_path / "cache", 0.02,
+                               widen=1, progress=False)
+    fps = cache.feature_config.fps
+    hours = 5.0 / 3600  # 5 s of the 11.5 s of training audio
+    summary = segments.pack_cache(cache, tmp_path / "pack", train_hours=hours, keep=["enst"], seed=3, progress=False)
+    packed = SegmentCache.open(tmp_path / "pack")
+    names = [t["name"] for t in packed.tracks]
+    by_name = {t["name"]: t for t in cache.tracks}
+    assert "t8" in names and "t9" not in names                          # validation in, test out
+    assert {"t1", "t4"} <= set(names)                                    # every enst track kept
+    drawn = [t for t in packed.tracks if t["split"] == "train" and t["dataset"] == "synth"]
+    train_seconds = sum(t["frames"] for t in packed.tracks if t["split"] == "train") / fps
+    # drawn until the hours were reached, and not one track more
+    assert train_seconds >= 5.0 > train_seconds - drawn[-1]["frames"] / fps
+    assert summary["tracks"] == {"validation": 1, "train": len(names) - 1}
+    # the draw is the seed's: another seed draws another order of the same tracks
+    other = segments.pack_cache(cache, tmp_path / "pack2", train_hours=None, seed=4, progress=False)
+    assert other["tracks"]["train"] == 8
+    # every item within half a step of the original, targets exact, by segment of the same track
+    step = segments.PACK_FEATURE_STEP
+    assert packed.feature_step == step
+    for i in range(len(packed)):
+        info = packed.segment(i)
+        x, y, m = packed[i]
+        source = next(j for j in range(len(cache)) if cache.segment(j).name == info.name
+                      and cache.segment(j).start == info.start)
+        x0, y0, m0 = cache[source]
+        assert x.dtype == np.float32 and np.abs(x - x0).max() <= step / 2 + 1e-6
+        np.testing.assert_array_equal(y, y0)
+        np.testing.assert_array_equal(m, m0)
+        assert by_name[info.name]["key"] == packed.tracks[info.track]["key"]
+
+
+def test_pack_refuses_what_it_cannot_store_and_packed_caches_refuse_builds(tmp_path):
+    tracks = make_tracks(tmp_path)
+    cache = SegmentCache.build(tracks, FeatureConfig(), tmp_path / "cache", 0.0, progress=False)
+    top = max(float(stored(cache, i)[0].max()) for i in range(2))
+    with pytest.raises(ValueError, match="a feature step of at least"):
+        segments.pack_cache(cache, tmp_path / "small", feature_step=top / 300, progress=False)
+    with pytest.raises(ValueError, match="no dataset"):
+        segments.pack_cache(cache, tmp_path / "k", keep=["enst"], progress=False)
+    segments.pack_cache(cache, tmp_path / "pack", progress=False)
+    with pytest.raises(ValueError, match="not empty"):
+        segments.pack_cache(cache, tmp_path / "pack", progress=False)
+    packed = SegmentCache.open(tmp_path / "pack")
+    with pytest.raises(ValueError, match="packed already"):
+        segments.pack_cache(packed, tmp_path / "again", progress=False)
+    with pytest.raises(ValueError, match="packed cache"):  # a build would read uint8 steps as features
+        SegmentCache.build(tracks, FeatureConfig(), tmp_path / "pack", 0.0, progress=False)
