@@ -86,9 +86,13 @@ def _parse_sets(items: tuple[str, ...]) -> dict:
 
 # Options that several commands take, each declared once. Names and defaults are those of
 # offline.defaults: a config field's name with dashes, without its unit suffix.
-DATA_OPT = click.option("--data", "data", multiple=True, required=True, metavar="[LABEL=]NAME:ROOT",
+def data_option(required: bool = True):
+    return click.option("--data", "data", multiple=True, required=required, metavar="[LABEL=]NAME:ROOT",
                         help="a dataset and its directory (repeatable: a combination); LABEL names copies of one "
                              "loader, e.g. solo=synth:DIR")
+
+
+DATA_OPT = data_option()
 CACHE_OPT = click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
                          help="feature cache directory (default: OUT/cache); trainings running at once may share one")
 FLAVOUR_OPT = click.option("--flavour", type=click.Choice(["offline", "causal"]), default=defaults.FLAVOUR,
@@ -188,7 +192,10 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
 
 @main.command()
 @click.argument("architecture")
-@DATA_OPT
+@data_option(required=False)
+@click.option("--from-cache", "from_cache", type=click.Path(file_okay=False, exists=True),
+              help="instead of --data: train on this cache as it is, e.g. one `rtadt-train pack` made (no audio "
+                   "read; the feature options must match the cache's)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="run directory")
 @CACHE_OPT
 @FLAVOUR_OPT
@@ -217,15 +224,27 @@ def export(checkpoint, output, name, description, int8, int8_tolerance):
               help="draw this fraction of the training segments from DATASET (the tracks' dataset: enst for "
                    "every enst-* selection, synth for every render; e.g. enst=0.2; repeatable), with "
                    "replacement; the other datasets share the rest by size")
-def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm, frame_size, hop_size,
-        epochs, batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume, init_from, gain_db, shares):
-    """Train ARCHITECTURE on one or more datasets (their train and validation splits)."""
+@click.option("--minutes", type=float,
+              help="stop after the first epoch that ends this many minutes after training began (a time budget)")
+def fit(architecture, data, from_cache, out_dir, cache_dir, flavour, sets, lookahead_s, widen, diff, level_norm,
+        frame_size, hop_size, epochs, batch_size, lr, batches_per_epoch, seed, device, workers, tensorboard, resume,
+        init_from, gain_db, shares, minutes):
+    """Train ARCHITECTURE on one or more datasets (their train and validation splits), or on a
+    cache as it is (--from-cache)."""
+    import time
     from pathlib import Path
 
     from offline.datasets import DatasetError, load
+    from offline.datasets.segments import SegmentCache
     from offline.train import RunExistsError, TrainConfig, caches_for, check_gain_augmentation, sampling_weights
     from offline.train import fit as run_fit
 
+    if bool(data) == bool(from_cache):
+        _fail("give either --data (one or more) or --from-cache", 2)
+    if from_cache and cache_dir:
+        _fail("--cache builds features from --data; --from-cache trains on a cache as it is: give one", 2)
+    if minutes is not None and not minutes > 0:
+        _fail(f"--minutes must be positive, got {minutes}", 2)
     sources = _parse_data(data, labelled=True)
     try:  # every setting checked (the --set names and values too) before data is read or a folder made
         cfg = TrainConfig(architecture=architecture, flavour=flavour, hyperparameters=_parse_sets(sets),
@@ -236,19 +255,30 @@ def fit(architecture, data, out_dir, cache_dir, flavour, sets, lookahead_s, wide
         features = FeatureConfig(positive_diff=diff, level_norm=level_norm, frame_size=frame_size, hop_size=hop_size)
     except ValueError as exc:
         _fail(str(exc), 2)
-    tracks = []
     try:
-        for name, root in sources.values():
-            tracks += load(name, root)
+        if from_cache:
+            cache = SegmentCache.open(from_cache)
+            if cache.feature_config != features:
+                _fail(f"--from-cache: the cache's features are {cache.feature_config.to_dict()}, the options ask "
+                      f"{features.to_dict()}: give the options the cache was built with", 2)
+            splits = [(t["dataset"], t["split"]) for t in cache.tracks]
+        else:
+            tracks = [t for name, root in sources.values() for t in load(name, root)]
+            splits = [(t.dataset, t.split) for t in tracks]
         if cfg.dataset_shares is not None:  # the shares checked against the datasets before any feature is computed
             try:
-                sampling_weights(sorted({t.dataset for t in tracks if t.split == "train"}), cfg.dataset_shares)
+                sampling_weights(sorted({dataset for dataset, split in splits if split == "train"}), cfg.dataset_shares)
             except ValueError as exc:
                 _fail(f"--share: {exc}", 2)
         if cfg.gain_db is not None:
             check_gain_augmentation(features)  # before any feature is computed
-        train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
-        summary = run_fit(cfg, train, val, out_dir, resume=resume)
+        if from_cache:
+            train, val = cache.with_splits("train"), cache.with_splits("validation")
+        else:
+            train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
+        start = time.monotonic()
+        out_of_time = None if minutes is None else (lambda record: time.monotonic() - start > 60 * minutes)
+        summary = run_fit(cfg, train, val, out_dir, resume=resume, on_epoch=out_of_time)
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo(f"{out_dir}: best epoch {summary['best_epoch']}, validation micro F1 {summary['best_val_f1']:.3f} "
@@ -417,6 +447,31 @@ def record(bundle_path, scorecard_json, model, results, descriptions, output):
     except (BundleError, ValueError, KeyError) as exc:
         _fail(str(exc))
     click.echo(f"{output}: evaluation of {model!r} recorded ({', '.join(test['scores'])})")
+
+
+@main.command("pack")
+@click.argument("cache_dir", metavar="CACHE", type=click.Path(file_okay=False, exists=True))
+@click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="new folder for the copy")
+@click.option("--hours", type=float, help="hours of training audio to keep (default: all)")
+@click.option("--keep", multiple=True, metavar="DATASET",
+              help="keep every training track of this dataset (e.g. enst); repeatable")
+@click.option("--step", type=float, default=None, help="feature quantisation step (default 1/64)")
+@SEED_OPT
+def pack(cache_dir, output, hours, keep, step, seed):
+    """A small copy of a feature cache that travels (a GPU machine takes 64 MiB): every validation
+    track, training tracks drawn at random up to --hours, features as uint8 steps; train on it
+    with `fit --from-cache`."""
+    from offline.datasets.segments import PACK_FEATURE_STEP, SegmentCache, pack_cache
+
+    try:
+        summary = pack_cache(SegmentCache.open(cache_dir), output, train_hours=hours, keep=keep,
+                             feature_step=PACK_FEATURE_STEP if step is None else step, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for split, hours_of in summary["hours"].items():
+        click.echo(f"{split}: {summary['tracks'][split]} tracks, "
+                   + ", ".join(f"{d} {h:.2f} h" for d, h in sorted(hours_of.items())))
+    click.echo(f"{output}: packed (features in steps of {summary['feature_step']:g})")
 
 
 @main.command("average")

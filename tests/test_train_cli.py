@@ -56,6 +56,34 @@ def adtof_with_splits(root):
     return root
 
 
+def test_fit_from_a_packed_cache_within_minutes(tmp_path):
+    """pack, then fit --from-cache: the copy a GPU machine trains on (no audio there), with a
+    time budget that stops after the first epoch past it; the options must match the cache."""
+    adtof_with_splits(tmp_path / "data")
+    small = ["--set", "L=1", "--set", "H=16", "--batch-size", "2", "--level-norm"]
+    cache = tmp_path / "cache"
+    r = CliRunner().invoke(main, ["fit", "rnn", "--data", f"adtof:{tmp_path / 'data'}", "--out", str(tmp_path / "a"),
+                                  "--cache", str(cache), "--epochs", "1", *small])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["pack", str(cache), "-o", str(tmp_path / "pack"), "--hours", "0"])
+    assert r.exit_code == 0, r.output
+    assert "validation: 1 tracks" in r.output and "train:" not in r.output  # 0 hours: no training track
+    r = CliRunner().invoke(main, ["pack", str(cache), "-o", str(tmp_path / "pack-all"), "--keep", "adtof"])
+    assert r.exit_code == 0 and "train: 2 tracks" in r.output, r.output
+    run = tmp_path / "b"
+    args = ["fit", "rnn", "--from-cache", str(tmp_path / "pack-all"), "--out", str(run), "--epochs", "3", *small]
+    r = CliRunner().invoke(main, args + ["--minutes", "1e-9"])
+    assert r.exit_code == 0, r.output
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1 and "(callback)" in r.output
+    for bad, says in ((["--data", f"adtof:{tmp_path / 'data'}"], "either --data"),
+                      (["--cache", str(cache)], "--cache builds"),
+                      (["--minutes", "0"], "--minutes must be positive")):
+        r = CliRunner().invoke(main, args + bad)
+        assert r.exit_code == 2 and says in r.output, r.output
+    r = CliRunner().invoke(main, args[:-1])  # without --level-norm: not the cache's features
+    assert r.exit_code == 2 and "the cache's features" in r.output
+
+
 @pytest.mark.heavy
 def test_fit_export_evaluate_round_trip(tmp_path):
     """The lab's loop from the command line: fit on a dataset in ADTOF's layout, resume
