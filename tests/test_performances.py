@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offline.datasets.performances import (groove_index, groove_part, groove_pattern, ornaments, plan_groove,
-                                           procedural_part)
+from offline.datasets.performances import (CRASHES, cymbal_gestures, groove_index, groove_part, groove_pattern,
+                                           ornaments, plan_groove, procedural_part)
 from offline.datasets.synth import Sources
 from rtadt.drums import gm_note_to_class
 
@@ -45,3 +45,29 @@ def test_ornaments_add_grace_notes_rolls_and_pedal_hats():
     assert ornaments(rng, [], 0.125, 42, 4, 5.0)[0] == []  # no pedal under a closed hi-hat
     bpms = [groove_pattern(np.random.default_rng(s), 10.0)[1]["bpm"] for s in range(200)]
     assert min(bpms) < 70 and max(bpms) > 200 and all(50 <= b <= 240 for b in bpms)
+
+
+def test_cymbal_gestures_choke_and_swell_into_the_crashes():
+    hits = [(1.0, 49, 110), (3.0, 57, 104), (2.0, 38, 105), (2.5, 51, 80)]
+    for seed in range(500):  # a pattern with both gestures on both crashes
+        out, rates = cymbal_gestures(np.random.default_rng(seed), hits, 0.5, 6.0)
+        swelled = {n for t, n, v in out if v > 0 and (t, n, v) not in hits}
+        if sum(v == 0 for _, _, v in out) == 2 and swelled == {49, 57}:
+            break
+    added = sorted(h for h in out if h not in hits)
+    chokes = [h for h in added if h[2] == 0]
+    assert [n for _, n, _ in chokes] == [49, 57]  # one choke per crash, on its cymbal ...
+    for (t, n, _), crash in zip(chokes, (1.0, 3.0)):
+        assert crash + 0.1 <= t <= crash + 2 * 0.5  # ... 0.1 s to two beats after it
+    for crash, note in ((1.0, 49), (3.0, 57)):
+        swell = [(t, v) for t, n, v in added if n == note and v > 0]
+        times, velocities = zip(*swell)
+        assert all(crash - 2 * 0.5 - 0.02 <= t < crash for t in times)  # within two beats before the crash
+        assert list(velocities) == sorted(velocities) and velocities[0] <= 20 and 50 <= velocities[-1] <= 80
+        assert np.diff(times).min() > 0.03
+    # nothing else moves, and a groove without them is the groove it always was
+    assert [h for h in out if h in hits] == hits
+    plain, info = procedural_part({"style": "groove", "seed": 9}, 30.0)
+    with_them, info_with = procedural_part({"style": "groove", "seed": 9, "cymbals": True}, 30.0)
+    assert set(plain) <= set(with_them) and "cymbal_gestures" in info_with and "cymbal_gestures" not in info
+    assert all(v == 0 or (t, n, v) in plain or n in CRASHES for t, n, v in with_them)

@@ -432,6 +432,52 @@ def test_musescore_share_sets_the_accompaniment_font_and_nothing_else(ctx):
             assert a == b
 
 
+def test_cymbal_gestures_mark_procedural_grooves_and_nothing_else(ctx):
+    context, _ = ctx
+    plain = S.plan(context, 0.5, seed=2, splits=("train",))
+    marked = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(cymbal_gestures=1.0)}), 0.5,
+                    seed=2, splits=("train",))
+    grooves = [i for i, sp in enumerate(plain) if sp.get("drums", {}).get("style") == "groove"]
+    assert len(grooves) >= 3
+    for i, (a, b) in enumerate(zip(plain, marked, strict=True)):
+        assert b["drums"].pop("cymbals") is True if i in grooves else "cymbals" not in b.get("drums", {})
+        assert a == b  # everything else drawn as before
+
+
+def test_a_choke_silences_a_sample_kit_crash_and_is_no_onset(cache):
+    kit = K.HydrogenKit(K.HYDROGEN_ROOT / "BJA_Pacific")
+    ring, onsets, _ = kit.render([(0.1, 49, 110), (0.2, 38, 100)], RATE, np.random.default_rng(0))
+    choked, choked_onsets, _ = kit.render([(0.1, 49, 110), (0.2, 38, 100), (0.4, 49, 0)], RATE,
+                                          np.random.default_rng(0))
+    snare, _, _ = kit.render([(0.2, 38, 100)], RATE, np.random.default_rng(0))
+    at, hand = round(0.4 * RATE), round(0.04 * RATE)
+    assert choked_onsets == onsets  # the choke labels nothing
+    np.testing.assert_array_equal(choked[:at], ring[:at])  # nothing moves before the hand does
+    np.testing.assert_allclose(choked[at + hand:], snare[at + hand:], atol=1e-7)  # after it, the snare alone rings
+    assert np.abs(ring[at + hand:] - snare[at + hand:]).max() > 1e-3  # where the crash would have rung on
+    fade = (choked - snare)[at:at + hand] / np.where(ring[at:at + hand] == snare[at:at + hand], 1,
+                                                      (ring - snare)[at:at + hand])
+    assert np.all(np.diff(fade[np.abs((ring - snare)[at:at + hand]) > 1e-4]) <= 1e-6)  # a fade, no step up
+    # a choke before any hit of its cymbal, or on a cymbal the kit lacks, does nothing
+    early, early_onsets, info = kit.render([(0.05, 49, 0), (0.1, 49, 110), (0.2, 38, 100)], RATE,
+                                           np.random.default_rng(0))
+    np.testing.assert_array_equal(early, ring)
+    assert early_onsets == onsets and info["dropped"] == {}
+
+
+def test_a_choke_is_a_note_off_on_a_soundfont_kit(cache, monkeypatch):
+    kit = next(k for k in K.discover_kits()[0] if k.name == "avl/Black_Pearl_4pc")
+    sent = []
+    real = K.fluidsynth
+    monkeypatch.setattr(K, "fluidsynth", lambda sf2, messages, n, **kw: sent.append(messages) or real(sf2, messages, n, **kw))
+    _, onsets, _ = kit.render([(0.1, 49, 110)], RATE, np.random.default_rng(0), cache)
+    _, choked_onsets, _ = kit.render([(0.1, 49, 110), (0.4, 49, 0)], RATE, np.random.default_rng(0), cache)
+    assert choked_onsets == onsets
+    offs = [[t for t, m in msgs if m.type == "note_off"] for msgs in sent[-2:]]  # (the first may be a probe)
+    assert offs[0] == [K.schedule(round(0.1 * RATE))[0] + 2 * RATE]  # 2 s after the hit ...
+    assert offs[1] == [K.schedule(round(0.4 * RATE))[0]]  # ... or at the choke
+
+
 def test_left_out_families_are_never_drawn(ctx):
     context, _ = ctx
     with_all = S.plan(context, 0.3, seed=2, splits=("train",))

@@ -23,6 +23,7 @@ that training never heard. See ``FAMILY_SPLIT`` for the list.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -435,19 +436,22 @@ class HydrogenKit:
 
         chosen = self.choose(rng)
         pieces = pieces or {}
-        voices, dropped = [], {}
+        voices, dropped, chokes = [], {}, {}
         for t, note, vel in hits:
             inst = self.resolve(note, chosen)
             drum = gm_note_to_class(note)
             if inst is None:
-                dropped[drum] = dropped.get(drum, 0) + 1
+                dropped[drum] = dropped.get(drum, 0) + (vel > 0)
+                continue
+            if vel == 0:  # a choke (performances): where the hand stops this instrument
+                chokes.setdefault(inst.name, []).append(int(round(t * RATE)))
                 continue
             layer = select_layer(inst.layers, vel)
             tune = pieces.get(drum, {})
             x, onset = load_sample(layer.path, layer.pitch + tune.get("pitch", 0.0))
             group = "hh" if drum == "HH" else (f"m{inst.mute_group}" if inst.mute_group >= 0 else None)
             gain = vel / 127 * layer.gain * inst.gain * 10 ** (tune.get("gain_db", 0.0) / 20)
-            voices.append((int(round(t * RATE)), x, gain, group, onset, drum, vel))
+            voices.append((int(round(t * RATE)), x, gain, group, onset, drum, vel, inst.name))
         voices.sort(key=lambda v: v[0])
         # pieces without EQ share one buffer (summed in the same order as before EQ existed, so
         # earlier renders stay bit-exact); each equalised piece gets a stem of its own
@@ -455,17 +459,24 @@ class HydrogenKit:
         stems.update({d: np.zeros(n_samples, np.float32) for d in {v[5] for v in voices}
                       if mics or pieces.get(d, {}).get("eq")})
         next_in_group: dict[str, int] = {}
-        fade = int(0.005 * RATE)  # a choked cymbal stops within 5 ms, not with a click
+        fade = int(0.005 * RATE)  # a muted voice (mute group) stops within 5 ms, not with a click
+        hand = int(0.04 * RATE)  # a hand damps a cymbal in about 40 ms
+        for times in chokes.values():
+            times.sort()
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
-        for start, x, gain, group, onset, drum, vel in reversed(voices):
-            end = len(x)
+        for start, x, gain, group, onset, drum, vel, name in reversed(voices):
+            end, tail = len(x), fade
             if group is not None and group in next_in_group:
                 end = min(end, next_in_group[group] - start + fade)
             if group is not None:
                 next_in_group[group] = start
+            later = chokes.get(name, [])
+            k = bisect.bisect_right(later, start)
+            if k < len(later) and later[k] - start + hand < end:
+                end, tail = later[k] - start + hand, hand
             y = x[:max(end, 0)] * gain
             if 0 < end < len(x):
-                y[-min(fade, len(y)):] *= np.linspace(1, 0, min(fade, len(y)), dtype=np.float32)
+                y[-min(tail, len(y)):] *= np.linspace(1, 0, min(tail, len(y)), dtype=np.float32)
             lo, hi = max(start, 0), min(start + len(y), n_samples)
             if hi > lo:
                 stems[drum if drum in stems else None][lo:hi] += y[lo - start:hi - start]
@@ -597,9 +608,14 @@ class SoundFontKit:
         pieces = pieces or {}
         channel, messages = self.program_messages()
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
-        dropped, planned, replaced = {}, [], 0
+        dropped, planned, replaced, chokes = {}, [], 0, {}
         for t, note, vel in hits:
             drum = gm_note_to_class(note)
+            if vel == 0:  # a choke (performances): the key's note-off there
+                key = self.resolve(note, 127, offsets)
+                if key is not None:
+                    chokes.setdefault(key, []).append(schedule(max(int(round(t * RATE)), 0))[0])
+                continue
             vel = int(np.clip(round(vel * 10 ** (pieces.get(drum, {}).get("gain_db", 0.0) / 40)), 1, 127))
             key = self.resolve(note, vel, offsets)
             if key is None:
@@ -610,8 +626,14 @@ class SoundFontKit:
             planned.append((tick, key, vel))
             merge_onset(onsets, fire, fire + offsets[key][vel - 1], drum, vel)
         last_on: dict[int, int] = {}
-        for tick, key, vel in sorted(planned, reverse=True):  # note-off: 2 s later or at the key's next hit
+        for times in chokes.values():
+            times.sort()
+        for tick, key, vel in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
             off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
+            later = chokes.get(key, [])
+            k = bisect.bisect_right(later, tick)
+            if k < len(later):
+                off = min(off, later[k])
             last_on[key] = tick
             messages.append((tick, mido.Message("note_on", channel=channel, note=key, velocity=vel)))
             messages.append((off, mido.Message("note_off", channel=channel, note=key)))

@@ -9,8 +9,9 @@
 Groove MIDI parts are recorded performances; a file's non-kit notes are left out and an
 unknown note is an error (rtadt.drums.gm_note_to_class). Procedural parts are drawn from their
 own seed, so a spec that names the style and the seed gives the same part every time: grooves
-(`groove_pattern`, with `ornaments`), busy parts (`busy_pattern`) and sparse isolated hits
-(`isolated_hits`). Nothing here knows kits, songs or audio: a kit plays these hits
+(`groove_pattern`, with `ornaments` and, when the spec asks, `cymbal_gestures`), busy parts
+(`busy_pattern`) and sparse isolated hits (`isolated_hits`). A hit of velocity 0 is a choke:
+the drummer's hand stops that cymbal there; it sounds nothing and is no onset. Nothing here knows kits, songs or audio: a kit plays these hits
 (offline/datasets/kits.py).
 """
 from __future__ import annotations
@@ -92,10 +93,12 @@ def isolated_hits(rng: np.random.Generator, seconds: float, min_gap: float = 0.1
     return hits
 
 
-def groove_pattern(rng: np.random.Generator, seconds: float) -> tuple[list[tuple[float, int, int]], dict]:
+def groove_pattern(rng: np.random.Generator, seconds: float,
+                   cymbals: bool = False) -> tuple[list[tuple[float, int, int]], dict]:
     """A beat with a time-keeper, kick and snare patterns, ghost notes, crashes on phrase
     starts and tom fills at phrase ends, 50-240 bpm; humanised in time and velocity; with
-    ornaments (flams, drags, rolls in fills, pedal hi-hat under a ride)."""
+    ornaments (flams, drags, rolls in fills, pedal hi-hat under a ride) and, if `cymbals`,
+    crash chokes and cymbal swells (`cymbal_gestures`)."""
     bpm = float(rng.uniform(50, 240) if rng.random() < 0.3 else rng.uniform(70, 180))
     beats = 3 if rng.random() < 0.15 else 4
     sub = 3 if rng.random() < 0.2 else 4  # steps per beat: triplets or sixteenths
@@ -143,6 +146,8 @@ def groove_pattern(rng: np.random.Generator, seconds: float) -> tuple[list[tuple
                 hit(bar_t, s, 38, 30)  # ghost note
         bar, bar_t = bar + 1, bar_t + n * step
     hits, info["ornaments"] = ornaments(rng, hits, step, keeper, sub, seconds)
+    if cymbals:  # drawn last: a part without them is what it was before they existed
+        hits, info["cymbal_gestures"] = cymbal_gestures(rng, hits, step * sub, seconds)
     return sorted(hits), info
 
 
@@ -178,6 +183,35 @@ def ornaments(rng: np.random.Generator, hits: list, step: float, keeper: int, su
     return [h for h in out if 0 <= h[0] < seconds], {k: round(float(v), 3) for k, v in rates.items()}
 
 
+def cymbal_gestures(rng: np.random.Generator, hits: list, beat: float, seconds: float):
+    """Crash chokes and cymbal swells around a groove's crashes (those on its phrase starts):
+
+    choke  the hand stops the crash 0.1 s to two beats after the hit: a hit of velocity 0,
+           which the kits render as the end of that cymbal's ringing and label as nothing
+    swell  a mallet roll on the same cymbal leading into the crash: strokes 45-90 ms apart over
+           the one or two beats before it, growing from pianissimo (velocity 8-20) to 50-80
+
+    Rates are drawn per pattern (some patterns have neither); every swell stroke is an onset of
+    its own, as a roll's strokes are. Returns (hits, the rates drawn)."""
+    rates = {"choke": float(rng.uniform(0.2, 0.8)) if rng.random() < 0.6 else 0.0,
+             "swell": float(rng.uniform(0.2, 0.8)) if rng.random() < 0.5 else 0.0}
+    out = list(hits)
+    for t, note, vel in hits:
+        if note not in CRASHES:
+            continue
+        if rng.random() < rates["swell"]:
+            length = beat * int(rng.choice([1, 2]))
+            gap = float(rng.uniform(0.045, 0.09))
+            grid = np.arange(t - length, t - gap / 2, gap)
+            times = grid + rng.normal(0, 0.004, len(grid))
+            quiet, loud = float(rng.uniform(8, 20)), float(rng.uniform(50, 80))
+            out += [(float(u), note, int(round(quiet + (loud - quiet) * k / max(len(times) - 1, 1))))
+                    for k, u in enumerate(times)]
+        if rng.random() < rates["choke"]:
+            out.append((t + float(rng.uniform(0.1, 2 * beat)), note, 0))
+    return [h for h in out if 0 <= h[0] < seconds], {k: round(v, 3) for k, v in rates.items()}
+
+
 def busy_pattern(rng: np.random.Generator, seconds: float) -> tuple[list[tuple[float, int, int]], dict]:
     """Dense random sixteenths over the whole kit: many simultaneous and close hits."""
     bpm = float(rng.uniform(90, 160))
@@ -194,10 +228,11 @@ def busy_pattern(rng: np.random.Generator, seconds: float) -> tuple[list[tuple[f
 
 
 def procedural_part(params: dict, seconds: float) -> tuple[list[tuple[float, int, int]], dict]:
-    """A seeded drum part: params {"style": "groove" | "busy" | "sparse", "seed", "min_gap"}."""
+    """A seeded drum part: params {"style": "groove" | "busy" | "sparse", "seed", "min_gap", "cymbals"}
+    ("cymbals": grooves with crash chokes and cymbal swells)."""
     rng = np.random.default_rng(params["seed"])
     if params["style"] == "sparse":
         return sorted(isolated_hits(rng, seconds, params.get("min_gap", 0.15))), {"style": "sparse"}
     if params["style"] == "busy":
         return busy_pattern(rng, seconds)
-    return groove_pattern(rng, seconds)
+    return groove_pattern(rng, seconds, cymbals=params.get("cymbals", False))

@@ -104,6 +104,10 @@ class SynthConfig:
     # drummer 2 (offline/results/realism/procedural, two seeds): alone -0.016, the band -0.055, the toms
     # 0.37-0.40 -> 0.04-0.25, the rendered tests -0.01 to -0.02.
     procedural: float = 0.3
+    # share of procedural grooves with crash chokes and cymbal swells (performances.cymbal_gestures).
+    # Off until the ENST check has measured it. A choke silences the crash on sample kits; SoundFont
+    # drum presets ignore the note-off it sends (the crash rings on there, unlabelled either way).
+    cymbal_gestures: float = 0.0
     # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
     # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness
     # unchanged (it comes from the level-normalised features).
@@ -243,8 +247,9 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
-    # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None) a seed's specs are what they
-    # were before per-piece EQ (the skewed balance, the microphones, the MuseScore share) existed
+    # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None, cymbal_gestures=0) a seed's
+    # specs are what they were before per-piece EQ (the skewed balance, the microphones, the MuseScore
+    # share, the cymbal gestures) existed
     if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
@@ -259,6 +264,9 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         others = [f for f in music_fonts if f != MUSESCORE]
         spec["song"]["soundfont"] = (MUSESCORE if not others or rng.random() < cfg.musescore
                                      else others[int(rng.integers(len(others)))])
+    if (cfg.cymbal_gestures > 0 and spec.get("drums", {}).get("style") == "groove"
+            and rng.random() < cfg.cymbal_gestures):
+        spec["drums"]["cymbals"] = True
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
