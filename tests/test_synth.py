@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import mido
@@ -113,6 +114,19 @@ def test_manifest_round_trip_through_load(rendered):
         assert [f"{ev.time:.6f}\t{ev.drum}\t{ev.velocity}" for ev in t.events] == lines
     audio, rate = tracks[0].load_audio()
     assert rate == RATE and len(audio) == round(tracks[0].duration * RATE) and np.abs(audio).max() > 0
+
+
+def test_a_render_that_stopped_says_so_when_loaded(rendered, tmp_path):
+    manifest = json.loads((rendered / "manifest.json").read_text())
+    assert manifest["planned"] == len(manifest["examples"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        S.load(rendered)  # complete: silent
+    out = tmp_path / "stopped"
+    shutil.copytree(rendered, out)
+    (out / "manifest.json").write_text(json.dumps(dict(manifest, examples=manifest["examples"][:-1])))
+    with pytest.warns(UserWarning, match=f"{len(manifest['examples']) - 1} of its {len(manifest['examples'])} planned"):
+        assert len(S.load(out)) == len(manifest["examples"]) - 1
 
 
 def test_load_names_what_is_missing(tmp_path):

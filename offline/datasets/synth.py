@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -417,6 +418,7 @@ def render_dataset(out_dir: Path, hours: float, seed: int = 0, splits=("train", 
     entries = {s["id"]: old_entries[s["id"]] for s in specs if _finished(old_entries.get(s["id"]), s, out_dir)}
     header = {
         "format": "rtadt-synth", "version": 1, "seed": seed, "hours": hours, "splits": list(splits),
+        "planned": len(specs),
         "sample_rate": RATE, "config": asdict(ctx.config),
         "sources": {k: str(v) for k, v in asdict(ctx.sources).items()},
         "kit_split": {"families": kitlib.KIT_FAMILIES, "held_out": kitlib.FAMILY_SPLIT, "default": "train"},
@@ -477,6 +479,10 @@ def load(root: Path) -> list[Track]:
         examples = manifest["examples"]
     except (ValueError, KeyError) as exc:
         raise DatasetError(DATASET, path, f"a synth manifest ({exc})") from None
+    planned = manifest.get("planned")  # renders before it was recorded: unknown
+    if planned is not None and len(examples) < planned:
+        warnings.warn(f"{root}: {len(examples)} of its {planned} planned examples are rendered (the render "
+                      f"stopped); the same `rtadt-train synth` command finishes it", stacklevel=2)
     tracks = []
     for e in examples:
         audio = require(DATASET, root / e["audio"], "audio file")
