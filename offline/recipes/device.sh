@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# One short training on a lent GPU machine (the `device` tool; some sessions are lent one for a
+# few minutes, never to be depended on), and its checkpoints back. Nothing can be rendered there:
+# the training kits and instruments (FluidR3 148 MB, MuseScore General 490 MB) do not fit in the
+# 64 MiB a run carries. So the features travel: this VM renders and computes them (it does both at
+# 25-50x real time), `rtadt-train pack` stores some of them as uint8 steps (about 15 MB an hour
+# after xz), and the GPU only trains, several seeds at once from the same weights, for a
+# weight average back here.
+#
+# 1. Here, before the session's device call (about 1 min an hour of features; CACHE is a feature
+#    cache a CPU training built, e.g. the one offline/recipes/default-model.sh step 12 builds):
+#      bash offline/recipes/device.sh pack CACHE [HOURS=1.5]
+#    -> .device/pack.tar.xz: every validation track, every ENST track, and HOURS of the other
+#       training tracks drawn at random. It fails if that and the working tree (28 MiB) are over
+#       the 64 MiB a run carries: about 2 h of features fit, validation included.
+# 2. The device call (the `run` tool), carrying .device, with a timeout_s a minute above MINUTES + 2:
+#      bash offline/recipes/device.sh train [MINUTES=6] [SEEDS="31 32 33"] [INIT=offline/checkpoints/default-crnn.pt]
+#    -> $OUT/SEED-best.pt and $OUT/SEED-log.jsonl per seed (weights-only, 2.5 MB each) and train.log.
+#    The trainings' options are the v5 continuation's (offline/results/default-model/README.md):
+#    20 ms lookahead, level-normalised features, ENST drummer 1 a tenth of the segments, lr 3e-4.
+# 3. Back here, as for any CPU run:
+#      rtadt-train average a=$FILES/31-best.pt b=$FILES/32-best.pt c=$FILES/33-best.pt -o soup.pt
+#      then export, tune and report (default-model.sh's `bundle` and SETS).
+# Checked here on the CPU with DEVICE=cpu and the packages the GPU image lacks hidden
+# (tests/test_device_recipe.py); no GPU has run it yet: no device was lent to the sessions since
+# it was written.
+#
+# Environment: DEVICE (torch device, default cuda), DEVICE_DIR (default .device), BATCHES (batches
+# per epoch, default 300: an epoch's validation then costs little beside it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+D=${DEVICE_DIR:-.device}
+case "${1:-}" in
+pack)
+  cache=${2:?usage: device.sh pack CACHE [HOURS]}
+  hours=${3:-1.5}
+  rm -rf "$D" && mkdir -p "$D"
+  keep=()
+  grep -q '"dataset": "enst"' "$cache/manifest.json" && keep=(--keep enst)
+  rtadt-train pack "$cache" -o "$D/cache" --hours "$hours" "${keep[@]}"
+  # xz's delta filter at the features' 84 bands (FeatureConfig's default) subtracts each band's
+  # previous frame: 15 MB an hour instead of 18
+  tar -cf - -C "$D/cache" . | xz -T1 --delta=dist=84 --lzma2=preset=6 > "$D/pack.tar.xz"
+  rm -rf "$D/cache"
+  tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | du -cb --files0-from=- | tail -1 | cut -f1)
+  pack=$(stat -c %s "$D/pack.tar.xz")
+  total=$(( (tree + pack) / 1048576 ))
+  echo "$D/pack.tar.xz: $(( pack / 1048576 )) MiB; with the working tree $total MiB to carry (at most 64)"
+  if (( tree + pack > 64 * 1048576 )); then
+    echo "over the device's 64 MiB: pack fewer hours" >&2
+    exit 1
+  fi
+  ;;
+train)
+  minutes=${2:-6}
+  seeds=${3:-31 32 33}
+  init=${4:-offline/checkpoints/default-crnn.pt}  # committed, so it travels with the working tree
+  out=${OUT:-$D/out}
+  work=$(mktemp -d)
+  mkdir -p "$out" "$work/pack"
+  tar -xJf "$D/pack.tar.xz" -C "$work/pack"
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  share=()
+  grep -q '"dataset": "enst"' "$work/pack/manifest.json" && share=(--share enst=0.1)
+  pids=()
+  for seed in $seeds; do
+    # python3 -m: the GPU image holds torch and the project's other needs, not an installed rtadt-train
+    PYTHONUNBUFFERED=1 python3 -m offline.cli fit crnn --from-cache "$work/pack" --out "$work/run-$seed" \
+        --lookahead 0.02 --level-norm --init-from "$init" "${share[@]}" --lr 0.0003 --epochs 1000 \
+        --batches-per-epoch "${BATCHES:-300}" --minutes "$minutes" --seed "$seed" --device "${DEVICE:-cuda}" \
+        > "$work/run-$seed.log" 2>&1 &
+    pids+=($!)
+  done
+  status=0
+  for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+  for seed in $seeds; do
+    tail -n 3 "$work/run-$seed.log" | tr '\r' '\n' | tail -n 2
+    cp "$work/run-$seed/best.pt" "$out/$seed-best.pt"
+    cp "$work/run-$seed/log.jsonl" "$out/$seed-log.jsonl"
+  done 2>&1 | tee "$out/train.log"
+  exit $status
+  ;;
+*)
+  echo "usage: device.sh pack CACHE [HOURS] [INIT] | device.sh train [MINUTES] [SEEDS]" >&2
+  exit 2
+  ;;
+esac
