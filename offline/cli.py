@@ -261,6 +261,9 @@ def fit(architecture, data, from_cache, out_dir, cache_dir, flavour, sets, looka
             if cache.feature_config != features:
                 _fail(f"--from-cache: the cache's features are {cache.feature_config.to_dict()}, the options ask "
                       f"{features.to_dict()}: give the options the cache was built with", 2)
+            if (cache.lookahead_s, cache.widen) != (lookahead_s, widen):
+                _fail(f"--from-cache: the cache's labels are at --lookahead {cache.lookahead_s} --widen {cache.widen}: "
+                      f"pass those", 2)
             splits = [(t["dataset"], t["split"]) for t in cache.tracks]
         else:
             tracks = [t for name, root in sources.values() for t in load(name, root)]
@@ -452,7 +455,7 @@ def record(bundle_path, scorecard_json, model, results, descriptions, output):
 @main.command("pack")
 @click.argument("cache_dir", metavar="CACHE", type=click.Path(file_okay=False, exists=True))
 @click.option("--output", "-o", required=True, type=click.Path(file_okay=False), help="new folder for the copy")
-@click.option("--hours", type=float, help="hours of training audio to keep (default: all)")
+@click.option("--hours", type=float, help="hours of training audio to keep, --keep's counted (default: all)")
 @click.option("--keep", multiple=True, metavar="DATASET",
               help="keep every training track of this dataset (e.g. enst); repeatable")
 @click.option("--step", type=float, default=None, help="feature quantisation step (default 1/64)")

@@ -501,6 +501,14 @@ def test_pack_refuses_what_it_cannot_store_and_packed_caches_refuse_builds(tmp_p
         segments.pack_cache(cache, tmp_path / "small", feature_step=top / 300, progress=False)
     with pytest.raises(ValueError, match="no dataset"):
         segments.pack_cache(cache, tmp_path / "k", keep=["enst"], progress=False)
+    features = cache._paths(cache.directory, cache.tracks[0]["key"])[0]
+    x = np.load(features)
+    x[3, 4] = np.nan
+    np.save(features, x)
+    with pytest.raises(ValueError, match="not finite"):
+        segments.pack_cache(cache, tmp_path / "nan", progress=False)
+    x[3, 4] = 0.0
+    np.save(features, x)
     segments.pack_cache(cache, tmp_path / "pack", progress=False)
     with pytest.raises(ValueError, match="not empty"):
         segments.pack_cache(cache, tmp_path / "pack", progress=False)

@@ -77,7 +77,8 @@ def test_fit_from_a_packed_cache_within_minutes(tmp_path):
     assert len((run / "log.jsonl").read_text().splitlines()) == 1 and "(callback)" in r.output
     for bad, says in ((["--data", f"adtof:{tmp_path / 'data'}"], "either --data"),
                       (["--cache", str(cache)], "--cache builds"),
-                      (["--minutes", "0"], "--minutes must be positive")):
+                      (["--minutes", "0"], "--minutes must be positive"),
+                      (["--lookahead", "0.01"], "--lookahead 0.02 --widen 0: pass those")):
         r = CliRunner().invoke(main, args + bad)
         assert r.exit_code == 2 and says in r.output, r.output
     r = CliRunner().invoke(main, args[:-1])  # without --level-norm: not the cache's features

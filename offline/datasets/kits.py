@@ -441,7 +441,8 @@ class HydrogenKit:
             inst = self.resolve(note, chosen)
             drum = gm_note_to_class(note)
             if inst is None:
-                dropped[drum] = dropped.get(drum, 0) + (vel > 0)
+                if vel > 0:  # a choke of a cymbal the kit lacks stops nothing
+                    dropped[drum] = dropped.get(drum, 0) + 1
                 continue
             if vel == 0:  # a choke (performances): where the hand stops this instrument
                 chokes.setdefault(inst.name, []).append(int(round(t * RATE)))

@@ -494,7 +494,7 @@ def pack_cache(cache: SegmentCache, out_dir: str | Path, *, train_hours: float |
     The copy holds every validation track (they choose the best epoch), every training track
     of the datasets in ``keep`` (e.g. a small real set drawn by ``--share``), and other
     training tracks in a random order drawn from ``seed`` until ``train_hours`` of training
-    audio are in (None: all of them); no test track. Features are stored as uint8 multiples
+    audio are in, the kept tracks counted (None: all of them); no test track. Features are stored as uint8 multiples
     of ``feature_step`` (4x smaller than float32, and they compress well), each within
     ``feature_step / 2`` of the original; targets are copied exactly. A feature outside
     ``[0, 255 * feature_step]`` is an error that names the step it would need.
@@ -534,6 +534,8 @@ def pack_cache(cache: SegmentCache, out_dir: str | Path, *, train_hours: float |
         source_features, source_targets = SegmentCache._paths(cache.directory, t["key"])
         features, targets = SegmentCache._paths(out_dir, t["key"])
         x = np.load(source_features, mmap_mode="r")
+        if not np.isfinite(x).all():
+            raise ValueError(f"track {t['name']}: features that are not finite numbers (NaN or inf)")
         low, high = float(x.min(initial=0.0)), float(x.max(initial=0.0))
         if low < 0:
             raise ValueError(f"track {t['name']}: a feature is negative ({low:.3f}); packing stores [0, {top:.3f}]")

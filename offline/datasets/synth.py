@@ -482,7 +482,8 @@ def load(root: Path) -> list[Track]:
     planned = manifest.get("planned")  # renders before it was recorded: unknown
     if planned is not None and len(examples) < planned:
         warnings.warn(f"{root}: {len(examples)} of its {planned} planned examples are rendered (the render "
-                      f"stopped); the same `rtadt-train synth` command finishes it", stacklevel=2)
+                      f"stopped, or is still running); the same `rtadt-train synth` command finishes it",
+                      stacklevel=2)
     tracks = []
     for e in examples:
         audio = require(DATASET, root / e["audio"], "audio file")

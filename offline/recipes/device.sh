@@ -10,8 +10,8 @@
 # 1. Here, before the session's device call (about 1 min an hour of features; CACHE is a feature
 #    cache a CPU training built, e.g. the one offline/recipes/default-model.sh step 12 builds):
 #      bash offline/recipes/device.sh pack CACHE [HOURS=1.5]
-#    -> .device/pack.tar.xz: every validation track, every ENST track, and HOURS of the other
-#       training tracks drawn at random. It fails if that and the working tree (28 MiB) are over
+#    -> .device/pack.tar.xz: every validation track, every ENST training track, and other
+#       training tracks drawn at random until HOURS of training audio are in (ENST's counted). It fails if that and the working tree (28 MiB) are over
 #       the 64 MiB a run carries: about 2 h of features fit, validation included.
 # 2. The device call (the `run` tool), carrying .device, with a timeout_s a minute above MINUTES + 2:
 #      bash offline/recipes/device.sh train [MINUTES=6] [SEEDS="31 32 33"] [INIT=offline/checkpoints/default-crnn.pt]
@@ -29,15 +29,20 @@
 # per epoch, default 1000: validation, whose peak picking runs on the CPU, then comes once per 8000
 # segments trained, where a CPU run here validates every 1200).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-D=${DEVICE_DIR:-.device}
+has_enst_training() {  # MANIFEST: does this cache hold training tracks of ENST (which --share draws)?
+  python3 -c 'import json, sys
+sys.exit(not any(t["dataset"] == "enst" and t["split"] == "train" for t in json.load(open(sys.argv[1]))["tracks"]))' "$1"
+}
 case "${1:-}" in
 pack)
-  cache=${2:?usage: device.sh pack CACHE [HOURS]}
+  cache=$(realpath "${2:?usage: device.sh pack CACHE [HOURS]}")  # before the cd below
   hours=${3:-1.5}
+  [ -f "$cache/manifest.json" ] || { echo "$cache: no feature cache here (manifest.json missing)" >&2; exit 2; }
+  cd "$(dirname "$0")/../.."
+  D=${DEVICE_DIR:-.device}
   rm -rf "$D" && mkdir -p "$D"
   keep=()
-  grep -q '"dataset": "enst"' "$cache/manifest.json" && keep=(--keep enst)
+  if has_enst_training "$cache/manifest.json"; then keep=(--keep enst); fi
   rtadt-train pack "$cache" -o "$D/cache" --hours "$hours" "${keep[@]}"
   # xz's delta filter at the features' 84 bands (FeatureConfig's default) subtracts each band's
   # previous frame: 15 MB an hour instead of 18
@@ -55,34 +60,41 @@ pack)
 train)
   minutes=${2:-6}
   seeds=${3:-31 32 33}
+  cd "$(dirname "$0")/../.."
+  D=${DEVICE_DIR:-.device}
   init=${4:-offline/checkpoints/default-crnn.pt}  # committed, so it travels with the working tree
   out=${OUT:-$D/out}
   work=$(mktemp -d)
   mkdir -p "$out" "$work/pack"
-  tar -xJf "$D/pack.tar.xz" -C "$work/pack"
-  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  # Python's tarfile and lzma, not the xz program, which the GPU image may lack
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
+      "$D/pack.tar.xz" "$work/pack"
+  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2> /dev/null || true
   share=()
-  grep -q '"dataset": "enst"' "$work/pack/manifest.json" && share=(--share enst=0.1)
+  if has_enst_training "$work/pack/manifest.json"; then share=(--share enst=0.1); fi
+  # --minutes is looked at when an epoch ends; timeout bounds a slow last epoch (best.pt stays)
+  limit=$(python3 -c 'import sys; print(int(float(sys.argv[1]) * 60) + 240)' "$minutes")
   pids=()
   for seed in $seeds; do
     # python3 -m: the GPU image holds torch and the project's other needs, not an installed rtadt-train
-    PYTHONUNBUFFERED=1 python3 -m offline.cli fit crnn --from-cache "$work/pack" --out "$work/run-$seed" \
-        --lookahead 0.02 --level-norm --init-from "$init" "${share[@]}" --lr 0.0003 --epochs 1000 \
-        --batches-per-epoch "${BATCHES:-1000}" --minutes "$minutes" --seed "$seed" --device "${DEVICE:-cuda}" \
-        > "$work/run-$seed.log" 2>&1 &
+    PYTHONUNBUFFERED=1 timeout "$limit" python3 -m offline.cli fit crnn --from-cache "$work/pack" \
+        --out "$work/run-$seed" --lookahead 0.02 --level-norm --init-from "$init" "${share[@]}" --lr 0.0003 \
+        --epochs 1000 --batches-per-epoch "${BATCHES:-1000}" --minutes "$minutes" --seed "$seed" \
+        --device "${DEVICE:-cuda}" > "$work/run-$seed.log" 2>&1 &
     pids+=($!)
   done
   status=0
   for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
-  for seed in $seeds; do
-    tail -n 3 "$work/run-$seed.log" | tr '\r' '\n' | tail -n 2
-    cp "$work/run-$seed/best.pt" "$out/$seed-best.pt"
-    cp "$work/run-$seed/log.jsonl" "$out/$seed-log.jsonl"
+  for seed in $seeds; do  # every seed's checkpoint that exists comes back, whatever the others did
+    echo "seed $seed: $(tail -c 400 "$work/run-$seed.log" | tr '\r' '\n' | grep -v '^\s*$' | tail -n 1)"
+    for f in best.pt log.jsonl; do
+      if [ -f "$work/run-$seed/$f" ]; then cp "$work/run-$seed/$f" "$out/$seed-$f"; else echo "seed $seed: no $f"; fi
+    done
   done 2>&1 | tee "$out/train.log"
   exit $status
   ;;
 *)
-  echo "usage: device.sh pack CACHE [HOURS] [INIT] | device.sh train [MINUTES] [SEEDS]" >&2
+  echo "usage: device.sh pack CACHE [HOURS] | device.sh train [MINUTES] [SEEDS] [INIT]" >&2
   exit 2
   ;;
 esac
