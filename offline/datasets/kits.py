@@ -264,6 +264,25 @@ class Instrument:
     layers: tuple[Layer, ...]
 
 
+CHOKE_FADE_S = 0.04  # a hand damps a cymbal in about 40 ms
+
+
+def choke_envelope(n: int, chokes: list[int], starts: list[int], fade: int) -> np.ndarray:
+    """The gain over n samples of one instrument's sound that is choked at the samples in `chokes`:
+    1, falling linearly to 0 over `fade` samples from each choke, 0 until the instrument's next
+    start (a sample in `starts`), then 1 again."""
+    env = np.ones(n, np.float32)
+    starts = sorted(starts)
+    ramp = np.linspace(1, 0, fade + 1, dtype=np.float32)[1:]
+    for c in sorted(chokes):
+        k = bisect.bisect_right(starts, c)
+        following = min(starts[k] if k < len(starts) else n, n)
+        end = min(c + fade, following)
+        env[c:end] = ramp[:max(end - c, 0)]
+        env[end:following] = 0
+    return env
+
+
 def select_layer(layers: tuple[Layer, ...], velocity: int) -> Layer:
     """The layer whose velocity range holds velocity/127 (the first, where ranges overlap);
     in a gap between ranges, the nearest one."""
@@ -461,7 +480,7 @@ class HydrogenKit:
                       if mics or pieces.get(d, {}).get("eq")})
         next_in_group: dict[str, int] = {}
         fade = int(0.005 * RATE)  # a muted voice (mute group) stops within 5 ms, not with a click
-        hand = int(0.04 * RATE)  # a hand damps a cymbal in about 40 ms
+        hand = int(CHOKE_FADE_S * RATE)
         for times in chokes.values():
             times.sort()
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
@@ -612,10 +631,10 @@ class SoundFontKit:
         dropped, planned, replaced, chokes = {}, [], 0, {}
         for t, note, vel in hits:
             drum = gm_note_to_class(note)
-            if vel == 0:  # a choke (performances): the key's note-off there
+            if vel == 0:  # a choke (performances): the key's note-off there, and its sound faded out
                 key = self.resolve(note, 127, offsets)
                 if key is not None:
-                    chokes.setdefault(key, []).append(schedule(max(int(round(t * RATE)), 0))[0])
+                    chokes.setdefault(key, []).append(schedule(max(int(round(t * RATE)), 0)))
                 continue
             vel = int(np.clip(round(vel * 10 ** (pieces.get(drum, {}).get("gain_db", 0.0) / 40)), 1, 127))
             key = self.resolve(note, vel, offsets)
@@ -624,22 +643,33 @@ class SoundFontKit:
                 continue
             replaced += key != note
             tick, fire = schedule(max(int(round(t * RATE)), 0))
-            planned.append((tick, key, vel))
+            planned.append((tick, key, vel, fire))
             merge_onset(onsets, fire, fire + offsets[key][vel - 1], drum, vel)
         last_on: dict[int, int] = {}
         for times in chokes.values():
             times.sort()
-        for tick, key, vel in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
+        notes = []
+        for tick, key, vel, _ in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
             off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
-            later = chokes.get(key, [])
+            later = [c for c, _ in chokes.get(key, [])]
             k = bisect.bisect_right(later, tick)
             if k < len(later):
                 off = min(off, later[k])
             last_on[key] = tick
-            messages.append((tick, mido.Message("note_on", channel=channel, note=key, velocity=vel)))
-            messages.append((off, mido.Message("note_off", channel=channel, note=key)))
+            notes.append((tick, mido.Message("note_on", channel=channel, note=key, velocity=vel)))
+            notes.append((off, mido.Message("note_off", channel=channel, note=key)))
         info = {"dropped": dropped, "notes_played_on_other_keys": replaced}
-        return fluidsynth(self.sf2, messages, n_samples), sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
+        labels = sorted((s, d, v) for (_, d), (s, v) in onsets.items())
+        if not chokes:
+            return fluidsynth(self.sf2, messages + notes, n_samples), labels, info
+        # Drum presets ignore note-offs, so a choked key is rendered on its own and faded out at each
+        # choke (reverb and chorus are off: the renders add up to the one render of all the notes)
+        audio = fluidsynth(self.sf2, messages + [m for m in notes if m[1].note not in chokes], n_samples)
+        for key, times in sorted(chokes.items()):
+            alone = fluidsynth(self.sf2, messages + [m for m in notes if m[1].note == key], n_samples)
+            starts = [fire for _, k, _, fire in planned if k == key]
+            audio += alone * choke_envelope(n_samples, [fire for _, fire in times], starts, int(CHOKE_FADE_S * RATE))
+        return audio, labels, info
 
     @property
     def classes(self) -> set[str]:

@@ -106,8 +106,8 @@ class SynthConfig:
     # 0.37-0.40 -> 0.04-0.25, the rendered tests -0.01 to -0.02.
     procedural: float = 0.3
     # share of procedural grooves with crash chokes and cymbal swells (performances.cymbal_gestures).
-    # Off until the ENST check has measured it. A choke silences the crash on sample kits; SoundFont
-    # drum presets ignore the note-off it sends (the crash rings on there, unlabelled either way).
+    # Off until the ENST check has measured it. A choke fades the crash out over 40 ms on every kit
+    # (kits.CHOKE_FADE_S; a SoundFont's choked key is rendered on its own to be faded).
     cymbal_gestures: float = 0.0
     # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
     # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness
