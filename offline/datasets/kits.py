@@ -628,13 +628,11 @@ class SoundFontKit:
         pieces = pieces or {}
         channel, messages = self.program_messages()
         onsets: dict[tuple[int, str], tuple[int, int]] = {}
-        dropped, planned, replaced, chokes = {}, [], 0, {}
+        dropped, planned, replaced, choked = {}, [], 0, []
         for t, note, vel in hits:
             drum = gm_note_to_class(note)
             if vel == 0:  # a choke (performances): the key's note-off there, and its sound faded out
-                key = self.resolve(note, 127, offsets)
-                if key is not None:
-                    chokes.setdefault(key, []).append(schedule(max(int(round(t * RATE)), 0)))
+                choked.append((note, schedule(max(int(round(t * RATE)), 0))))
                 continue
             vel = int(np.clip(round(vel * 10 ** (pieces.get(drum, {}).get("gain_db", 0.0) / 40)), 1, 127))
             key = self.resolve(note, vel, offsets)
@@ -643,13 +641,18 @@ class SoundFontKit:
                 continue
             replaced += key != note
             tick, fire = schedule(max(int(round(t * RATE)), 0))
-            planned.append((tick, key, vel, fire))
+            planned.append((tick, key, vel, fire, note))
             merge_onset(onsets, fire, fire + offsets[key][vel - 1], drum, vel)
+        chokes: dict[int, list[tuple[int, int]]] = {}  # key -> (tick, sample) of its chokes
+        for note, (tick, fire) in choked:  # a choke stops the key its note last sounded on
+            before = [(p[3], p[1]) for p in planned if p[4] == note and p[3] <= fire]
+            if before:
+                chokes.setdefault(max(before)[1], []).append((tick, fire))
         last_on: dict[int, int] = {}
         for times in chokes.values():
             times.sort()
         notes = []
-        for tick, key, vel, _ in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
+        for tick, key, vel, _, _ in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
             off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
             later = [c for c, _ in chokes.get(key, [])]
             k = bisect.bisect_right(later, tick)
@@ -667,7 +670,7 @@ class SoundFontKit:
         audio = fluidsynth(self.sf2, messages + [m for m in notes if m[1].note not in chokes], n_samples)
         for key, times in sorted(chokes.items()):
             alone = fluidsynth(self.sf2, messages + [m for m in notes if m[1].note == key], n_samples)
-            starts = [fire for _, k, _, fire in planned if k == key]
+            starts = [fire for _, k, _, fire, _ in planned if k == key]
             audio += alone * choke_envelope(n_samples, [fire for _, fire in times], starts, int(CHOKE_FADE_S * RATE))
         return audio, labels, info
 
