@@ -198,6 +198,19 @@ rtadt-train average v3="$W/soup4.pt" v5="$W/runs/v5/best.pt" -o "$W/v3-v5.pt"
 bundle "$W/runs/v5/best.pt" v5; bundle "$W/v3-v5.pt" v3-v5
 rtadt-train report v5="$W/v5-tuned.rtadt" --out "$W/report-v5" "${SETS[@]}" --gain-db 0
 rtadt-train report v3-v5-average="$W/v3-v5-tuned.rtadt" --out "$W/report-v3-v5" "${SETS[@]}" --gain-db 0
+# Two more continuations of v3 as v5 (v6, v7; stopped after epoch 6 of 8), their average with v3 and v5, and
+# the greedy soup (v3 + v5 + v7); none passes the rule (candidates/piece-eq-share/README.md).
+for s in 11 12; do
+  OMP_NUM_THREADS=1 rtadt-train fit crnn "${EQ[@]}" --out "$W/runs/v$((s - 5))" --cache "$W/cache/eq-la20" --lookahead 0.02 \
+      --level-norm --init-from offline/checkpoints/default-crnn.pt --share enst=0.1 --epochs 8 --batches-per-epoch 150 \
+      --lr 0.0003 --seed "$s" --resume &
+done; wait
+V35=(v3=offline/checkpoints/default-crnn.pt v5=offline/checkpoints/v5-crnn.pt)
+rtadt-train average "${V35[@]}" v6="$W/runs/v6/best.pt" v7="$W/runs/v7/best.pt" -o "$W/soup-v3567.pt"
+rtadt-train average "${V35[@]}" v7="$W/runs/v7/best.pt" -o "$W/soup-v357.pt"
+bundle "$W/runs/v6/best.pt" v6; bundle "$W/runs/v7/best.pt" v7; bundle "$W/soup-v3567.pt" soup-v3567; bundle "$W/soup-v357.pt" soup-v357
+rtadt-train report v6="$W/v6-tuned.rtadt" v7="$W/v7-tuned.rtadt" soup-v3567="$W/soup-v3567-tuned.rtadt" "${SETS[@]}" \
+    --gain-db 0 --out "$W/report-v6-v7"
 
 # 13. The 10 ms point from v3's weights, and weight averages of it (candidates/la10-from-v3/; not shipped:
 #     the best, the average of four, scored 0.679 on validation, 0.021 under the best 20 ms model's 0.700
