@@ -105,9 +105,10 @@ class SynthConfig:
     # drummer 2 (offline/results/realism/procedural, two seeds): alone -0.016, the band -0.055, the toms
     # 0.37-0.40 -> 0.04-0.25, the rendered tests -0.01 to -0.02.
     procedural: float = 0.3
-    # share of procedural grooves with crash chokes and cymbal swells (performances.cymbal_gestures).
-    # Off until the ENST check has measured it. A choke fades the crash out over 40 ms on every kit
-    # (kits.CHOKE_FADE_S; a SoundFont's choked key is rendered on its own to be faded).
+    # share of procedural grooves with crash chokes and cymbal swells (performances.cymbal_gestures;
+    # a choke fades the crash out over 40 ms on every kit, kits.CHOKE_FADE_S). Off: added on ENST
+    # drummer 2 (offline/results/realism/gestures, two seeds) alone -0.011 at both, the band -0.010,
+    # the rendered tests +0.011.
     cymbal_gestures: float = 0.0
     # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
     # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness

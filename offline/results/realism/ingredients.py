@@ -28,6 +28,7 @@ INGREDIENTS = {
     "close microphones (off)": ("added", {7: ("mics", "mics"), 8: ("mics/seed8", "mics")}),
     "skewed piece balance (off)": ("added", {7: ("piece-balance", "piece-balance"),
                                              8: ("piece-balance/seed8", "piece-balance-seed8")}),
+    "crash chokes and swells (off)": ("added", {7: ("gestures", "gestures-s7"), 8: ("gestures/seed8", "gestures-s8")}),
 }
 
 
@@ -59,7 +60,9 @@ def write(result: dict) -> None:
     head = "| ingredient (default) | seeds | ENST d2 phrases | ENST d2 minus-one | new render test | old render test | toms on the phrases |"
     lines = ["# What each ingredient bought: micro F1 at 50 ms with it minus without it (mean of the seeds)", "",
              "Written by `python offline/results/realism/ingredients.py` from the committed scorecards "
-             "(README.md has each run). Seed noise: about 0.02 on the phrases, 0.05 with the band (3 tracks).", "",
+             "(README.md has each run). Seed noise: about 0.02 on the phrases, 0.05 with the band (3 tracks). "
+             "Both seeds of a variant train on one render, and every variant lost the toms against piece-eq: "
+             "the toms column reads the render's draw as much as the ingredient.", "",
              head, "|" + "---|" * 7]
     for name, r in result.items():
         m = r["mean"]
