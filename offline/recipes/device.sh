@@ -13,8 +13,9 @@
 #    -> .device/pack.tar.xz: every validation track, every ENST training track, and other
 #       training tracks drawn at random until HOURS of training audio are in (ENST's counted). It fails if that and the working tree (28 MiB) are over
 #       the 64 MiB a run carries: about 2 h of features fit, validation included.
-# 2. The device call (the `run` tool), carrying .device, with a timeout_s a minute above MINUTES + 2:
-#      bash offline/recipes/device.sh train [MINUTES=6] [SEEDS="31 32 33"] [INIT=offline/checkpoints/default-crnn.pt]
+# 2. The device call (the `run` tool), carrying .device, timeout_s 600 (a command's most; each training
+#    is stopped by timeout at MINUTES + 2 min, so MINUTES is at most 6 and 4 leaves room for the rest):
+#      bash offline/recipes/device.sh train [MINUTES=4] [SEEDS="31 32 33"] [INIT=offline/checkpoints/default-crnn.pt]
 #    -> $OUT/SEED-best.pt and $OUT/SEED-log.jsonl per seed (weights-only, 2.5 MB each) and train.log.
 #    The trainings' options are the v5 continuation's (offline/results/default-model/README.md):
 #    20 ms lookahead, level-normalised features, ENST drummer 1 a tenth of the segments, lr 3e-4.
@@ -58,7 +59,7 @@ pack)
   fi
   ;;
 train)
-  minutes=${2:-6}
+  minutes=${2:-4}
   seeds=${3:-31 32 33}
   cd "$(dirname "$0")/../.."
   D=${DEVICE_DIR:-.device}
@@ -73,7 +74,7 @@ train)
   share=()
   if has_enst_training "$work/pack/manifest.json"; then share=(--share enst=0.1); fi
   # --minutes is looked at when an epoch ends; timeout bounds a slow last epoch (best.pt stays)
-  limit=$(python3 -c 'import sys; print(int(float(sys.argv[1]) * 60) + 240)' "$minutes")
+  limit=$(python3 -c 'import sys; print(int(float(sys.argv[1]) * 60) + 120)' "$minutes")
   pids=()
   for seed in $seeds; do
     # python3 -m: the GPU image holds torch and the project's other needs, not an installed rtadt-train
