@@ -285,7 +285,8 @@ def fit(architecture, data, from_cache, out_dir, cache_dir, flavour, sets, looka
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo(f"{out_dir}: best epoch {summary['best_epoch']}, validation micro F1 {summary['best_val_f1']:.3f} "
-               f"({summary['stopped']}); best checkpoint {summary['best_path']}")
+               f"({'--minutes reached' if summary['stopped'] == 'callback' else summary['stopped']}); "
+               f"best checkpoint {summary['best_path']}")
 
 
 @main.command("search")

@@ -74,7 +74,7 @@ def test_fit_from_a_packed_cache_within_minutes(tmp_path):
     args = ["fit", "rnn", "--from-cache", str(tmp_path / "pack-all"), "--out", str(run), "--epochs", "3", *small]
     r = CliRunner().invoke(main, args + ["--minutes", "1e-9"])
     assert r.exit_code == 0, r.output
-    assert len((run / "log.jsonl").read_text().splitlines()) == 1 and "(callback)" in r.output
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1 and "(--minutes reached)" in r.output
     for bad, says in ((["--data", f"adtof:{tmp_path / 'data'}"], "either --data"),
                       (["--cache", str(cache)], "--cache builds"),
                       (["--minutes", "0"], "--minutes must be positive"),
