@@ -280,13 +280,13 @@ def fit(architecture, data, from_cache, out_dir, cache_dir, flavour, sets, looka
         else:
             train, val = caches_for(tracks, features, cache_dir or Path(out_dir) / "cache", lookahead_s, widen)
         start = time.monotonic()
-        out_of_time = None if minutes is None else (lambda record: time.monotonic() - start > 60 * minutes)
+        out_of_time = None if minutes is None else (
+            lambda record: "--minutes reached" if time.monotonic() - start > 60 * minutes else None)
         summary = run_fit(cfg, train, val, out_dir, resume=resume, on_epoch=out_of_time)
     except (DatasetError, RunExistsError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     click.echo(f"{out_dir}: best epoch {summary['best_epoch']}, validation micro F1 {summary['best_val_f1']:.3f} "
-               f"({'--minutes reached' if summary['stopped'] == 'callback' else summary['stopped']}); "
-               f"best checkpoint {summary['best_path']}")
+               f"({summary['stopped']}); best checkpoint {summary['best_path']}")
 
 
 @main.command("search")

@@ -508,7 +508,7 @@ def _tensorboard(out_dir: Path):
 def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
         val_cache: SegmentCache | Sequence[SegmentCache], out_dir: str | Path, resume: bool = False, *,
         on_batch: Callable[[int, int, float], None] | None = None,
-        on_epoch: Callable[[dict], bool | None] | None = None) -> dict:
+        on_epoch: Callable[[dict], bool | str | None] | None = None) -> dict:
     """Train cfg's model on the training segments, select it on the validation segments.
 
     train_cache, val_cache: a SegmentCache (e.g. from `caches_for`) or several (one per
@@ -518,7 +518,8 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
     there is none yet).
     on_batch(epoch, batch, loss): after every optimizer step (progress reporting, tests).
     on_epoch(record): after every complete epoch, once its checkpoints are on disk, with
-    its log record; returning True stops training (e.g. a search scheduler's decision).
+    its log record; returning True stops training (e.g. a search scheduler's decision), a
+    string stops it and is the summary's "stopped" (e.g. a time budget's).
     Returns the run's summary (also best.pt's "training" entry) with the history added.
     """
     out_dir = Path(out_dir)
@@ -659,8 +660,9 @@ def fit(cfg: TrainConfig, train_cache: SegmentCache | Sequence[SegmentCache],
                 f.write(json.dumps(record) + "\n")
             if writer is not None:
                 _tensorboard_epoch(writer, record)
-            if on_epoch is not None and on_epoch(record):
-                stopped = "callback"
+            verdict = on_epoch(record) if on_epoch is not None else None
+            if verdict:
+                stopped = verdict if isinstance(verdict, str) else "callback"
     finally:
         if writer is not None:
             writer.close()

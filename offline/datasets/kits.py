@@ -267,6 +267,12 @@ class Instrument:
 CHOKE_FADE_S = 0.04  # a hand damps a cymbal in about 40 ms
 
 
+def next_after(times: list[int], t: int) -> int | None:
+    """The first of the sorted `times` after t, or None."""
+    k = bisect.bisect_right(times, t)
+    return times[k] if k < len(times) else None
+
+
 def choke_envelope(n: int, chokes: list[int], starts: list[int], fade: int) -> np.ndarray:
     """The gain over n samples of one instrument's sound that is choked at the samples in `chokes`:
     1, falling linearly to 0 over `fade` samples from each choke, 0 until the instrument's next
@@ -275,8 +281,8 @@ def choke_envelope(n: int, chokes: list[int], starts: list[int], fade: int) -> n
     starts = sorted(starts)
     ramp = np.linspace(1, 0, fade + 1, dtype=np.float32)[1:]
     for c in sorted(chokes):
-        k = bisect.bisect_right(starts, c)
-        following = min(starts[k] if k < len(starts) else n, n)
+        following = next_after(starts, c)
+        following = n if following is None else min(following, n)
         end = min(c + fade, following)
         env[c:end] = ramp[:max(end - c, 0)]
         env[end:following] = 0
@@ -490,10 +496,9 @@ class HydrogenKit:
                 end = min(end, next_in_group[group] - start + fade)
             if group is not None:
                 next_in_group[group] = start
-            later = chokes.get(name, [])
-            k = bisect.bisect_right(later, start)
-            if k < len(later) and later[k] - start + hand < end:
-                end, tail = later[k] - start + hand, hand
+            choke = next_after(chokes.get(name, []), start)
+            if choke is not None and choke - start + hand < end:
+                end, tail = choke - start + hand, hand
             y = x[:max(end, 0)] * gain
             if 0 < end < len(x):
                 y[-min(tail, len(y)):] *= np.linspace(1, 0, min(tail, len(y)), dtype=np.float32)
@@ -654,10 +659,9 @@ class SoundFontKit:
         notes = []
         for tick, key, vel, _, _ in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
             off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
-            later = [c for c, _ in chokes.get(key, [])]
-            k = bisect.bisect_right(later, tick)
-            if k < len(later):
-                off = min(off, later[k])
+            choke = next_after([c for c, _ in chokes.get(key, [])], tick)
+            if choke is not None:
+                off = min(off, choke)
             last_on[key] = tick
             notes.append((tick, mido.Message("note_on", channel=channel, note=key, velocity=vel)))
             notes.append((off, mido.Message("note_off", channel=channel, note=key)))
