@@ -368,8 +368,8 @@ def search_cmd(architecture, data, out_dir, cache_dir, mode, samples, space_item
 @click.option("--plot", type=click.Path(dir_okay=False), help="also draw per-class F1 bars (PNG)")
 @click.option("--gain-db", "gain_db", type=float, default=0.0, show_default=True,
               help="play every track this many dB louder (negative: quieter), a digital gain before the engine")
-@click.option("--by", type=click.Choice(["kind", "kit", "level"]),  # offline.datasets.synth.GROUPINGS
-              help="rendered data (synth): also score each group of examples by kind, kit or level")
+@click.option("--by", type=click.Choice(["kind", "kit", "family", "level"]),  # offline.datasets.synth.GROUPINGS
+              help="rendered data (synth): also score each group of examples by kind, kit, kit family or level")
 def evaluate(model, dataset, root, split, mode, json_out, plot, gain_db, by):
     """Score MODEL (a bundle, an installed name, or a checkpoint exported on the fly) on a
     dataset split: onset F1 at 25 and 50 ms, per class, micro and macro (the mean over the

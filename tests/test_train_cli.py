@@ -526,6 +526,9 @@ def test_rendered_examples_are_grouped_by_their_spec(tmp_path):
     tracks = synth.load(fake_render(tmp_path))
     assert [synth.example_group(t, "kind") for t in tracks] == ["drums", "drums", "music"]
     assert [synth.example_group(t, "kit") for t in tracks] == ["hydrogen/A", "avl/B", "no kit"]
+    assert [synth.example_group(t, "family") for t in tracks] == ["A", "B", "no kit"]
+    pearl = dataclasses.replace(tracks[1], meta={"spec": {**tracks[1].meta["spec"], "kit": "avl/Black_Pearl_4pc"}})
+    assert synth.example_group(pearl, "family") == "black-pearl"  # one family with Hydrogen's Black Pearl
     assert [synth.example_group(t, "level") for t in tracks] == ["-20..-10 dBFS", "-40..-30 dBFS", "-40..-30 dBFS"]
     with pytest.raises(ValueError, match="one of"):
         synth.example_group(tracks[0], "tempo")

@@ -451,12 +451,13 @@ def render_dataset(out_dir: Path, hours: float, seed: int = 0, splits=("train", 
     return manifest_path
 
 
-GROUPINGS = ("kind", "kit", "level")
+GROUPINGS = ("kind", "kit", "family", "level")
 
 
 def example_group(track: Track, by: str) -> str:
     """The group of a rendered example (a Track that `load` gave) by its spec: its kind, its kit
-    ("no kit" for music alone) or its level (RMS dBFS, in 10 dB steps: "-40..-30 dBFS").
+    ("no kit" for music alone), the kit's family (`kits.family_of`: kits that share samples or a
+    maker, the unit the splits hold out) or its level (RMS dBFS, in 10 dB steps: "-40..-30 dBFS").
     Where a model's errors lie, e.g. that a test split's low F1 comes from one kit."""
     if by not in GROUPINGS:
         raise ValueError(f"group rendered examples by one of {GROUPINGS}, not {by!r}")
@@ -467,6 +468,8 @@ def example_group(track: Track, by: str) -> str:
         return spec["kind"]
     if by == "kit":
         return spec.get("kit") or "no kit"
+    if by == "family":
+        return kitlib.family_of(spec["kit"]) if spec.get("kit") else "no kit"
     low = 10 * np.floor(float(spec["level_db"]) / 10)
     return f"{low:.0f}..{low + 10:.0f} dBFS"
 
