@@ -66,6 +66,21 @@ def load_checkpoint(path: str | Path) -> tuple[DrumModel, dict[str, Any]]:
 
 # what every member of a weight average must share, and so what the average keeps
 _SHARED = ("format", "architecture", "flavour", "hyperparameters", "features", "classes", "lookahead_s")
+# what every member of an ensemble must share: the frames it sees and the notes it reports
+_ENSEMBLE_SHARED = ("format", "flavour", "features", "classes", "lookahead_s")
+
+
+def _check_members(ckpts: list[dict[str, Any]], names: list[str], shared: tuple[str, ...], what: str,
+                   why: str) -> None:
+    if len(ckpts) < 2 or len(ckpts) != len(names):
+        raise ValueError(f"{what} needs two checkpoints or more, each with a name")
+    if len(set(names)) != len(names):
+        raise ValueError("each checkpoint needs its own label")
+    for ckpt, name in zip(ckpts[1:], names[1:]):
+        for key in shared:
+            if ckpt.get(key) != ckpts[0].get(key):
+                raise ValueError(f"{name}: its {key} differs from {names[0]}'s ({ckpt.get(key)!r} against "
+                                 f"{ckpts[0].get(key)!r}); {why}")
 
 
 def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
@@ -78,16 +93,9 @@ def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[s
     belong to no member: tune the average). Raises ValueError for fewer than two checkpoints, a
     name given twice, and the first difference in what must be shared or in the tensors' names
     and shapes."""
-    if len(ckpts) < 2 or len(ckpts) != len(names):
-        raise ValueError("a weight average needs two checkpoints or more, each with a name")
-    if len(set(names)) != len(names):
-        raise ValueError("each checkpoint needs its own label")
+    _check_members(ckpts, names, _SHARED, "a weight average", "only checkpoints of one model can be averaged")
     first = ckpts[0]
     for ckpt, name in zip(ckpts[1:], names[1:]):
-        for key in _SHARED:
-            if ckpt.get(key) != first.get(key):
-                raise ValueError(f"{name}: its {key} differs from {names[0]}'s ({ckpt.get(key)!r} against "
-                                 f"{first.get(key)!r}); only checkpoints of one model can be averaged")
         shapes = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
         if shapes != {k: tuple(v.shape) for k, v in first["state_dict"].items()}:
             raise ValueError(f"{name}: its tensors differ in names or shapes from {names[0]}'s")
@@ -101,3 +109,22 @@ def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[s
     return {**{k: first[k] for k in _SHARED}, "peak_picking": first.get("peak_picking"), "state_dict": state,
             "training": {"weight_average_of": list(names),
                          "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
+
+
+def ensemble_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """A checkpoint of the ensemble of checkpoints (offline.architectures.ensemble: the members run
+    side by side, their logits averaged), for models that cannot be weight-averaged (trained from
+    different weights, or of different architectures or sizes). The members must share flavour,
+    features, lookahead and classes. Like a weight average it keeps the first's peak picking,
+    records the members' names and training summaries, and drops thresholds and validation
+    figures (tune the ensemble). Raises ValueError for fewer than two checkpoints, a name given
+    twice, an ensemble among them, and the first difference in what must be shared."""
+    _check_members(ckpts, names, _ENSEMBLE_SHARED, "an ensemble", "an ensemble's members must see the same frames")
+    if any(c.get("architecture") == "ensemble" for c in ckpts):
+        raise ValueError("an ensemble's members are single models: give the ensemble's own members")
+    first = ckpts[0]
+    members = tuple((c["architecture"], c["hyperparameters"]) for c in ckpts)
+    state = {f"members.{i}.{k}": v for i, c in enumerate(ckpts) for k, v in c["state_dict"].items()}
+    return {**{k: first[k] for k in _ENSEMBLE_SHARED}, "architecture": "ensemble",
+            "hyperparameters": {"members": members}, "peak_picking": first.get("peak_picking"), "state_dict": state,
+            "training": {"ensemble_of": list(names), "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}

@@ -484,18 +484,40 @@ def pack(cache_dir, output, hours, keep, step, seed):
 def average(checkpoints, output):
     """The uniform weight average of checkpoints of one model, fine-tuned from the same weights (a
     "model soup"): export and tune it as any checkpoint."""
-    from offline.checkpoint import average_checkpoints, read_checkpoint, save_checkpoint
+    from offline.checkpoint import average_checkpoints
+
+    names = _combine_checkpoints(checkpoints, output, average_checkpoints)
+    click.echo(f"{output}: the weight average of {', '.join(names)}")
+
+
+@main.command("ensemble")
+@click.argument("checkpoints", nargs=-1, required=True, metavar="[LABEL=]CHECKPOINT...")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+def ensemble(checkpoints, output):
+    """The ensemble of trained checkpoints (same features and lookahead): the members run side by
+    side on the same frames and their logits are averaged; for models a weight average cannot join
+    (trained from other weights, other sizes or architectures). Export and tune it as any
+    checkpoint; a step costs the members' steps together."""
+    from offline.checkpoint import ensemble_checkpoints
+
+    names = _combine_checkpoints(checkpoints, output, ensemble_checkpoints)
+    click.echo(f"{output}: the ensemble of {', '.join(names)}")
+
+
+def _combine_checkpoints(items, output, combine) -> list[str]:
+    """Read [LABEL=]CHECKPOINT items, write combine(checkpoints, labels) to output; the labels."""
+    from offline.checkpoint import read_checkpoint, save_checkpoint
 
     names, ckpts = [], []
     try:
-        for item in checkpoints:
+        for item in items:
             label, _, path = item.rpartition("=")
             names.append(label or path)
             ckpts.append(read_checkpoint(path))
-        save_checkpoint(output, average_checkpoints(ckpts, names))
+        save_checkpoint(output, combine(ckpts, names))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc), 2)
-    click.echo(f"{output}: the weight average of {', '.join(names)}")
+    return names
 
 
 @main.command("curves")

@@ -448,3 +448,44 @@ def test_quantization_moves_before_a_gather_only_when_it_takes_every_row(covers_
     want = x[:, index].reshape(1, 4, 2 * channels) @ weight
     scale = np.abs(want).max()
     assert np.abs(got - want).max() <= 0.02 * scale  # 8-bit: within a few steps of the range
+
+
+@pytest.mark.heavy
+def test_ensemble_of_checkpoints_averages_its_members_logits_and_exports(tmp_path, audio):
+    from offline.checkpoint import read_checkpoint
+    from tests.test_architectures import stream
+
+    members = {"a": ("crnn", 0), "b": ("rnn", 1)}  # other architectures too: no weights are shared
+    paths = {n: save_checkpoint(tmp_path / f"{n}.pt", checkpoint_dict(small(arch, "causal", seed), arch, FeatureConfig(),
+                                                                       0.02, training={"seed": seed}))
+             for n, (arch, seed) in members.items()}
+    r = CliRunner().invoke(train_main, ["ensemble", f"a={paths['a']}", f"b={paths['b']}", "-o", str(tmp_path / "ab.pt")])
+    assert r.exit_code == 0, r.output
+    ensemble, ckpt = load_checkpoint(tmp_path / "ab.pt")
+    assert ckpt["training"] == {"ensemble_of": ["a", "b"], "members": {"a": {"seed": 0}, "b": {"seed": 1}}}
+    a, b = (load_checkpoint(paths[n])[0] for n in "ab")
+    x = torch.rand(1, 60, 84) * 3
+    with torch.no_grad():
+        want = (a(x) + b(x)) / 2  # the members, run on their own
+        torch.testing.assert_close(ensemble(x), want, rtol=0, atol=1e-6)
+        torch.testing.assert_close(stream(ensemble, x), want, rtol=0, atol=1e-5)  # step == full causal forward
+    assert [n for n, _ in ensemble.state_shapes()][:1] == ["m0_conv0"]
+    for int8 in (False, True):  # export checks onnxruntime against torch (int8: within its tolerance)
+        path = export_bundle(ensemble, tmp_path / f"e{int8}.rtadt", FeatureConfig(), name="e", lookahead_s=0.02,
+                             architecture="ensemble", check_frames=120, int8=int8)
+        bundle = load_bundle(path)
+        names = [s["name"] for s in bundle.manifest["step"]["state"]]
+        assert {n[:3] for n in names} == {"m0_", "m1_"} and len(set(names)) == len(names)
+        if not int8:  # (int8's explicit step lays its states out its own way)
+            assert len(names) == len(a.state_shapes()) + len(b.state_shapes())
+        x_audio, sr = audio
+        assert isinstance(transcribe_array(bundle, x_audio, sr), list)
+    # refused: another lookahead, an ensemble as a member, one checkpoint; nothing written
+    save_checkpoint(tmp_path / "c.pt", checkpoint_dict(small("crnn", "causal"), "crnn", FeatureConfig(), 0.01))
+    for args, message in ((["a=" + str(paths["a"]), "c=" + str(tmp_path / "c.pt")], "c: its lookahead_s differs"),
+                          (["a=" + str(paths["a"]), "e=" + str(tmp_path / "ab.pt")], "single models"),
+                          ([str(paths["a"])], "two checkpoints or more")):
+        r = CliRunner().invoke(train_main, ["ensemble", *args, "-o", str(tmp_path / "no.pt")])
+        assert r.exit_code == 2 and message in r.output, r.output
+    assert not (tmp_path / "no.pt").exists()
+    assert read_checkpoint(tmp_path / "ab.pt")["architecture"] == "ensemble"

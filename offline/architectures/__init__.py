@@ -22,13 +22,16 @@ _REGISTRY = {
     "vit": ("offline.architectures.vit", "ViTConfig", "ViT"),
 }
 NAMES = tuple(_REGISTRY)
+# Models made of trained checkpoints rather than trained themselves: built and exported like the
+# architectures, never searched, studied or fitted (so not in NAMES).
+_COMBINED = {"ensemble": ("offline.architectures.ensemble", "EnsembleConfig", "Ensemble")}
 
 
 def get(name: str):
-    """(config class, model class) of an architecture."""
-    if name not in _REGISTRY:
+    """(config class, model class) of an architecture (or of an ensemble)."""
+    if name not in _REGISTRY and name not in _COMBINED:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(NAMES)}")
-    module, cfg, model = _REGISTRY[name]
+    module, cfg, model = _REGISTRY.get(name) or _COMBINED[name]
     m = import_module(module)
     return getattr(m, cfg), getattr(m, model)
 

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from offline.architectures.base import ConvFrontEnd, DrumModel, TimeConv
+from offline.architectures.ensemble import Ensemble
 from offline.architectures.rnn import Recurrent
 
 
@@ -270,7 +271,10 @@ def explicit_model(model: DrumModel, convolutions: bool = True) -> DrumModel:
 def state_outputs(model: DrumModel, batch: int = 1) -> list[tuple[tuple[int, ...], int]]:
     """Per state of model.state_shapes(batch), the shape step returns it in and the row (along
     axis 1) from which the next step reads it: (its shape, 0), but for the states of an
-    explicit front end (ExplicitFrontEnd.state_outputs), found by name."""
+    explicit front end (ExplicitFrontEnd.state_outputs), found by name; an ensemble's are its
+    members' in order (their names repeat)."""
+    if isinstance(model, Ensemble):
+        return [out for member in model.members for out in state_outputs(member, batch)]
     written: dict[str, tuple[tuple[int, ...], int]] = {}
     for module in model.modules():
         if isinstance(module, ExplicitFrontEnd):
