@@ -62,7 +62,9 @@ def write(result: dict) -> None:
              "Written by `python offline/results/realism/ingredients.py` from the committed scorecards "
              "(README.md has each run). Seed noise: about 0.02 on the phrases, 0.05 with the band (3 tracks). "
              "Both seeds of a variant train on one render, and every variant lost the toms against piece-eq: "
-             "the toms column reads the render's draw as much as the ingredient.", "",
+             "the piece-eq plan drawn again (render seed 9) lost them too (0.07 against 0.37-0.40) and moved the "
+             "phrases by 0.012, so the toms column is the render's draw, and differences on the phrases under "
+             "about 0.015 are within what a render's draw moves.", "",
              head, "|" + "---|" * 7]
     for name, r in result.items():
         m = r["mean"]
