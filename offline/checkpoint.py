@@ -83,6 +83,13 @@ def _check_members(ckpts: list[dict[str, Any]], names: list[str], shared: tuple[
                                  f"{ckpts[0].get(key)!r}); {why}")
 
 
+def _combined_record(ckpts: list[dict[str, Any]], names: list[str], how: str) -> dict[str, Any]:
+    """What a model made of checkpoints keeps of them: the first's peak picking, and how it was
+    made ({how: names}) with each member's training summary."""
+    return {"peak_picking": ckpts[0].get("peak_picking"),
+            "training": {how: list(names), "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
+
+
 def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     """The uniform weight average ("model soup") of checkpoints of one model: floating-point
     tensors are averaged in float32 in the order given, other tensors (counters) come from the
@@ -106,9 +113,7 @@ def average_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[s
             state[key] = stacked.mean(0).to(tensor.dtype)
         else:
             state[key] = tensor.clone()
-    return {**{k: first[k] for k in _SHARED}, "peak_picking": first.get("peak_picking"), "state_dict": state,
-            "training": {"weight_average_of": list(names),
-                         "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
+    return {**{k: first[k] for k in _SHARED}, "state_dict": state, **_combined_record(ckpts, names, "weight_average_of")}
 
 
 def ensemble_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
@@ -126,5 +131,4 @@ def ensemble_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[
     members = tuple((c["architecture"], c["hyperparameters"]) for c in ckpts)
     state = {f"members.{i}.{k}": v for i, c in enumerate(ckpts) for k, v in c["state_dict"].items()}
     return {**{k: first[k] for k in _ENSEMBLE_SHARED}, "architecture": "ensemble",
-            "hyperparameters": {"members": members}, "peak_picking": first.get("peak_picking"), "state_dict": state,
-            "training": {"ensemble_of": list(names), "members": {n: c.get("training") for n, c in zip(names, ckpts)}}}
+            "hyperparameters": {"members": members}, "state_dict": state, **_combined_record(ckpts, names, "ensemble_of")}

@@ -517,6 +517,8 @@ def _combine_checkpoints(items, output, combine) -> list[str]:
         save_checkpoint(output, combine(ckpts, names))
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc), 2)
+    except KeyError as exc:  # a checkpoint file of the right format that lacks a field
+        _fail(f"a checkpoint lacks its {exc.args[0]!r}", 2)
     return names
 
 

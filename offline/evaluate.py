@@ -144,7 +144,8 @@ def _causal_block(bundle, block_frames: Any) -> int | None:
             raise ValueError(f"block_frames must be 'auto', None or a positive integer, got {block_frames!r}")
         return block_frames
     arch = bundle.manifest.get("architecture") or {}
-    return bundle.context_frames if arch.get("name") in ATTENTION_ARCHITECTURES else None
+    names = {arch.get("name")} | {m[0] for m in (arch.get("hyperparameters") or {}).get("members", [])}  # an ensemble's too
+    return bundle.context_frames if names & ATTENTION_ARCHITECTURES else None
 
 
 def window_activations(bundle, features: np.ndarray, *, session=None, block_frames: Any = "auto") -> np.ndarray:

@@ -276,6 +276,25 @@ def test_chunked_window_runs_cover_every_frame_once(bundle, tmp_path, context):
     assert math.isfinite(float(got.sum()))
 
 
+def test_attention_models_run_in_blocks_of_their_context_ensembles_included():
+    """A causal attention model saw 4 s windows in training, and its memory grows with the square
+    of a run's length: whole tracks go through its window graph in blocks of its context; a
+    recurrent model in one run. An ensemble with an attention member counts as one."""
+    from types import SimpleNamespace
+
+    from offline.evaluate import _causal_block
+
+    def fake(name, members=()):
+        arch = {"name": name, "hyperparameters": {"members": [[m, {}] for m in members]} if members else {}}
+        return SimpleNamespace(manifest={"architecture": arch}, context_frames=400)
+
+    assert _causal_block(fake("vit"), "auto") == _causal_block(fake("convtransformer"), "auto") == 400
+    assert _causal_block(fake("crnn"), "auto") is None
+    assert _causal_block(fake("ensemble", ("crnn", "rnn")), "auto") is None
+    assert _causal_block(fake("ensemble", ("crnn", "convtransformer")), "auto") == 400
+    assert _causal_block(fake("ensemble", ("crnn", "convtransformer")), 64) == 64  # told: as told
+
+
 # ----------------------------------------------------------------------------- pairs, latency, gain, scorecard
 
 

@@ -470,6 +470,8 @@ def test_ensemble_of_checkpoints_averages_its_members_logits_and_exports(tmp_pat
         torch.testing.assert_close(ensemble(x), want, rtol=0, atol=1e-6)
         torch.testing.assert_close(stream(ensemble, x), want, rtol=0, atol=1e-5)  # step == full causal forward
     assert [n for n, _ in ensemble.state_shapes()][:1] == ["m0_conv0"]
+    with pytest.raises(ValueError, match="state tensors"):  # a member's state left out is not sliced short silently
+        ensemble.step(x[:, 0], ensemble.initial_state()[:-1])
     for int8 in (False, True):  # export checks onnxruntime against torch (int8: within its tolerance)
         path = export_bundle(ensemble, tmp_path / f"e{int8}.rtadt", FeatureConfig(), name="e", lookahead_s=0.02,
                              architecture="ensemble", check_frames=120, int8=int8)

@@ -30,7 +30,8 @@ _COMBINED = {"ensemble": ("offline.architectures.ensemble", "EnsembleConfig", "E
 def get(name: str):
     """(config class, model class) of an architecture (or of an ensemble)."""
     if name not in _REGISTRY and name not in _COMBINED:
-        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(NAMES)}")
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(NAMES)} (and an ensemble of trained "
+                         f"checkpoints, made by `rtadt-train ensemble`)")
     module, cfg, model = _REGISTRY.get(name) or _COMBINED[name]
     m = import_module(module)
     return getattr(m, cfg), getattr(m, model)

@@ -20,13 +20,16 @@ from torch import Tensor, nn
 from offline.architectures.base import DrumModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # members hold dicts: compared and hashed by identity
 class EnsembleConfig:
     members: tuple = ()  # ((architecture name, {hyperparameters}), ...), two or more
     SPACE: ClassVar[dict[str, tuple]] = {}  # nothing to search: members come trained
 
     def __post_init__(self):
-        members = tuple((str(arch), dict(hparams)) for arch, hparams in self.members)
+        try:
+            members = tuple((str(arch), dict(hparams)) for arch, hparams in self.members)
+        except (TypeError, ValueError):
+            raise ValueError("an ensemble's members are (architecture, {hyperparameters}) pairs") from None
         if len(members) < 2:
             raise ValueError("an ensemble needs two members or more")
         if any(arch == "ensemble" for arch, _ in members):
@@ -52,9 +55,11 @@ class Ensemble(DrumModel):
 
     def step(self, frame: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         self._require_causal()
+        counts = [len(m.state_shapes(frame.shape[0])) for m in self.members]
+        if len(state) != sum(counts):
+            raise ValueError(f"an ensemble's step takes {sum(counts)} state tensors, got {len(state)}")
         logits, new, start = [], [], 0
-        for m in self.members:
-            count = len(m.state_shapes(frame.shape[0]))
+        for m, count in zip(self.members, counts):
             y, s = m.step(frame, state[start:start + count])
             logits.append(y)
             new += s
