@@ -47,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
     ap.add_argument("--rendered", default="abl-kinds", help="the rendered validation kits (a synth render)")
-    ap.add_argument("--enst", default="/work/shared/data/enst-drums-dev", help="ENST-Drums as distributed")
+    ap.add_argument("--enst", default="../shared/data/enst-drums-dev", help="ENST-Drums as distributed (from the repository root)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     rendered = [t for t in load("synth", args.rendered) if t.split == "validation"]
