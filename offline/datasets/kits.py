@@ -654,12 +654,11 @@ class SoundFontKit:
             if before:
                 chokes.setdefault(max(before)[1], []).append((tick, fire))
         last_on: dict[int, int] = {}
-        for times in chokes.values():
-            times.sort()
+        choke_ticks = {key: sorted(tick for tick, _ in times) for key, times in chokes.items()}
         notes = []
         for tick, key, vel, _, _ in sorted(planned, reverse=True):  # note-off: 2 s later, at the key's next hit or choke
             off = min(tick + 2 * RATE, last_on.get(key, tick + 2 * RATE))
-            choke = next_after([c for c, _ in chokes.get(key, [])], tick)
+            choke = next_after(choke_ticks.get(key, []), tick)
             if choke is not None:
                 off = min(off, choke)
             last_on[key] = tick
