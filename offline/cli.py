@@ -723,7 +723,8 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_se
               help="mix of example kinds (drums, drums+music, song, music), e.g. 'drums=1' for drums alone; "
                    "default: the SynthConfig mix")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="a SynthConfig field, e.g. room=0 (no rooms), level_db=[-30,-10] or left_out_families=musescore; "
+              help="a SynthConfig field, e.g. room=0 (no rooms), level_db=[-30,-10], left_out_families=musescore "
+                   "or libraries=sonic-pi,lmms; "
                    "repeatable")
 def synth(out_dir, hours, seed, splits, workers, kinds, sets):
     """Render training data: Groove MIDI and procedural drum parts on sampled kits (whole kits
@@ -761,8 +762,10 @@ def synth(out_dir, hours, seed, splits, workers, kinds, sets):
 
 def _synth_config(config, changes: dict):
     """config with SynthConfig fields changed: probabilities in [0, 1], ranges as [low, high],
-    left_out_families as comma-separated names."""
+    left_out_families and libraries as comma-separated names."""
     from dataclasses import fields, replace
+
+    from offline.datasets.kits import LIBRARIES
 
     known = {f.name: f for f in fields(config)}
     for name, value in changes.items():
@@ -770,11 +773,14 @@ def _synth_config(config, changes: dict):
             _fail(f"--set {name}: not a SynthConfig field one can set here; fields: "
                   f"{', '.join(k for k in known if k not in ('kinds', 'split_shares'))}", 2)
         old = getattr(config, name)
-        if name == "left_out_families":  # names: family[,family...]
+        if name in ("left_out_families", "libraries"):  # names: name[,name...]
             names = value.split(",") if isinstance(value, str) else value
+            example = "musescore or musescore,fluidr3" if name == "left_out_families" else "sonic-pi,lmms"
             if not (isinstance(names, list) and names and all(isinstance(n, str) and n.strip() for n in names)):
-                _fail(f"--set {name}={value!r}: expected kit families, e.g. musescore or musescore,fluidr3", 2)
+                _fail(f"--set {name}={value!r}: expected names, e.g. {example}", 2)
             changes[name] = tuple(n.strip() for n in names)
+            if name == "libraries" and not set(changes[name]) <= set(LIBRARIES):
+                _fail(f"--set {name}={value!r}: sample libraries are {', '.join(LIBRARIES)}", 2)
             continue
         if isinstance(old, tuple):
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)

@@ -175,7 +175,7 @@ def test_kit_split_holds_out_whole_families(ctx):
     # no sample file is heard in two splits
     seen: dict[str, str] = {}
     for k in kits:
-        if isinstance(k, K.HydrogenKit):
+        if isinstance(k, K.SampleKit):
             for inst in k.instruments:
                 for lay in inst.layers:
                     h = digest(lay.path)
@@ -305,7 +305,7 @@ def test_tuned_pieces_rooms_and_chain_keep_annotations_on_the_onsets(ctx, kit):
             "drums": {"source": "procedural", "style": "sparse", "seed": 5, "min_gap": 2.5},
             "level_db": -20.0, "augment": {}, "pieces": K.piece_tuning(rng), "room": room,
             "master": recording.draw_master(rng, 1, 1, 0, 1), "codec": {"format": "mp3", "kbps": 192}}
-    if kit.startswith(K.SAMPLE_KIT_PREFIX):  # sample kits: each piece equalised and on its own microphones
+    if kit.startswith(K.SAMPLE_KIT_PREFIXES):  # sample kits: each piece equalised and on its own microphones
         for c, bands in K.piece_eq(np.random.default_rng(5)).items():
             spec["pieces"][c]["eq"] = bands
         spec["mics"] = recording.draw_mics(np.random.default_rng(1))  # hi-hat and cymbals on the overheads alone
@@ -370,7 +370,7 @@ def test_piece_eq_is_drawn_only_when_asked_for(ctx):
     assert any("eq" in s.get("pieces", {}).get("SD", {}) for s in eq)
     for a, b in zip(plain, eq):  # everything else drawn as before; EQ only on sample kits
         for c in a.get("pieces", {}):
-            assert ("eq" in b["pieces"][c]) == a["kit"].startswith(K.SAMPLE_KIT_PREFIX)
+            assert ("eq" in b["pieces"][c]) == a["kit"].startswith(K.SAMPLE_KIT_PREFIXES)
             b["pieces"][c].pop("eq", None)
         assert a == b
 
@@ -397,7 +397,7 @@ def test_mics_are_drawn_only_when_asked_for_and_for_sample_kits(ctx):
     miked = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(mics=1.0)}), 0.05, seed=3)
     assert any("mics" in s for s in miked)
     for a, b in zip(plain, miked, strict=True):  # everything else drawn as before
-        assert ("mics" in b) == a.get("kit", "").startswith(K.SAMPLE_KIT_PREFIX)
+        assert ("mics" in b) == a.get("kit", "").startswith(K.SAMPLE_KIT_PREFIXES)
         b.pop("mics", None)
         assert a == b
 
@@ -525,6 +525,62 @@ def test_new_kit_families_and_their_splits(ctx):
     assert families["musescore"] == "train" and families["timgm6mb"] == "test"
     assert "musescore/Metronome" in left_out["kits"] and "timgm6mb/Orchestra" in left_out["kits"]
     assert any(n.startswith("musescore/TR-808") for n in context.kits)  # electronic kits are drums too
+
+
+need_libraries = pytest.mark.skipif(
+    not all((K.SAMPLE_LIBRARY_ROOT / d).is_dir() for d in (K.SONIC_PI_DIR, K.LMMS_DIR)),
+    reason="needs Debian sonic-pi-samples and lmms-common")
+
+
+@pytest.fixture(scope="session")
+def lib_ctx(sources, cache):
+    return S.context(sources, S.SynthConfig(libraries=K.LIBRARIES), cache_dir=cache, workers=1)
+
+
+@need_libraries
+def test_sample_libraries_join_training_only_when_asked_for(ctx, lib_ctx):
+    context, _ = ctx
+    assert not any(n.startswith("samples/") for n in context.kits)  # renders made before keep their draws
+    kits = lib_ctx[0].kits
+    assert {n: (k.family, k.split) for n, k in kits.items() if n.startswith("samples/")} == {
+        "samples/sonic-pi": ("sonic-pi", "train"), "samples/sonic-pi-electronic": ("sonic-pi", "train"),
+        "samples/lmms": ("lmms", "train")}
+    # no sample file is heard in two splits, with the libraries too
+    seen: dict[str, str] = {}
+    for k in kits.values():
+        for lay in (lay for inst in getattr(k, "instruments", ()) for lay in inst.layers):
+            assert seen.setdefault(digest(lay.path), k.split) == k.split, (k.name, lay.path)
+    acoustic = kits["samples/sonic-pi"]
+    assert acoustic.classes == set(CLASSES) and acoustic.mapping()["tom_low"] == ["drum_tom_lo"]
+    assert kits["samples/lmms"].missing == ["kick04.ogg: unreadable"]  # Debian ships a broken file
+    assert kits["samples/lmms"].mapping()["tom_high"] == kits["samples/lmms"].mapping()["tom_low"]  # a pool
+    specs = S.plan(lib_ctx[0], 1.0, seed=3, splits=("train",))
+    drawn = {K.family_of(sp["kit"]) for sp in specs if "kit" in sp}
+    assert {"sonic-pi", "lmms"} <= drawn
+    assert all("eq" in sp["pieces"]["TT"] for sp in specs if sp.get("kit", "").startswith("samples/")
+               and "pieces" in sp)  # sample kits: each piece equalised
+    with pytest.raises(ValueError, match="nothing"):
+        K.library_kits(libraries=("nothing",))
+
+
+@need_libraries
+def test_a_library_kit_plays_its_velocity_layers_at_the_sample(lib_ctx):
+    kit = lib_ctx[0].kits["samples/sonic-pi"]
+    snare = next(i for i in kit.instruments if i.role == "snare")
+    for vel, name in ((127, "drum_snare_hard.flac"), (40, "drum_snare_soft.flac")):
+        audio, onsets, _ = kit.render([(0.1, 38, vel)], RATE, np.random.default_rng(0))
+        x, onset = K.load_sample(next(lay.path for lay in snare.layers if lay.path.name == name))
+        start = round(0.1 * RATE)
+        want = np.zeros(RATE, np.float32)
+        want[start:start + len(x)] = x[:RATE - start] * vel / 127
+        np.testing.assert_allclose(audio, want, atol=1e-7)
+        assert onsets == [(start + onset, "SD", vel)]
+
+
+@need_libraries
+@pytest.mark.parametrize("kit", ["samples/sonic-pi", "samples/lmms"])
+def test_library_kits_annotations_sit_on_the_acoustic_onsets(lib_ctx, kit):
+    test_annotations_sit_on_the_acoustic_onsets(lib_ctx, kit)
 
 
 def test_unknown_drum_notes_are_errors(tmp_path, cache):

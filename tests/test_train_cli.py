@@ -289,8 +289,11 @@ def test_synth_config_fields_reach_the_renderer_and_are_validated(tmp_path, monk
                                   "left_out_families=musescore, fluidr3"])
     assert r.exit_code == 0, r.output
     assert seen["config"].left_out_families == ("musescore", "fluidr3")
+    r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set", "libraries=sonic-pi,lmms"])
+    assert r.exit_code == 0, r.output
+    assert seen["config"].libraries == ("sonic-pi", "lmms")
     for bad in ("nothing=1", "room=2", "room=x", "level_db=[-10,-30]", "level_db=3", "kinds=1",
-                "left_out_families=3", "left_out_families=a,,b"):
+                "left_out_families=3", "left_out_families=a,,b", "libraries=freepats", "libraries=2"):
         r = CliRunner().invoke(main, ["synth", "--out", str(tmp_path), "--hours", "0.1", "--set", bad])
         assert r.exit_code == 2 and "--set" in r.output, (bad, r.output)
 

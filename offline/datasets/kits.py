@@ -377,6 +377,7 @@ KIT_FAMILIES = {
     "avl/Red_Zeppelin_4pc": "red-zeppelin",
     "hydrogen/ElectricEmpireKit": "artemiolabs",  # one maker's synthesised kits
     "hydrogen/HardElectro1": "artemiolabs",
+    "samples/sonic-pi-electronic": "sonic-pi",  # one library's sounds; its hi-hats are the acoustic kit's
 }
 # Held-out families; every other family trains. Each held-out split has an acoustic kit played
 # by fluidsynth (AVL), acoustic Hydrogen kits and an electronic kit. FluidR3's drum presets are
@@ -409,20 +410,23 @@ def split_of(name: str) -> str:
     return FAMILY_SPLIT.get(family_of(name), "train")
 
 
-SAMPLE_KIT_PREFIX = "hydrogen/"  # the kits played from samples (HydrogenKit): per-piece EQ and pitch apply
+# The kits played from samples (SampleKit: Hydrogen kits and sample libraries), by their names'
+# prefix: per-piece EQ, pitch and microphones apply to them.
+SAMPLE_KIT_PREFIXES = ("hydrogen/", "samples/")
 
 
-class HydrogenKit:
-    """A Hydrogen kit, played by mixing its samples: the velocity layer whose range holds the
-    velocity, amplitude velocity/127 times layer and instrument gains (as Hydrogen plays it),
-    hi-hats choking each other (and Hydrogen's mute groups), samples loaded on first use."""
+class SampleKit:
+    """A kit played by mixing its samples: the velocity layer whose range holds the velocity,
+    amplitude velocity/127 times layer and instrument gains (as Hydrogen plays it), hi-hats
+    choking each other (and Hydrogen's mute groups), samples loaded on first use. Its
+    instruments come from a Hydrogen drumkit.xml (HydrogenKit) or a sample library
+    (`library_kits`)."""
 
-    def __init__(self, kit_dir: Path):
-        self.dir = Path(kit_dir)
-        self.name = f"{SAMPLE_KIT_PREFIX}{self.dir.name}"
+    def __init__(self, name: str, instruments: list[Instrument], missing: list[str] = ()):
+        self.name = name
         self.family, self.split = family_of(self.name), split_of(self.name)
-        self.missing: list[str] = []
-        self.instruments = parse_drumkit(self.dir, self.missing)
+        self.missing = list(missing)
+        self.instruments = instruments
         self.by_role: dict[str, list[Instrument]] = {}
         for inst in self.instruments:
             if inst.role:
@@ -517,6 +521,16 @@ class HydrogenKit:
                 out += stem
         info = {"instruments": {r: i.name for r, i in chosen.items()}, "dropped": dropped}
         return out, sorted((s, d, v) for (_, d), (s, v) in onsets.items()), info
+
+
+class HydrogenKit(SampleKit):
+    """A Hydrogen kit (a folder with a drumkit.xml), named hydrogen/<folder>."""
+
+    def __init__(self, kit_dir: Path):
+        self.dir = Path(kit_dir)
+        missing: list[str] = []
+        instruments = parse_drumkit(self.dir, missing)
+        super().__init__(f"hydrogen/{self.dir.name}", instruments, missing)
 
 
 def piece_tuning(rng: np.random.Generator, pitch: float = 2.0, gain_db: float = 6.0) -> dict:
@@ -685,10 +699,91 @@ class SoundFontKit:
         return {"preset": [f"{self.sf2.name} bank {self.bank} program {self.program} ({self.preset})"]}
 
 
+# ------------------------------------------------------------------ sample libraries
+
+# Debian packages of one-shot drum samples that are no kit of their own, played as kits
+# (SampleKit) in training: acoustic sounds of families no render had (the real toms are learnt
+# or not by which families' toms a render draws: offline/results/realism/libraries). Opt-in
+# (SynthConfig.libraries), so that renders made before keep their kit draws. Left out: freepats'
+# GM drum set (its toms and kick are TR-808 recordings, in GUS patches) and LMMS's DrumSynth
+# presets (parameters of a synthesiser, not audio).
+SAMPLE_LIBRARY_ROOT = Path("/usr/share")
+SONIC_PI_DIR = "sonic-pi/samples"  # Debian sonic-pi-samples (CC0 recordings)
+LMMS_DIR = "lmms/samples/drums"  # Debian lmms-common
+LIBRARIES = ("sonic-pi", "lmms")
+# Sonic Pi's acoustic kit: one recorded kit, soft and hard strokes (two velocity layers).
+SONIC_PI_ACOUSTIC = {"drum_bass": "kick", "drum_heavy_kick": "kick", "drum_snare": "snare",
+                     "drum_tom_hi": "tom_high", "drum_tom_mid": "tom_mid", "drum_tom_lo": "tom_low",
+                     "drum_cymbal_closed": "hh_closed", "drum_cymbal_pedal": "hh_pedal",
+                     "drum_cymbal_open": "hh_open", "drum_cymbal": "crash", "drum_splash": "splash"}
+# Its electronic sounds, with the acoustic kit's hi-hats (the library has no others).
+SONIC_PI_ELECTRONIC = {"bd_*": "kick", "elec_*_kick": "kick", "sn_*": "snare", "elec_*snare": "snare",
+                       "elec_fuzz_tom": "tom_mid", "elec_cymbal": "crash", "drum_cymbal_closed": "hh_closed",
+                       "drum_cymbal_pedal": "hh_pedal", "drum_cymbal_open": "hh_open"}
+TOM_ROLES = ("tom_high", "tom_mid", "tom_low")
+
+
+def _readable(path: Path, missing: list[str]) -> bool:
+    try:
+        sf.info(path)
+        return True
+    except Exception:  # noqa: BLE001 - libsndfile raises its own types; Debian's lmms kick04.ogg is a broken WAV
+        missing.append(f"{path.name}: unreadable")
+        return False
+
+
+def _stem_instruments(directory: Path, table: dict[str, str], missing: list[str]) -> list[Instrument]:
+    """Instruments from file stems (glob patterns) -> role; <stem>_soft / <stem>_hard files are
+    one instrument's two velocity layers (soft up to velocity 63)."""
+    out = []
+    for pattern, role in table.items():
+        for path in sorted(directory.glob(f"{pattern}.flac")):
+            if path.stem.endswith(("_soft", "_hard")) or not _readable(path, missing):
+                continue
+            out.append(Instrument(path.stem, role, 1.0, -1, (Layer(path, 0.0, 1.0, 1.0, 0.0),)))
+        soft, hard = directory / f"{pattern}_soft.flac", directory / f"{pattern}_hard.flac"
+        if "*" not in pattern and soft.is_file() and hard.is_file() and _readable(soft, missing) \
+                and _readable(hard, missing):
+            out.append(Instrument(pattern, role, 1.0, -1,
+                                  (Layer(soft, 0.0, 63 / 127, 1.0, 0.0), Layer(hard, 64 / 127, 1.0, 1.0, 0.0))))
+    return out
+
+
+def library_kits(root: Path = SAMPLE_LIBRARY_ROOT, libraries=LIBRARIES) -> list[SampleKit]:
+    """The kits of the named sample libraries that are installed under root (Debian's /usr/share).
+
+    sonic-pi: its acoustic kit (samples/sonic-pi) and its electronic sounds (samples/sonic-pi-
+    electronic), one family. lmms: a pool of 70 one-shots from many kits (samples/lmms), roles
+    from the file names (kits.role_from_name); each example plays one sample per role, and any
+    of its eight toms may play any tom role."""
+    unknown = sorted(set(libraries) - set(LIBRARIES))
+    if unknown:
+        raise ValueError(f"unknown sample libraries {unknown}; known: {', '.join(LIBRARIES)}")
+    kits = []
+    sonic = Path(root) / SONIC_PI_DIR
+    if "sonic-pi" in libraries and sonic.is_dir():
+        for name, table in (("sonic-pi", SONIC_PI_ACOUSTIC), ("sonic-pi-electronic", SONIC_PI_ELECTRONIC)):
+            missing: list[str] = []
+            kits.append(SampleKit(f"samples/{name}", _stem_instruments(sonic, table, missing), missing))
+    lmms = Path(root) / LMMS_DIR
+    if "lmms" in libraries and lmms.is_dir():
+        missing, instruments = [], []
+        for path in sorted(lmms.glob("*.ogg")):
+            role = role_from_name(path.stem)
+            if role is None or not _readable(path, missing):
+                continue
+            for r in TOM_ROLES if ROLE_CLASS[role] == "TT" else (role,):
+                instruments.append(Instrument(path.stem, r, 1.0, -1, (Layer(path, 0.0, 1.0, 1.0, 0.0),)))
+        kits.append(SampleKit("samples/lmms", instruments, missing))
+    return kits
+
+
 def discover_kits(hydrogen_root: Path = HYDROGEN_ROOT, soundfont_dir: Path = SOUNDFONT_DIR,
-                  gm_soundfont: Path = SOUNDFONT) -> tuple[list, dict[str, str]]:
-    """All usable kits, sorted by name, and the kits left out with the reason."""
-    kits, excluded = [], {}
+                  gm_soundfont: Path = SOUNDFONT, library_root: Path = SAMPLE_LIBRARY_ROOT,
+                  libraries=()) -> tuple[list, dict[str, str]]:
+    """All usable kits, sorted by name, and the kits left out with the reason; the sample
+    libraries' kits only for the `libraries` named."""
+    kits, excluded = library_kits(library_root, libraries), {}
     if Path(hydrogen_root).is_dir():
         for d in sorted(p for p in Path(hydrogen_root).iterdir() if (p / "drumkit.xml").is_file()):
             kit = HydrogenKit(d)

@@ -14,8 +14,9 @@ Sources
   drum parts   the Groove MIDI Dataset (its train split for train, validation for validation;
                it has no test split), procedural grooves, fills and isolated hits (seeded):
                offline/datasets/performances.py; and the drum channel of songs that have one;
-  kits         Hydrogen kits mixed in numpy and SoundFont kits (FluidR3's GM drum bank, AVL
-               drums) played by fluidsynth: offline/datasets/kits.py;
+  kits         Hydrogen kits and sample libraries (SynthConfig.libraries) mixed in numpy and
+               SoundFont kits (FluidR3's GM drum bank, AVL drums) played by fluidsynth:
+               offline/datasets/kits.py;
   music        songs of accompaniment-midi rendered with FluidR3's melodic programs (POP909's
                program-0 tracks get instruments from ACCOMPANIMENT_PROGRAMS at random):
                offline/datasets/songs.py;
@@ -89,6 +90,7 @@ class Sources:
     hydrogen: Path = kitlib.HYDROGEN_ROOT
     soundfonts: Path = kitlib.SOUNDFONT_DIR
     gm_soundfont: Path = SOUNDFONT
+    sample_libraries: Path = kitlib.SAMPLE_LIBRARY_ROOT  # where SynthConfig.libraries are installed
     # SoundFonts the accompaniment is played with, one drawn per example (those that exist):
     # MuseScore General's instruments sound far less like General MIDI than FluidR3's.
     music_soundfonts: tuple[Path, ...] = (SOUNDFONT, kitlib.SOUNDFONT_DIR / MUSESCORE)
@@ -144,6 +146,9 @@ class SynthConfig:
     # MuseScore General's kits, the ones added since the first rendering (one training family in six;
     # left out on ENST drummer 2, offline/results/realism/kits, two seeds: alone -0.012, the toms lost)
     left_out_families: tuple[str, ...] = ()
+    # sample libraries (kits.LIBRARIES: Sonic Pi's and LMMS's one-shots) whose kits join the training
+    # families; () as every render before them.
+    libraries: tuple[str, ...] = ()
     room: float = 0.6  # share of drum stems recorded in a room (recording.draw_room) ...
     music_room: float = 0.4  # ... and of accompaniments, in a room of their own
     master: float = 0.6  # share of examples through a mix/master chain (recording.draw_master)
@@ -252,14 +257,14 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
     # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None, cymbal_gestures=0) a seed's
     # specs are what they were before per-piece EQ (the skewed balance, the microphones, the MuseScore
     # share, the cymbal gestures) existed
-    if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.piece_eq > 0
+    if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIXES) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
             spec["pieces"][c]["eq"] = bands
     if "pieces" in spec and cfg.piece_balance > 0 and rng.random() < cfg.piece_balance:
         for c, offset in kitlib.piece_balance(rng).items():
             spec["pieces"][c]["gain_db"] += offset
-    if ("kit" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIX) and cfg.mics > 0
+    if ("kit" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIXES) and cfg.mics > 0
             and rng.random() < cfg.mics):
         spec["mics"] = recording.draw_mics(rng)
     if cfg.musescore is not None and "song" in spec and MUSESCORE in music_fonts:
@@ -391,7 +396,8 @@ def context(sources: Sources | None = None, config: SynthConfig | None = None, c
     """Kits and songs found under `sources`, and what was left out (for the manifest)."""
     sources, config = sources or Sources(), config or SynthConfig()
     cache_dir = Path(cache_dir or DEFAULT_CACHE)
-    kits, excluded = kitlib.discover_kits(sources.hydrogen, sources.soundfonts, sources.gm_soundfont)
+    kits, excluded = kitlib.discover_kits(sources.hydrogen, sources.soundfonts, sources.gm_soundfont,
+                                          sources.sample_libraries, config.libraries)
     songs = song_catalogue(sources.accompaniment, cache_dir, workers) if Path(sources.accompaniment).is_dir() else []
     ctx = Context(sources, config, cache_dir, {k.name: k for k in kits}, {s.path: s for s in songs})
     left_out = {"kits": excluded,
