@@ -664,7 +664,11 @@ def report(models, sets, gains, out_dir, title):
 @click.option("--per-set", is_flag=True,
               help="weigh each --data set once (the mean of their F1) rather than pooling their onsets, so a "
                    "small real set counts as much as a large rendered one (offline/results/realism/tom-threshold)")
-def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_set):
+@click.option("--by-family", is_flag=True,
+              help="weigh each held-out kit family of a rendered (synth) set once, and every other set once "
+                   "(music-only examples, of no family, left out), so one large family does not set the "
+                   "thresholds (offline/results/realism/tom-threshold)")
+def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_set, by_family):
     """Tune the live (online) picker on validation splits: per-class thresholds and the delta,
     written into a copy of BUNDLE."""
     from offline.datasets import DatasetError, load
@@ -686,14 +690,15 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_se
     delta_values = _parse_numbers(deltas, "--deltas")
     try:
         bundle = _resolve_model(bundle_path)
-        tracks, labels = [], []
-        for k, (name, path) in enumerate(sources):
+        loaded = []
+        for name, path in sources:
             found = [t for t in load(name, path) if t.split == "validation"]
             if not found:
                 _fail(f"{name}: no validation tracks under {path}")
-            tracks += found
-            labels += [k] * len(found)
-        peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values, sets=labels if per_set else None)
+            loaded.append((name, found))
+        tracks, labels = tuning_sets(loaded, by_family)
+        peak, th, by_delta = tune_bundle_peaks(bundle, tracks, delta_values,
+                                               sets=labels if per_set or by_family else None)
         thresholds = [round(float(t), 4) for t in th]
         rule, hits = tune_bundle_velocity(
             dataclasses.replace(bundle, thresholds=np.asarray(thresholds, dtype=np.float32), peak=peak), tracks,
@@ -702,7 +707,8 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_se
                         velocity=rule.to_manifest(bundle.classes))
         manifest["training"] = dict(manifest.get("training") or {}, peaks_tuned_on={
             "sets": [f"{n} validation" for n, _ in sources], "tracks": len(tracks), "picker": "online",
-            "sets_weigh": "each once" if per_set else "by their onsets (pooled)",
+            "sets_weigh": ("each rendered kit family and each other set once" if by_family
+                           else "each once" if per_set else "by their onsets (pooled)"),
             "micro_f1_by_delta": {f"{d:g}": f for d, f in by_delta.items()}}, velocity_fitted_on={"hits": hits})
         write_bundle(output, manifest, bundle.graphs)
     except (BundleError, DatasetError, ValueError) as exc:
@@ -710,6 +716,23 @@ def tune(bundle_path, data, dataset, root, deltas, output, velocity_rise, per_se
     click.echo(f"{output}: delta {peak.delta:g} (validation micro F1 by delta: "
                + ", ".join(f"{d:g}: {f:.3f}" for d, f in by_delta.items()) + "); thresholds "
                + ", ".join(f"{c} {t:.2f}" for c, t in zip(bundle.classes, th)))
+
+
+def tuning_sets(loaded: list, by_family: bool = False) -> tuple[list, list]:
+    """The tracks to tune on and each one's set label, from (dataset name, validation tracks)
+    pairs: the set's index; with by_family, a rendered set's tracks are labelled by kit family
+    (synth.example_group) and its music-only examples (no family) are left out."""
+    from offline.datasets.synth import example_group
+
+    tracks, labels = [], []
+    for k, (name, found) in enumerate(loaded):
+        for t in found:
+            family = example_group(t, "family") if by_family and name == "synth" else None
+            if family == "no kit":
+                continue
+            tracks.append(t)
+            labels.append(k if family is None else f"{k}:{family}")
+    return tracks, labels
 
 
 @main.command()

@@ -132,6 +132,12 @@ def test_fit_export_evaluate_round_trip(tmp_path):
     per_set = load_bundle(tmp_path / "per-set.rtadt").manifest
     assert per_set["thresholds"] == manifest["thresholds"] and per_set["peak_picking"] == manifest["peak_picking"]
     assert per_set["training"]["peaks_tuned_on"]["sets_weigh"] == "each once"
+    r = CliRunner().invoke(main, ["tune", str(bundle), "--dataset", "adtof", "--root", str(tmp_path / "data"),
+                                  "--by-family", "-o", str(tmp_path / "by-family.rtadt")])
+    assert r.exit_code == 0, r.output  # no rendered set: its one set, as --per-set
+    by_family = load_bundle(tmp_path / "by-family.rtadt").manifest
+    assert by_family["thresholds"] == manifest["thresholds"]
+    assert by_family["training"]["peaks_tuned_on"]["sets_weigh"].startswith("each rendered kit family")
     assert tuned_on["sets_weigh"] == "by their onsets (pooled)"
 
 
@@ -564,3 +570,23 @@ def test_evaluate_by_group_sums_to_the_whole(tmp_path):
                                   "--by", "kind"])
     if SLAKH.exists():
         assert r.exit_code != 0 and "not a rendered example" in r.output
+
+
+def test_tuning_sets_weigh_rendered_families_once():
+    """--by-family: each kit family of a rendered set is a set of its own, music alone (no family)
+    is left out, and any other dataset stays one set; without it, each dataset is one set."""
+    from offline.cli import tuning_sets
+    from offline.datasets.base import Track
+
+    def track(dataset, name, kit=None, kind="drums"):
+        spec = {"kind": kind} | ({"kit": kit} if kit else {})
+        return Track(dataset, name, "validation", (Path(name),), (1.0,), (), meta={"spec": spec})
+
+    rendered = [track("synth", "a", "hydrogen/Audiophob"), track("synth", "b", "avl/Black_Pearl_4pc"),
+                track("synth", "c", "hydrogen/The Black Pearl 1.0"), track("synth", "m", kind="music")]
+    real = [track("enst", "p")]
+    tracks, labels = tuning_sets([("synth", rendered), ("enst", real)], by_family=True)
+    assert [t.name for t in tracks] == ["a", "b", "c", "p"]
+    assert labels == ["0:Audiophob", "0:black-pearl", "0:black-pearl", 1]  # one family: Hydrogen's and AVL's pearl
+    tracks, labels = tuning_sets([("synth", rendered), ("enst", real)])
+    assert [t.name for t in tracks] == ["a", "b", "c", "m", "p"] and labels == [0, 0, 0, 0, 1]

@@ -265,3 +265,15 @@ done; wait
 rtadt-train average a="$W/runs/hop220/best.pt" b="$W/runs/hop220-22/best.pt" c="$W/runs/hop220-23/best.pt" -o "$W/hop220-abc.pt"
 bundle "$W/hop220-abc.pt" hop220-abc
 rtadt-train report hop220-avg3="$W/hop220-abc-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-hop220-abc"
+# 17. The sample-library kits (realism/README.md, "Two sample libraries as kits"; candidates/balanced-validation/):
+#     eq-s9's plan with Sonic Pi's and LMMS's kits among the training families (10.7 min alone), v3 trained on
+#     as v5 with it (v8, seed 13, one thread beside the two realism runs), and the declared candidate v3+v8.
+rtadt-train synth --out "$W/libs-s9" --hours 6 --seed 9 --split train --set libraries=sonic-pi,lmms
+OMP_NUM_THREADS=1 rtadt-train fit crnn "${EQ[@]}" --data libs=synth:"$W/libs-s9" --out "$W/runs/v8" \
+    --cache "$W/cache/eq-la20" --lookahead 0.02 --level-norm --init-from offline/checkpoints/default-crnn.pt \
+    --share enst=0.1 --epochs 8 --batches-per-epoch 150 --lr 0.0003 --seed 13 --resume
+rtadt-train average v3=offline/checkpoints/default-crnn.pt v8="$W/runs/v8/best.pt" -o "$W/soup-v38.pt"
+bundle "$W/runs/v8/best.pt" v8; bundle "$W/soup-v38.pt" soup-v38
+python offline/results/default-model/candidates/balanced-validation/balanced.py v3="$W/v3-control-tuned.rtadt" \
+    v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" --rendered "$W/kinds" --enst "$E" --out "$W/balanced-v8"
+rtadt-train report v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-v8"

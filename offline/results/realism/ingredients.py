@@ -15,7 +15,8 @@ SETS = ("enst-d2-phrases", "enst-d2-minus-one", "render-test", "old-render-test"
 REFERENCE = {7: ("piece-eq", "piece-eq"), 8: ("piece-eq/seed8", "piece-eq-seed8")}  # (folder, model)
 # ingredient -> (how it was measured, {seed: (folder, model)}); "left out": the runs without it
 # against the reference; "added": the runs with it against the reference (kept off if it lost).
-# Per-piece EQ's runs without it are its control: 6 h of other renders of the same plan without it.
+# Per-piece EQ's runs without it are its control: 6 h of other renders of the same plan without it. An
+# ingredient measured against another reference names it third.
 INGREDIENTS = {
     "per-piece EQ (on)": ("left out", {7: ("piece-eq", "control"), 8: ("piece-eq/seed8", "control-seed8")}),
     "procedural parts (on)": ("left out", {7: ("procedural", "noproc"), 8: ("procedural/seed8", "noproc")}),
@@ -29,6 +30,9 @@ INGREDIENTS = {
     "skewed piece balance (off)": ("added", {7: ("piece-balance", "piece-balance"),
                                              8: ("piece-balance/seed8", "piece-balance-seed8")}),
     "crash chokes and swells (off)": ("added", {7: ("gestures", "gestures-s7"), 8: ("gestures/seed8", "gestures-s8")}),
+    # against the piece-eq plan's second draw (render seed 9), whose plan its render shares but for the kits
+    "sample-library kits (opt-in)": ("added", {7: ("libraries", "libs-s9-s7"), 8: ("libraries/seed8", "libs-s9-s8")},
+                                     {7: ("piece-eq-s9", "eq-s9-s7"), 8: ("piece-eq-s9/seed8", "eq-s9-s8")}),
 }
 
 
@@ -42,14 +46,17 @@ def micro(folder: str, model: str) -> dict | None:
 
 def effects() -> dict:
     out = {}
-    for name, (how, runs) in INGREDIENTS.items():
+    for name, (how, runs, *reference) in INGREDIENTS.items():
+        reference = reference[0] if reference else REFERENCE
         per_seed = {}
         for seed, run in runs.items():
             other = micro(*run)
             if other is None:  # a seed not run yet
                 continue
-            with_it, without = (micro(*REFERENCE[seed]), other) if how == "left out" else (other, micro(*REFERENCE[seed]))
+            with_it, without = (micro(*reference[seed]), other) if how == "left out" else (other, micro(*reference[seed]))
             per_seed[seed] = {k: round(with_it[k] - without[k], 4) for k in with_it}
+        if not per_seed:
+            continue
         mean = {k: round(sum(v[k] for v in per_seed.values()) / len(per_seed), 4) for k in next(iter(per_seed.values()))}
         out[name] = {"measured": how, "seeds": per_seed, "mean": mean}
     return out
