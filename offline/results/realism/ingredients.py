@@ -71,7 +71,8 @@ def write(result: dict) -> None:
              "Both seeds of a variant train on one render, and every variant lost the toms against piece-eq: "
              "the piece-eq plan drawn again (render seed 9) lost them too (0.07 against 0.37-0.40) and moved the "
              "phrases by 0.012, so the toms column is the render's draw, and differences on the phrases under "
-             "about 0.015 are within what a render's draw moves.", "",
+             "about 0.015 are within what a render's draw moves. The sample-library kits are measured against that "
+             "second draw (eq-s9), whose plan their render shares but for the kits.", "",
              head, "|" + "---|" * 7]
     for name, r in result.items():
         m = r["mean"]
