@@ -46,11 +46,13 @@ def score_bundle(bundle, rendered: list, real: list) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bundles", nargs="+", metavar="NAME=BUNDLE")
-    ap.add_argument("--rendered", default="abl-kinds", help="the rendered validation kits (a synth render)")
+    ap.add_argument("--rendered", action="append",
+                    help="a render whose validation split holds the held-out kits (repeatable: their examples "
+                         "pooled; default abl-kinds)")
     ap.add_argument("--enst", default="../shared/data/enst-drums-dev", help="ENST-Drums as distributed (from the repository root)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    rendered = [t for t in load("synth", args.rendered) if t.split == "validation"]
+    rendered = [t for root in args.rendered or ["abl-kinds"] for t in load("synth", root) if t.split == "validation"]
     real = [t for t in load("enst-all-d1", args.enst) if t.split == "validation"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
