@@ -277,3 +277,12 @@ bundle "$W/runs/v8/best.pt" v8; bundle "$W/soup-v38.pt" soup-v38
 python offline/results/default-model/candidates/balanced-validation/balanced.py v3="$W/v3-control-tuned.rtadt" \
     v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" --rendered "$W/kinds" --enst "$E" --out "$W/balanced-v8"
 rtadt-train report v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" "${SETS[@]}" --gain-db 0 --out "$W/report-v8"
+# 18. The larger balanced validation (candidates/balanced-validation/): 1 h more of the held-out validation families,
+#     rendered as "$W/kinds"' validation split was, and every candidate of steps 12-17 read again on both renders.
+#     ens-c: the v3+v5+v6+v7 average + realism/README.md's nothing-real average of three, made as ens-b (step 15).
+rtadt-train synth --out "$W/val-big" --hours 1 --seed 20 --split validation --set piece_eq=0   # 1 min
+python offline/results/default-model/candidates/balanced-validation/balanced.py v3="$W/v3-control-tuned.rtadt" \
+    v5="$W/v5-b-tuned.rtadt" v6="$W/v6-tuned.rtadt" v7="$W/v7-tuned.rtadt" v3+v5="$W/soup-v35-tuned.rtadt" \
+    v3+v5+v7="$W/soup-v357-tuned.rtadt" v3+v5+v6+v7="$W/soup-v3567-tuned.rtadt" ens-a="$W/ens-a-tuned.rtadt" \
+    ens-b="$W/ens-b-tuned.rtadt" ens-c="$W/ens-c-tuned.rtadt" v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" \
+    --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-big"
