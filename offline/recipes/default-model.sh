@@ -202,10 +202,10 @@ rtadt-train report v3-v5-average="$W/v3-v5-tuned.rtadt" --out "$W/report-v3-v5" 
 # the greedy soup (v3 + v5 + v7); none passes the rule (candidates/piece-eq-share/README.md).
 for s in 11 12; do
   OMP_NUM_THREADS=1 rtadt-train fit crnn "${EQ[@]}" --out "$W/runs/v$((s - 5))" --cache "$W/cache/eq-la20" --lookahead 0.02 \
-      --level-norm --init-from offline/checkpoints/default-crnn.pt --share enst=0.1 --epochs 8 --batches-per-epoch 150 \
+      --level-norm --init-from offline/checkpoints/v3-crnn.pt --share enst=0.1 --epochs 8 --batches-per-epoch 150 \
       --lr 0.0003 --seed "$s" --resume &
 done; wait
-V35=(v3=offline/checkpoints/default-crnn.pt v5=offline/checkpoints/v5-crnn.pt)
+V35=(v3=offline/checkpoints/v3-crnn.pt v5=offline/checkpoints/v5-crnn.pt)
 rtadt-train average "${V35[@]}" v6="$W/runs/v6/best.pt" v7="$W/runs/v7/best.pt" -o "$W/soup-v3567.pt"
 rtadt-train average "${V35[@]}" v7="$W/runs/v7/best.pt" -o "$W/soup-v357.pt"
 bundle "$W/runs/v6/best.pt" v6; bundle "$W/runs/v7/best.pt" v7; bundle "$W/soup-v3567.pt" soup-v3567; bundle "$W/soup-v357.pt" soup-v357
@@ -220,7 +220,7 @@ la10() {  # NAME INIT SEED EPOCHS LR, then the --data (and --share) arguments
   OMP_NUM_THREADS=1 rtadt-train fit crnn "$@" --out "$W/runs/$name" --cache "$W/cache/$name" --lookahead 0.01 --level-norm \
       --init-from "$init" --epochs "$epochs" --batches-per-epoch 150 --lr "$lr" --seed "$seed" --resume
 }
-V3=offline/checkpoints/default-crnn.pt
+V3=offline/checkpoints/v3-crnn.pt
 la10 la10a "$V3" 11 10 0.0005 "${EQ[@]}" --share enst=0.1 & la10 la10b "$V3" 12 10 0.0005 "${MORE[@]}" & wait
 rtadt-train average la10a="$W/runs/la10a/best.pt" la10b="$W/runs/la10b/best.pt" -o "$W/la10-ab.pt"
 la10 la10c "$V3" 13 8 0.0005 "${MORE[@]}" --data eq=synth:"$W/eq" --share enst=0.1 & la10 la10d "$W/la10-ab.pt" 14 6 0.0003 "${MORE[@]}" & wait
@@ -245,11 +245,11 @@ rtadt-train report hop220-la10="$W/hop220-tuned.rtadt" hop441-la10-avg="$W/la10-
 #     0.005): each held-out kit family once and drummer 2's validation half as much as the kits, on every tuned
 #     candidate of v3's line and two output ensembles with the rendered-only piece-eq model (about 2 min a bundle).
 PE=offline/checkpoints/rendered-only-piece-eq-crnn.pt
-rtadt-train ensemble v3=offline/checkpoints/default-crnn.pt piece-eq-s7=$PE -o "$W/ens-a.pt"
+rtadt-train ensemble v3=offline/checkpoints/v3-crnn.pt piece-eq-s7=$PE -o "$W/ens-a.pt"
 rtadt-train ensemble v3+v5+v6+v7="$W/soup-v3567.pt" piece-eq-s7=$PE -o "$W/ens-b.pt"
 bundle "$W/ens-a.pt" ens-a; bundle "$W/ens-b.pt" ens-b
 rtadt-train average "${V35[@]}" -o "$W/soup-v35.pt"; bundle "$W/soup-v35.pt" soup-v35; bundle offline/checkpoints/v5-crnn.pt v5-b
-bundle offline/checkpoints/default-crnn.pt v3-control
+bundle offline/checkpoints/v3-crnn.pt v3-control
 python offline/results/default-model/candidates/balanced-validation/balanced.py v3="$W/v3-control-tuned.rtadt" \
     v5="$W/v5-b-tuned.rtadt" v6="$W/v6-tuned.rtadt" v7="$W/v7-tuned.rtadt" v3+v5="$W/soup-v35-tuned.rtadt" \
     v3+v5+v7="$W/soup-v357-tuned.rtadt" v3+v5+v6+v7="$W/soup-v3567-tuned.rtadt" ens-a="$W/ens-a-tuned.rtadt" \
@@ -270,9 +270,9 @@ rtadt-train report hop220-avg3="$W/hop220-abc-tuned.rtadt" "${SETS[@]}" --gain-d
 #     as v5 with it (v8, seed 13, one thread beside the two realism runs), and the declared candidate v3+v8.
 rtadt-train synth --out "$W/libs-s9" --hours 6 --seed 9 --split train --set libraries=sonic-pi,lmms
 OMP_NUM_THREADS=1 rtadt-train fit crnn "${EQ[@]}" --data libs=synth:"$W/libs-s9" --out "$W/runs/v8" \
-    --cache "$W/cache/eq-la20" --lookahead 0.02 --level-norm --init-from offline/checkpoints/default-crnn.pt \
+    --cache "$W/cache/eq-la20" --lookahead 0.02 --level-norm --init-from offline/checkpoints/v3-crnn.pt \
     --share enst=0.1 --epochs 8 --batches-per-epoch 150 --lr 0.0003 --seed 13 --resume
-rtadt-train average v3=offline/checkpoints/default-crnn.pt v8="$W/runs/v8/best.pt" -o "$W/soup-v38.pt"
+rtadt-train average v3=offline/checkpoints/v3-crnn.pt v8="$W/runs/v8/best.pt" -o "$W/soup-v38.pt"
 bundle "$W/runs/v8/best.pt" v8; bundle "$W/soup-v38.pt" soup-v38
 python offline/results/default-model/candidates/balanced-validation/balanced.py v3="$W/v3-control-tuned.rtadt" \
     v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" --rendered "$W/kinds" --enst "$E" --out "$W/balanced-v8"
@@ -286,3 +286,11 @@ python offline/results/default-model/candidates/balanced-validation/balanced.py 
     v3+v5+v7="$W/soup-v357-tuned.rtadt" v3+v5+v6+v7="$W/soup-v3567-tuned.rtadt" ens-a="$W/ens-a-tuned.rtadt" \
     ens-b="$W/ens-b-tuned.rtadt" ens-c="$W/ens-c-tuned.rtadt" v8="$W/v8-tuned.rtadt" v3+v8="$W/soup-v38-tuned.rtadt" \
     --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-big"
+# 19. v8 ships (the larger balanced validation's rule): int8 step, tuned as every candidate, scored at three levels,
+#     its figures recorded into the bundle -> rtadt/models/default.rtadt; its weights -> offline/checkpoints/default-crnn.pt.
+rtadt-train export "$W/runs/v8/best.pt" -o "$W/v8-int8.rtadt" --name rtadt-crnn --int8 --int8-tolerance 0.05 \
+    --description "Causal CRNN, level-normalised features, 20 ms lookahead; v3 trained on with ENST drummer 1 a tenth of the time and rendered drums (rooms, mixes, codecs, per-piece EQ, sample-library kits)"
+rtadt-train tune "$W/v8-int8.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"$E" -o "$W/v8-int8-tuned.rtadt"
+rtadt-train report default-v8-int8="$W/v8-int8-tuned.rtadt" "${SETS[@]}" --gain-db 0,-30,6 --out "$W/report-v8-ship"
+rtadt-train record "$W/v8-int8-tuned.rtadt" "$W/report-v8-ship/scorecard.json" --model default-v8-int8 \
+    --results offline/results/default-model/ -o "$W/default.rtadt"   # -> rtadt/models/default.rtadt
