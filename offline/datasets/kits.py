@@ -720,7 +720,7 @@ SONIC_PI_ACOUSTIC = {"drum_bass": "kick", "drum_heavy_kick": "kick", "drum_snare
 SONIC_PI_ELECTRONIC = {"bd_*": "kick", "elec_*_kick": "kick", "sn_*": "snare", "elec_*snare": "snare",
                        "elec_fuzz_tom": "tom_mid", "elec_cymbal": "crash", "drum_cymbal_closed": "hh_closed",
                        "drum_cymbal_pedal": "hh_pedal", "drum_cymbal_open": "hh_open"}
-TOM_ROLES = ("tom_high", "tom_mid", "tom_low")
+TOM_ROLES = tuple(role for role, drum in ROLE_CLASS.items() if drum == "TT")  # any pooled tom plays any of them
 
 
 def _readable(path: Path, missing: list[str]) -> bool:
@@ -772,7 +772,7 @@ def library_kits(root: Path = SAMPLE_LIBRARY_ROOT, libraries=LIBRARIES) -> list[
             role = role_from_name(path.stem)
             if role is None or not _readable(path, missing):
                 continue
-            for r in TOM_ROLES if ROLE_CLASS[role] == "TT" else (role,):
+            for r in TOM_ROLES if role in TOM_ROLES else (role,):
                 instruments.append(Instrument(path.stem, r, 1.0, -1, (Layer(path, 0.0, 1.0, 1.0, 0.0),)))
         kits.append(SampleKit("samples/lmms", instruments, missing))
     return kits
