@@ -132,3 +132,58 @@ def ensemble_checkpoints(ckpts: list[dict[str, Any]], names: list[str]) -> dict[
     state = {f"members.{i}.{k}": v for i, c in enumerate(ckpts) for k, v in c["state_dict"].items()}
     return {**{k: first[k] for k in _ENSEMBLE_SHARED}, "architecture": "ensemble",
             "hyperparameters": {"members": members}, "state_dict": state, **_combined_record(ckpts, names, "ensemble_of")}
+
+
+# recurrent gate blocks per cell, stacked along dim 0 of nn.GRU / nn.LSTM's weights and biases
+_GATES = {"gru": 3, "lstm": 4}
+
+
+def widen_checkpoint(ckpt: dict[str, Any], hidden: int, seed: int = 0) -> dict[str, Any]:
+    """A causal RNN or CRNN checkpoint with `hidden` recurrent units per layer instead of its H,
+    computing exactly what it computed ("Net2Wider"-style growth, so a trained model can gain
+    capacity and train on from where it is). Every old weight stays. Each new unit gets fresh
+    incoming weights (the architecture's own initialisation, drawn with `seed`) and zero
+    outgoing weights: nothing it computes reaches an old unit or the output until training moves
+    those zeros, and training does move them, because the new units' states are not zero.
+
+    The result keeps features, lookahead, classes and peak picking, records the source under
+    training.widened_from, and drops thresholds and validation figures (tune it after training).
+    Raises ValueError for another architecture, the offline (bidirectional) flavour, or a width
+    not larger than the checkpoint's."""
+    arch, flavour, hp = ckpt["architecture"], ckpt["flavour"], dict(ckpt["hyperparameters"])
+    if arch not in ("rnn", "crnn"):
+        raise ValueError(f"only recurrent models (rnn, crnn) can be widened, not {arch!r}")
+    if flavour != "causal":
+        raise ValueError("only the causal flavour can be widened (its layers are unidirectional)")
+    old = int(hp["H"])
+    if not isinstance(hidden, int) or hidden <= old:
+        raise ValueError(f"the new width must be an integer larger than the checkpoint's H ({old}), got {hidden!r}")
+    gates = _GATES[hp["cell"]]
+    features = FeatureConfig.from_dict(ckpt["features"])
+    torch.manual_seed(seed)
+    wide = build_for(arch, features, flavour=flavour, num_classes=len(ckpt["classes"]), **{**hp, "H": hidden})
+    state = {k: v.clone() for k, v in wide.state_dict().items()}  # fresh weights for the new units
+    rows = torch.cat([torch.arange(g * hidden, g * hidden + old) for g in range(gates)])  # old units' rows
+    for key, value in ckpt["state_dict"].items():
+        new = state[key]
+        if ".rnn.weight_" in f".{key}" or ".rnn.bias_" in f".{key}":
+            name = key.rsplit(".", 1)[1]
+            if name.startswith("bias"):
+                new[rows] = value
+            else:
+                new[rows, :value.shape[1]] = value
+                # an old unit hears no new unit: of its own layer (hh), nor of the layer below (ih, l >= 1)
+                if name.startswith("weight_hh") or not name.endswith("_l0"):
+                    new[rows, old:] = 0.0
+        elif key.startswith("out."):
+            if key == "out.weight":
+                new.zero_()
+                new[:, :old] = value
+            else:
+                new.copy_(value)
+        else:
+            new.copy_(value)
+    record = {k: ckpt[k] for k in _SHARED if k in ckpt}
+    return {**record, "hyperparameters": {**hp, "H": hidden}, "state_dict": state,
+            "peak_picking": ckpt.get("peak_picking"),
+            "training": {"widened_from": {"H": old, "seed": seed, "training": ckpt.get("training")}}}

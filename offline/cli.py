@@ -504,6 +504,24 @@ def ensemble(checkpoints, output):
     click.echo(f"{output}: the ensemble of {', '.join(names)}")
 
 
+@main.command("widen")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--hidden", type=int, required=True, help="recurrent units per layer (more than the checkpoint's H)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the new units' incoming weights")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+def widen(checkpoint, hidden, seed, output):
+    """A causal RNN or CRNN with more recurrent units that computes exactly what CHECKPOINT
+    computes; train it on with `fit --init-from OUTPUT --set H=HIDDEN`."""
+    from offline.checkpoint import read_checkpoint, save_checkpoint, widen_checkpoint
+
+    try:
+        ckpt = read_checkpoint(checkpoint)
+        save_checkpoint(output, widen_checkpoint(ckpt, hidden, seed))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc), 2)
+    click.echo(f"{output}: {checkpoint} widened from H {ckpt['hyperparameters']['H']} to {hidden}")
+
+
 def _combine_checkpoints(items, output, combine) -> list[str]:
     """Read [LABEL=]CHECKPOINT items, write combine(checkpoints, labels) to output; the labels."""
     from offline.checkpoint import read_checkpoint, save_checkpoint

@@ -110,6 +110,56 @@ def test_weight_average_of_checkpoints(tmp_path):
     assert not (tmp_path / "no.pt").exists()
 
 
+@pytest.mark.parametrize("arch", ["rnn", "crnn"])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_widened_checkpoint_computes_what_it_did_and_its_new_units_can_learn(tmp_path, arch, cell):
+    from offline.architectures import build
+    from offline.checkpoint import read_checkpoint, widen_checkpoint
+
+    torch.manual_seed(3)
+    model = build(arch, flavour="causal", num_features=FeatureConfig().num_features, L=2, H=8, cell=cell).eval()
+    with torch.no_grad():  # no zero biases that could hide a misplaced block
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    path = save_checkpoint(tmp_path / "narrow.pt", checkpoint_dict(model, arch, FeatureConfig(), 0.02,
+                                                                   thresholds=[0.5] * 5, training={"seed": 3}))
+    r = CliRunner().invoke(train_main, ["widen", str(path), "--hidden", "13", "-o", str(tmp_path / "wide.pt")])
+    assert r.exit_code == 0, r.output
+    wide, ckpt = load_checkpoint(tmp_path / "wide.pt")
+    assert ckpt["hyperparameters"]["H"] == 13 and "thresholds" not in ckpt
+    assert ckpt["training"]["widened_from"] == {"H": 8, "seed": 0, "training": {"seed": 3}}
+    x = torch.randn(2, 60, FeatureConfig().num_features)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), model(x), rtol=0, atol=1e-6)
+        state = [torch.zeros(s) for _, s in wide.state_shapes(2)]
+        for t in range(5):  # the step form, which the live engine runs, too
+            y, state = wide.step(x[:, t], state)
+            torch.testing.assert_close(y, model(x)[:, t], rtol=0, atol=1e-6)
+    # the new units are alive: their states are not zero, so their zero outgoing weights get a gradient
+    wide.train()
+    wide(x).square().sum().backward()
+    assert wide.out.weight.grad[:, 8:].abs().sum() > 0
+    again = widen_checkpoint(read_checkpoint(path), 13)
+    assert all(torch.equal(again["state_dict"][k], v) for k, v in ckpt["state_dict"].items())  # seeded
+    for bad, message in ((dict(hidden=8), "larger than the checkpoint's H"),):
+        with pytest.raises(ValueError, match=message):
+            widen_checkpoint(read_checkpoint(path), **bad)
+
+
+def test_widening_refuses_what_it_cannot_grow(tmp_path):
+    from offline.checkpoint import widen_checkpoint
+
+    offline = checkpoint_dict(small("crnn", "offline"), "crnn", FeatureConfig(), 0.02)
+    with pytest.raises(ValueError, match="only the causal flavour"):
+        widen_checkpoint(offline, 100)
+    cnn = checkpoint_dict(small("cnn", "causal"), "cnn", FeatureConfig(), 0.02)
+    with pytest.raises(ValueError, match="only recurrent models"):
+        widen_checkpoint(cnn, 100)
+    save_checkpoint(tmp_path / "c.pt", checkpoint_dict(small("crnn", "causal"), "crnn", FeatureConfig(), 0.02))
+    r = CliRunner().invoke(train_main, ["widen", str(tmp_path / "c.pt"), "--hidden", "72", "-o", str(tmp_path / "w.pt")])
+    assert r.exit_code == 2 and "larger than the checkpoint's H (72)" in r.output and not (tmp_path / "w.pt").exists()
+
+
 def test_cli_init_and_errors(tmp_path):
     r = CliRunner().invoke(train_main, ["init", "rnn", "--set", "L=2", "--set", "H=72", "-o", str(tmp_path / "r.pt")])
     assert r.exit_code == 0, r.output
