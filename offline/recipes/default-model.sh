@@ -294,3 +294,23 @@ rtadt-train tune "$W/v8-int8.rtadt" --data synth:"$W/kinds" --data enst-all-d1:"
 rtadt-train report default-v8-int8="$W/v8-int8-tuned.rtadt" "${SETS[@]}" --gain-db 0,-30,6 --out "$W/report-v8-ship"
 rtadt-train record "$W/v8-int8-tuned.rtadt" "$W/report-v8-ship/scorecard.json" --model default-v8-int8 \
     --results offline/results/default-model/ -o "$W/default.rtadt"   # -> rtadt/models/default.rtadt
+# 20. After v8 (candidates/v8-continued/; none passed the rule, v8 stays): two continuations of v8 with a
+#     fresh library render, their average with v8, and v8 widened to H 288 (v8w, committed as
+#     offline/checkpoints/v8w-crnn.pt to train on), each read on the larger balanced validation.
+rtadt-train synth --out "$W/s21" --hours 6 --seed 21 --split train --set libraries=sonic-pi,lmms   # 10.6 min
+V8DATA=("${EQ[@]}" --data libs=synth:"$W/libs-s9" --data s21=synth:"$W/s21")
+for seed in 21 22; do
+  OMP_NUM_THREADS=1 rtadt-train fit crnn "${V8DATA[@]}" --out "$W/runs/c$seed" --cache "$W/cache/eq-la20" \
+      --lookahead 0.02 --level-norm --init-from "$W/runs/v8/best.pt" --share enst=0.1 --epochs 8 \
+      --batches-per-epoch 150 --lr 0.0003 --seed $seed --resume
+done
+rtadt-train average v8="$W/runs/v8/best.pt" c21="$W/runs/c21/best.pt" c22="$W/runs/c22/best.pt" -o "$W/v8-c21-c22.pt"
+rtadt-train widen "$W/runs/v8/best.pt" --hidden 288 --seed 23 -o "$W/v8-h288.pt"
+OMP_NUM_THREADS=1 rtadt-train fit crnn --set H=288 "${V8DATA[@]}" --out "$W/runs/v8w" --cache "$W/cache/eq-la20" \
+    --lookahead 0.02 --level-norm --init-from "$W/v8-h288.pt" --share enst=0.1 --epochs 8 \
+    --batches-per-epoch 150 --lr 0.0003 --seed 23 --resume
+bundle "$W/runs/c21/best.pt" c21; bundle "$W/runs/c22/best.pt" c22; bundle "$W/v8-c21-c22.pt" v8-c21-c22
+bundle "$W/runs/v8w/best.pt" v8w
+python offline/results/default-model/candidates/balanced-validation/balanced.py v8="$W/v8-tuned.rtadt" \
+    c21="$W/c21-tuned.rtadt" c22="$W/c22-tuned.rtadt" v8+c21+c22="$W/v8-c21-c22-tuned.rtadt" v8w="$W/v8w-tuned.rtadt" \
+    --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-v8-continued"

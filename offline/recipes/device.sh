@@ -73,13 +73,17 @@ train)
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2> /dev/null || true
   share=()
   if has_enst_training "$work/pack/manifest.json"; then share=(--share enst=0.1); fi
+  # the model's size is the starting checkpoint's (a widened default has more units than the defaults)
+  read -r -a size < <(python3 -c 'import sys, torch
+c = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+print(" ".join(f"--set {k}={v}" for k, v in c["hyperparameters"].items()))' "$init")
   # --minutes is looked at when an epoch ends; timeout bounds a slow last epoch (best.pt stays)
   limit=$(python3 -c 'import sys; print(int(float(sys.argv[1]) * 60) + 120)' "$minutes")
   pids=()
   for seed in $seeds; do
     # python3 -m: the GPU image holds torch and the project's other needs, not an installed rtadt-train
     PYTHONUNBUFFERED=1 timeout "$limit" python3 -m offline.cli fit crnn --from-cache "$work/pack" \
-        --out "$work/run-$seed" --lookahead 0.02 --level-norm --init-from "$init" "${share[@]}" --lr 0.0003 \
+        --out "$work/run-$seed" --lookahead 0.02 --level-norm --init-from "$init" "${size[@]}" "${share[@]}" --lr 0.0003 \
         --epochs 1000 --batches-per-epoch "${BATCHES:-1000}" --minutes "$minutes" --seed "$seed" \
         --device "${DEVICE:-cuda}" > "$work/run-$seed.log" 2>&1 &
     pids+=($!)
