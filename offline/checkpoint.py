@@ -166,7 +166,7 @@ def widen_checkpoint(ckpt: dict[str, Any], hidden: int, seed: int = 0) -> dict[s
     rows = torch.cat([torch.arange(g * hidden, g * hidden + old) for g in range(gates)])  # old units' rows
     for key, value in ckpt["state_dict"].items():
         new = state[key]
-        if ".rnn.weight_" in f".{key}" or ".rnn.bias_" in f".{key}":
+        if key.startswith("rnn.rnn."):  # the nn.GRU / nn.LSTM inside Recurrent, in RNN and CRNN alike
             name = key.rsplit(".", 1)[1]
             if name.startswith("bias"):
                 new[rows] = value
