@@ -458,6 +458,46 @@ def test_cymbal_gestures_mark_procedural_grooves_and_nothing_else(ctx):
         assert a == b  # everything else drawn as before
 
 
+def test_without_hihat_marks_drum_parts_and_nothing_else(ctx):
+    context, _ = ctx
+    plain = S.plan(context, 0.5, seed=2, splits=("train",))
+    marked = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(without_hihat=1.0)}), 0.5,
+                    seed=2, splits=("train",))
+    with_drums = [i for i, sp in enumerate(plain) if "drums" in sp]
+    assert 3 <= len(with_drums) < len(plain)  # music-only examples have no part to mark
+    for i, (a, b) in enumerate(zip(plain, marked, strict=True)):
+        assert b["drums"].pop("without") == ["HH"] if i in with_drums else "drums" not in b
+        assert a == b  # everything else drawn as before
+
+
+def test_a_part_without_hihat_plays_and_labels_the_rest_as_before(ctx):
+    context, _ = ctx
+    spec = {"id": "t", "split": "test", "kind": "drums", "duration": 12.0, "seed": 11, "kit": "hydrogen/BJA_Pacific",
+            "drums": {"source": "procedural", "style": "busy", "seed": 5}, "level_db": -20.0, "augment": {}}
+    audio, events, _ = S.render_example(spec, context)
+    spec["drums"]["without"] = ["HH"]
+    bare, bare_events, details = S.render_example(spec, context)
+    hihats = [e for e in events if e.drum == "HH"]
+    assert len(hihats) >= 10 and details["left_out"] >= len(hihats)
+    assert not any(e.drum == "HH" for e in bare_events)
+    rest = [e for e in events if e.drum != "HH"]
+    assert [(e.drum, e.velocity) for e in bare_events] == [(e.drum, e.velocity) for e in rest]
+    # the same hits on the same onsets, give or take a sample's attack (the samples are drawn anew)
+    assert max(abs(a.time - b.time) for a, b in zip(rest, bare_events)) < 0.003
+
+    def bright(x):  # the share of the power above 6 kHz: the hi-hat's, gone with it
+        power = np.abs(np.fft.rfft(x)) ** 2
+        return power[np.fft.rfftfreq(len(x), 1 / RATE) > 6000].sum() / power.sum()
+
+    assert bright(bare) < 0.5 * bright(audio)
+
+
+def test_leave_out_drops_a_class_by_note():
+    hits = [(0.1, 36, 100), (0.2, 42, 80), (0.3, 44, 60), (0.4, 46, 90), (0.5, 38, 100), (0.6, 26, 70)]
+    assert S.leave_out(hits, ["HH"]) == ([(0.1, 36, 100), (0.5, 38, 100)], 4)
+    assert S.leave_out(hits, []) == (hits, 0)
+
+
 def test_a_choke_silences_a_sample_kit_crash_and_is_no_onset(cache):
     kit = K.HydrogenKit(K.HYDROGEN_ROOT / "BJA_Pacific")
     ring, onsets, _ = kit.render([(0.1, 49, 110), (0.2, 38, 100)], RATE, np.random.default_rng(0))

@@ -14,6 +14,7 @@ Sources
   drum parts   the Groove MIDI Dataset (its train split for train, validation for validation;
                it has no test split), procedural grooves, fills and isolated hits (seeded):
                offline/datasets/performances.py; and the drum channel of songs that have one;
+               a share of parts is played with its hi-hat left out (SynthConfig.without_hihat);
   kits         Hydrogen kits and sample libraries (SynthConfig.libraries) mixed in numpy and
                SoundFont kits (FluidR3's GM drum bank, AVL drums) played by fluidsynth:
                offline/datasets/kits.py;
@@ -70,7 +71,7 @@ from offline.datasets.songs import (ACCOMPANIMENT_PROGRAMS, excerpt_messages, so
 from offline.datasets.workers import worker_pool
 from offline.example import RATE, SOUNDFONT
 from rtadt.atomic import atomic_path, write_text
-from rtadt.drums import Event, UnknownLabelError
+from rtadt.drums import Event, UnknownLabelError, gm_note_to_class
 
 # Groove MIDI and the accompaniment songs: $RTADT_DATA, else the project layout's shared/data
 # beside the repository (../shared/data). Sources() can name other folders.
@@ -112,6 +113,11 @@ class SynthConfig:
     # drummer 2 (offline/results/realism/gestures, two seeds) alone -0.011 at both, the band -0.010,
     # the rendered tests +0.011.
     cymbal_gestures: float = 0.0
+    # share of drum parts (any source) played with every hi-hat note left out, so bright snares are
+    # heard with no hi-hat over them (38 % of rendered snares have one within 50 ms; the hi-hat
+    # answers on isolated real snares: offline/results/realism/snare-boundaries). Labels follow:
+    # a note not played is no onset.
+    without_hihat: float = 0.0
     # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
     # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness
     # unchanged (it comes from the level-normalised features).
@@ -254,9 +260,9 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
         spec["master"] = recording.draw_master(rng)
     if rng.random() < cfg.codec:
         spec["codec"] = recording.draw_codec(rng)
-    # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None, cymbal_gestures=0) a seed's
-    # specs are what they were before per-piece EQ (the skewed balance, the microphones, the MuseScore
-    # share, the cymbal gestures) existed
+    # drawn last: with piece_eq=0 (piece_balance=0, mics=0, musescore=None, cymbal_gestures=0,
+    # without_hihat=0) a seed's specs are what they were before per-piece EQ (the skewed balance, the
+    # microphones, the MuseScore share, the cymbal gestures, the parts without hi-hat) existed
     if ("pieces" in spec and spec["kit"].startswith(kitlib.SAMPLE_KIT_PREFIXES) and cfg.piece_eq > 0
             and rng.random() < cfg.piece_eq):
         for c, bands in kitlib.piece_eq(rng).items():
@@ -274,6 +280,8 @@ def draw_spec(rng, ident, split, cfg, kinds, families, songs, full, rows, music_
     if (cfg.cymbal_gestures > 0 and spec.get("drums", {}).get("style") == "groove"
             and rng.random() < cfg.cymbal_gestures):
         spec["drums"]["cymbals"] = True
+    if "drums" in spec and cfg.without_hihat > 0 and rng.random() < cfg.without_hihat:
+        spec["drums"]["without"] = ["HH"]
     return json.loads(json.dumps(spec))  # JSON types only, so a spec read back compares equal
 
 
@@ -308,6 +316,8 @@ def render_example(spec: dict, ctx: Context) -> tuple[np.ndarray, list[Event], d
         music = kitlib.fluidsynth(music_soundfont(ctx.sources, spec["song"].get("soundfont")), messages, total)
         if "music_room" in spec:
             music = recording.room(music, spec["music_room"])
+    if spec.get("drums", {}).get("without"):
+        hits, details["left_out"] = leave_out(hits, spec["drums"]["without"])
     events: list[Event] = []
     drum_audio = None
     if "kit" in spec:
@@ -329,6 +339,12 @@ def render_example(spec: dict, ctx: Context) -> tuple[np.ndarray, list[Event], d
         mix = drum_audio if drum_audio is not None else music
     audio, details["level"] = finish(mix.astype(np.float32), spec)
     return audio, events, details
+
+
+def leave_out(hits: list[tuple[float, int, int]], classes) -> tuple[list[tuple[float, int, int]], int]:
+    """The hits whose note is of none of `classes` (rtadt.drums classes), and how many were left out."""
+    kept = [h for h in hits if gm_note_to_class(h[1]) not in classes]
+    return kept, len(hits) - len(kept)
 
 
 def music_soundfont(sources: Sources, name: str | None) -> Path:
