@@ -470,6 +470,16 @@ def test_without_hihat_marks_drum_parts_and_nothing_else(ctx):
         assert a == b  # everything else drawn as before
 
 
+def test_hum_is_drawn_only_when_asked_for_and_changes_nothing_else(ctx):
+    context, _ = ctx
+    plain = S.plan(context, 0.2, seed=2, splits=("train",))
+    hummed = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(hum=1.0)}), 0.2, seed=2, splits=("train",))
+    assert len(plain) >= 3 and not any("hum" in sp["augment"] for sp in plain)
+    for a, b in zip(plain, hummed, strict=True):
+        assert b["augment"].pop("hum")["freq"] in (50.0, 60.0)
+        assert a == b  # everything else drawn as before
+
+
 def test_a_part_without_hihat_plays_and_labels_the_rest_as_before(ctx):
     context, _ = ctx
     spec = {"id": "t", "split": "test", "kind": "drums", "duration": 12.0, "seed": 11, "kit": "hydrogen/BJA_Pacific",

@@ -2,9 +2,10 @@
 and its level.
 
     draw_augmentations(rng, config) -> {"eq", "reverb", "compress", "noise": parameters}, some of them
+    draw_hum(rng) -> the parameters of a mains hum ("hum" in the augmentations, SynthConfig.hum)
     finish(x, spec) -> (audio, level details)
 
-Each transform (`equalise`, `reverb`, `compress`, `add_noise`) is a pure function of (audio,
+Each transform (`equalise`, `reverb`, `compress`, `add_noise`, `add_hum`) is a pure function of (audio,
 parameters), its parameters drawn, seeded, by `draw_augmentations` and stored in the example's
 spec, so an example renders the same every time. `finish` applies them in a chain's order with
 recording.master between, sets the level (or drives the mix into clipping) and ends with
@@ -96,6 +97,28 @@ def add_noise(x: np.ndarray, p: dict) -> np.ndarray:
     return (x + noise * rms / nrms * 10 ** (-p["snr_db"] / 20)).astype(np.float32)
 
 
+def add_hum(x: np.ndarray, p: dict) -> np.ndarray:
+    """Mains hum, as a grounding fault puts on a recording: the harmonics of freq (50 or 60 Hz)
+    with relative amplitudes p["harmonics"] (the first is the fundamental) and their phases,
+    together at snr_db below the signal's RMS. Steady from the first sample: no onset."""
+    t = np.arange(len(x)) / RATE
+    hum = sum(a * np.sin(2 * np.pi * p["freq"] * (k + 1) * t + ph)
+              for k, (a, ph) in enumerate(zip(p["harmonics"], p["phases"], strict=True)))
+    rms, hrms = recording.rms(x), recording.rms(hum)
+    if rms == 0 or hrms == 0:
+        return x
+    return (x + hum * rms / hrms * 10 ** (-p["snr_db"] / 20)).astype(np.float32)
+
+
+def draw_hum(rng: np.random.Generator) -> dict:
+    """A hum's parameters: 50 or 60 Hz, five harmonics of random weight (so the strongest line
+    is often the second, 100 or 120 Hz, as on ENST drummer 1's recordings), 25-50 dB under the
+    signal."""
+    weights = rng.uniform(0, 1, 5) ** 2
+    return {"freq": float(rng.choice([50.0, 60.0])), "harmonics": [round(float(w), 4) for w in weights / weights.max()],
+            "phases": [float(v) for v in rng.uniform(0, 2 * np.pi, 5)], "snr_db": float(rng.uniform(25, 50))}
+
+
 def draw_augmentations(rng: np.random.Generator, cfg: SynthConfig) -> dict:
     """The augmentations of one example, each drawn with its probability in the config (eq,
     reverb, compress, noise), with its parameters."""
@@ -118,7 +141,7 @@ def draw_augmentations(rng: np.random.Generator, cfg: SynthConfig) -> dict:
 
 def finish(x: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
     """The mix's processing in a chain's order (EQ, room tail, compressor, the master chain,
-    noise), then the level: RMS to spec's level_db, lowered where the peak would pass 0.99;
+    noise, hum), then the level: RMS to spec's level_db, lowered where the peak would pass 0.99;
     or, where spec has clip_db, the peak driven that many dB over full scale and the samples
     clipped to [-1, 1], as an overloaded input does; last a codec round trip. None of these
     moves an onset (offline/datasets/recording.py): labels stand."""
@@ -130,6 +153,8 @@ def finish(x: np.ndarray, spec: dict) -> tuple[np.ndarray, dict]:
         x = recording.master(x, spec["master"])
     if "noise" in aug:
         x = add_noise(x, aug["noise"])
+    if "hum" in aug:
+        x = add_hum(x, aug["hum"])
     x, level = _level(x, spec)
     if "codec" in spec and level["gain_db"] is not None:
         x = recording.codec(x, spec["codec"])
