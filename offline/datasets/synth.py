@@ -22,7 +22,7 @@ Sources
                program-0 tracks get instruments from ACCOMPANIMENT_PROGRAMS at random):
                offline/datasets/songs.py;
   sound        rooms, a mix/master chain and codecs (offline/datasets/recording.py), EQ, a
-               reverb tail, compression, noise and the level (offline/datasets/mixing.py).
+               reverb tail, compression, noise, mains hum and the level (offline/datasets/mixing.py).
 
 Example kinds (SynthConfig.kinds): "drums" (a drum part alone), "drums+music" (a drum part over
 the drum-less accompaniment of a song), "song" (a song's own drum part, played by a sampled kit,
@@ -44,9 +44,10 @@ Output: audio/<split>/<id>.flac (44.1 kHz mono, 24 bit), annotations/<split>/<id
 manifest.json (seed, config, kits and their split and mapping, left-out kits and songs, and per
 example its spec (what was drawn: source drum part, kit, song, level, augmentations, split,
 duration) and details (what rendering found: instruments played, programs, dropped hits,
-final gain)). The plan is drawn per example from (seed, split, index), so the same seed gives
-the same files, and a larger `hours` extends a smaller one. Rendering resumes: an example
-whose files exist with a manifest entry of the same spec is not rendered again.
+notes of a class the spec leaves out, final gain)). The plan is drawn per example from (seed,
+split, index), so the same seed gives the same files, and a larger `hours` extends a smaller
+one. Rendering resumes: an example whose files exist with a manifest entry of the same spec is
+not rendered again.
 """
 from __future__ import annotations
 
@@ -322,7 +323,7 @@ def render_example(spec: dict, ctx: Context) -> tuple[np.ndarray, list[Event], d
         if "music_room" in spec:
             music = recording.room(music, spec["music_room"])
     if spec.get("drums", {}).get("without"):
-        hits, details["left_out"] = leave_out(hits, spec["drums"]["without"])
+        hits, details["notes_left_out"] = leave_out(hits, spec["drums"]["without"])
     events: list[Event] = []
     drum_audio = None
     if "kit" in spec:
