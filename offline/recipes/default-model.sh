@@ -317,3 +317,12 @@ python -c 'import sys; from offline.checkpoint import read_checkpoint as r, save
 python offline/results/default-model/candidates/balanced-validation/balanced.py v8="$W/v8-tuned.rtadt" \
     c21="$W/c21-tuned.rtadt" c22="$W/c22-tuned.rtadt" v8+c21+c22="$W/v8-c21-c22-tuned.rtadt" v8w="$W/v8w-tuned.rtadt" \
     --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-v8-continued"
+# 21. v8w trained on at lr 1e-4 (candidates/v8-continued/, declared before training): v8w-c, and its
+#     weight average with v8w, each read on the larger balanced validation against v8's rule.
+OMP_NUM_THREADS=1 rtadt-train fit crnn --set H=288 "${V8DATA[@]}" --out "$W/runs/v8w-c" --cache "$W/cache/eq-la20" \
+    --lookahead 0.02 --level-norm --init-from offline/checkpoints/v8w-crnn.pt --share enst=0.1 --epochs 8 \
+    --batches-per-epoch 150 --lr 0.0001 --seed 25 --resume
+rtadt-train average v8w=offline/checkpoints/v8w-crnn.pt v8w-c="$W/runs/v8w-c/best.pt" -o "$W/v8w-avg.pt"
+bundle "$W/runs/v8w-c/best.pt" v8w-c; bundle "$W/v8w-avg.pt" v8w-avg
+python offline/results/default-model/candidates/balanced-validation/balanced.py v8w-c="$W/v8w-c-tuned.rtadt" \
+    v8w-avg="$W/v8w-avg-tuned.rtadt" --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-v8w-c"
