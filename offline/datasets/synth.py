@@ -117,7 +117,9 @@ class SynthConfig:
     # share of drum parts (any source) played with every hi-hat note left out, so bright snares are
     # heard with no hi-hat over them (38 % of rendered snares have one within 50 ms; the hi-hat
     # answers on isolated real snares: offline/results/realism/snare-boundaries). Labels follow:
-    # a note not played is no onset.
+    # a note not played is no onset. Off: at 0.5 in a 4 h render beside the best renders
+    # (offline/results/realism/without-hihat, two seeds) drummer 2's phrases -0.009 / -0.004, the
+    # false hi-hats on his snares +0.14 / -0.09, the new render test +0.009 at both.
     without_hihat: float = 0.0
     # Levels and clipping, left out together on ENST drummer 2 (offline/results/realism/levels, two seeds:
     # one level, none quiet or clipped): alone -0.012, the band -0.020, the toms lost; level robustness
