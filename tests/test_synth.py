@@ -264,6 +264,55 @@ def test_fluidsynth_schedule_puts_notes_inside_their_block():
         assert K._player_ticks(k - 1) + 20 < tick <= K._player_ticks(k) - 20
 
 
+def test_fluidsynth_gives_what_its_own_wav_render_holds(tmp_path):
+    """The raw output read back equals fluidsynth's WAV file of the same MIDI (channels averaged)."""
+    import subprocess
+
+    messages = [(int(i * 4410), mido.Message("note_on", channel=i % 3, note=50 + i, velocity=100)) for i in range(25)]
+    n = 3 * RATE
+    got = K.fluidsynth(K.SOUNDFONT, messages, n)
+    kept = messages + [(n, mido.Message("control_change", channel=ch, control=120, value=0)) for ch in range(16)]
+    K.write_midi(tmp_path / "x.mid", kept, n + 4 * K.BLOCK)
+    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "1.0", "-r", str(RATE), "-O", "float",
+                    "-F", str(tmp_path / "x.wav"), str(K.SOUNDFONT), str(tmp_path / "x.mid")], check=True)
+    want, sr = sf.read(tmp_path / "x.wav", dtype="float32", always_2d=True)
+    assert sr == RATE and len(want) >= n and np.abs(got).max() > 0.01
+    np.testing.assert_array_equal(got, want.mean(axis=1)[:n])
+
+
+FAKE_RENDERER = """#!/usr/bin/env python3
+import sys
+out = sys.argv[sys.argv.index("-F") + 1]
+if "{mode}" == "fail":
+    sys.stderr.write("no such soundfont")
+    sys.exit(3)
+with open(out, "wb") as f:
+    while True:  # a renderer that never stops
+        f.write(b"\\x00\\x00\\x80\\x3f" * 44100)
+        f.flush()
+"""
+
+
+@pytest.mark.parametrize("mode", ["forever", "fail"])
+def test_a_renderer_that_never_stops_is_stopped_once_it_wrote_enough(tmp_path, monkeypatch, mode):
+    import os
+    import time
+
+    fake = tmp_path / "bin" / "fluidsynth"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_RENDERER.format(mode=mode))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    if mode == "fail":
+        with pytest.raises(RuntimeError, match="no such soundfont"):
+            K.fluidsynth(K.SOUNDFONT, [], RATE)
+        return
+    start = time.monotonic()
+    audio = K.fluidsynth(K.SOUNDFONT, [], 2 * RATE)
+    assert time.monotonic() - start < 20  # stopped, not run to the timeout (80 s)
+    np.testing.assert_array_equal(audio, np.ones(2 * RATE, np.float32))  # 1.0f, little-endian
+
+
 def energy_onset(x: np.ndarray, label: float) -> float | None:
     """Where a hit's short-time energy (0.25 ms) first rises 10 dB above the energy of the
     20 ms before and to -40 dB of its peak; None where earlier sounds still ring within

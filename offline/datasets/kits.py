@@ -196,27 +196,52 @@ def fluidsynth(soundfont: Path, messages: list[tuple[int, mido.Message]], n_samp
     Reverb and chorus off (augmentation adds its own room), 32-bit float output (no dither,
     no clipping): the same messages always give the same samples. The fast renderer goes on
     while any voice sounds (an organ held forever fills the disk), so every channel gets
-    "all sound off" at the end."""
+    "all sound off" at the end; and since some songs' messages still keep it going (one filled
+    35 GB in 4 minutes), it is stopped once it has written what was asked for (raw output, so
+    a stopped render reads as well as a finished one)."""
     kept = [(t, m) for t, m in messages if t < n_samples]
     kept += [(n_samples, mido.Message("control_change", channel=ch, control=120, value=0)) for ch in range(16)]
     with tempfile.TemporaryDirectory(prefix="rtadt-fs-") as tmp:
-        mid, wav = Path(tmp) / "x.mid", Path(tmp) / "x.wav"
+        mid, raw = Path(tmp) / "x.mid", Path(tmp) / "x.raw"
         write_midi(mid, kept, n_samples + 4 * BLOCK)
         cmd = ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(gain), "-r", str(RATE),
-               "-O", "float", "-F", str(wav), str(soundfont), str(mid)]
+               "-O", "float", "-T", "raw", "-E", "little", "-F", str(raw), str(soundfont), str(mid)]
+        enough = (n_samples + 4 * BLOCK) * 2 * 4  # stereo float32 bytes
+        returncode, stderr = _run_until(cmd, raw, enough, timeout=60 + 10 * n_samples / RATE)
+        if returncode is not None and (returncode != 0 or not raw.exists()):
+            raise RuntimeError(f"fluidsynth failed ({returncode}): {stderr.strip()[-500:]}")
+        stereo = np.fromfile(raw, dtype="<f4", count=enough // 4)
+    mono = stereo[: len(stereo) // 2 * 2].reshape(-1, 2).mean(axis=1)
+    return np.pad(mono, (0, max(0, n_samples - len(mono))))[:n_samples]
+
+
+def _run_until(cmd: list[str], out: Path, enough: int, timeout: float, poll: float = 0.05) -> tuple[int | None, str]:
+    """Run cmd until it exits (its return code and stderr) or has written `enough` bytes to out
+    (stopped: None). A renderer that runs past `timeout` seconds without either is an error."""
+    import time
+
+    err = out.with_suffix(".stderr")
+    with open(err, "w") as stderr:
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 10 * n_samples / RATE)
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
         except FileNotFoundError:
             raise RuntimeError("fluidsynth is not installed (Debian package fluidsynth)") from None
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"fluidsynth rendered {n_samples / RATE:.0f} s of audio for too long") from None
-        if done.returncode != 0 or not wav.exists():
-            raise RuntimeError(f"fluidsynth failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-    if sr != RATE:
-        raise RuntimeError(f"fluidsynth wrote {sr} Hz, not {RATE}")
-    mono = audio.mean(axis=1)
-    return np.pad(mono, (0, max(0, n_samples - len(mono))))[:n_samples]
+        start = time.monotonic()
+        while True:
+            try:
+                returncode = proc.wait(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if out.exists() and out.stat().st_size >= enough:
+                proc.kill()
+                proc.wait()
+                return None, ""
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(f"{Path(cmd[0]).name} ran for more than {timeout:.0f} s")
+    return returncode, err.read_text()
 
 
 def soundfont_presets(path: Path) -> list[tuple[int, int, str]]:
