@@ -167,7 +167,8 @@ class SynthConfig:
     compress: float = 0.0  # the simple compressor (the master chain has pedalboard's)
     noise: float = 0.3
     # share of examples with mains hum (mixing.draw_hum): ENST drummer 1's recordings carry a steady
-    # 100 Hz line that no render had (offline/results/realism/snare-boundaries). Not yet measured: off.
+    # 100 Hz line that no render had (offline/results/realism/snare-boundaries). Off: one seed so far
+    # (offline/results/realism/hum): drummer 2's phrases -0.005, the band +0.040, the render tests +0.015 / +0.007.
     hum: float = 0.0
     preroll: float = 1.5  # seconds rendered before the example, so it starts inside ringing music
 
