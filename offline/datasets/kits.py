@@ -31,6 +31,7 @@ import re
 import struct
 import subprocess
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,8 +219,6 @@ def fluidsynth(soundfont: Path, messages: list[tuple[int, mido.Message]], n_samp
 def _run_until(cmd: list[str], out: Path, enough: int, timeout: float, poll: float = 0.05) -> tuple[int | None, str]:
     """Run cmd until it exits (its return code and stderr) or has written `enough` bytes to out
     (stopped: None). A renderer that runs past `timeout` seconds without either is an error."""
-    import time
-
     err = out.with_suffix(".stderr")
     with open(err, "w") as stderr:
         try:

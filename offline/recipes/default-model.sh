@@ -327,4 +327,4 @@ bundle "$W/runs/v8w-c/best.pt" v8w-c; bundle "$W/v8w-avg.pt" v8w-avg
 python offline/results/default-model/candidates/balanced-validation/balanced.py v8w-c="$W/v8w-c-tuned.rtadt" \
     v8w-avg="$W/v8w-avg-tuned.rtadt" --rendered "$W/kinds" --rendered "$W/val-big" --enst "$E" --out "$W/balanced-v8w-c"
 # the average (float16, as its first member: 3.6 MB) replaces v8w-crnn.pt as the wide line's starting point
-cp "$W/v8w-avg.pt" offline/checkpoints/v8w-avg-crnn.pt && git rm -q offline/checkpoints/v8w-crnn.pt
+cp "$W/v8w-avg.pt" offline/checkpoints/v8w-avg-crnn.pt && rm -f offline/checkpoints/v8w-crnn.pt
